@@ -1,0 +1,77 @@
+"""Shared fixtures: a weights cache per test session, and a real S3 server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "rayapp" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _weights_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never touch the user's cache, and never try the network for weights."""
+    old = {k: os.environ.get(k) for k in ("RAYAPP_CACHE_DIR", "RAYAPP_OFFLINE")}
+    cache = Path(os.environ.get("RAYAPP_TEST_CACHE_DIR") or tmp_path_factory.mktemp("cache"))
+    os.environ["RAYAPP_CACHE_DIR"] = str(cache)
+    os.environ["RAYAPP_OFFLINE"] = "1"
+    yield cache
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A real S3 HTTP server (moto) on 127.0.0.1; yields the AWS environment to use it.
+
+    The variables are also set in this process, so s3fs, pyarrow and child processes
+    started by the tests find the server through the standard AWS environment.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer("127.0.0.1", port)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        server.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def s3_bucket(s3_server: dict[str, str], request: pytest.FixtureRequest) -> str:
+    """A fresh, empty bucket; returns its ``s3://name`` URI."""
+    import s3fs
+
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]})
+    if fs.exists(name):
+        fs.rm(name, recursive=True)
+    fs.mkdir(name)
+    return f"s3://{name}"
