@@ -1,0 +1,76 @@
+"""Reading checkpoints safely and turning them into spandrel model descriptors.
+
+``.safetensors`` is preferred; ``.pth``/``.pt``/``.ckpt`` are read with ``weights_only``
+semantics, so a checkpoint carrying a pickled code payload is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+from typing import Any
+
+import spandrel
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+
+from rayapp import storage
+from rayapp.errors import StorageError, UnsafeCheckpointError, WeightsError
+
+__all__ = ["CHECKPOINT_SUFFIXES", "is_checkpoint_ref", "read_state_dict", "describe"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+
+
+def is_checkpoint_ref(model: str) -> bool:
+    """True when ``model`` names a checkpoint file (path or URI) rather than a registry entry."""
+    return model.lower().endswith(CHECKPOINT_SUFFIXES) or "/" in model or "://" in model
+
+
+def read_state_dict(source: str, **storage_options: Any) -> dict[str, torch.Tensor]:
+    """The tensors of the checkpoint at ``source`` (a local path or any fsspec URI)."""
+    try:
+        data = storage.read_bytes(source, **storage_options)
+    except StorageError as e:
+        raise WeightsError(f"Cannot read weights file {source}: {e}") from e
+    if source.lower().endswith(".safetensors"):
+        try:
+            return load_safetensors(data)
+        except (SafetensorError, ValueError, RuntimeError) as e:
+            raise WeightsError(f"Corrupt or truncated weights file {source}: {e}") from e
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):
+            raise UnsafeCheckpointError(
+                f"Refusing {source}: it holds pickled code or objects other than tensors; "
+                "convert it to .safetensors or re-save it as a plain state dict"
+            ) from e
+        raise WeightsError(f"Corrupt or truncated weights file {source}: {e}") from e
+    except (RuntimeError, EOFError, ValueError, OSError) as e:
+        raise WeightsError(f"Corrupt or truncated weights file {source}: {e}") from e
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{source}: expected a state dict, got {type(obj).__name__}")
+    return obj
+
+
+def describe(state_dict: dict[str, Any], source: str) -> spandrel.ImageModelDescriptor:
+    """Detect the architecture (spandrel) and build the model, weights loaded, in eval mode.
+
+    spandrel unwraps the usual containers (``params_ema``, ``params``, ``state_dict``).
+    """
+    try:
+        desc = spandrel.ModelLoader().load_from_state_dict(state_dict)
+    except spandrel.UnsupportedModelError as e:
+        raise WeightsError(f"{source}: not a model architecture spandrel knows") from e
+    except (RuntimeError, KeyError, ValueError, IndexError) as e:
+        raise WeightsError(f"{source}: weights do not fit their architecture: {e}") from e
+    if not isinstance(desc, spandrel.ImageModelDescriptor):
+        raise WeightsError(f"{source}: {desc.architecture.name} is not an image-to-image model")
+    desc.model.eval()
+    log.info("loaded %s: %s x%d", source, desc.architecture.name, desc.scale)
+    return desc
