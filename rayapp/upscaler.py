@@ -1,0 +1,204 @@
+"""One model replica: frames in, upscaled frames out.
+
+Contracts:
+- ``upscale_batch``: frames ``NHWC`` RGB, ``uint8`` or ``uint16`` -> ``NHWC`` same dtype,
+  of size ``output_size(h, w)``.
+- ``upscale``: one image ``HW`` (gray), ``HWC`` with C in {1, 3, 4}, ``uint8`` or ``uint16``
+  -> the same layout and dtype, upscaled. Alpha is upscaled separately and re-attached.
+- model input: ``NCHW`` float in [0, 1]; output clamped to [0, 1].
+
+The instance holds only the model and its settings: every call keeps its state in locals,
+so one ``Upscaler`` is safe to use from several threads at once (Serve replicas do that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import numpy as np
+import spandrel
+import torch
+import torch.nn.functional as F
+
+from rayapp.config import UpscaleConfig
+from rayapp.errors import ConfigError, InputImageError
+from rayapp.models import load_model
+from rayapp.tiling import run_tiled
+
+__all__ = ["Upscaler", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested, but CUDA is not available here")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device, desc: spandrel.ModelDescriptor) -> str:
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" and desc.supports_half else "fp32"
+    if precision == "fp16" and not desc.supports_half:
+        raise ConfigError(f"{desc.architecture.name} does not support fp16; use fp32 or bf16")
+    if precision == "fp16" and device.type == "cpu":
+        raise ConfigError("fp16 is for CUDA; on CPU use bf16 (where the CPU has it) or fp32")
+    if precision == "bf16" and not desc.supports_bfloat16:
+        raise ConfigError(f"{desc.architecture.name} does not support bf16; use fp32")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("this CPU has no native bf16 (avx512_bf16/amx): bf16 is emulated and slow")
+    return precision
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (x86 avx512_bf16 / AMX, Arm bf16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = {
+                w for line in f if line.startswith(("flags", "Features")) for w in line.split()
+            }
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+class Upscaler:
+    """A loaded model with its device, precision, tiling and output scale."""
+
+    def __init__(self, desc: spandrel.ImageModelDescriptor, config: UpscaleConfig) -> None:
+        if desc.input_channels != 3 or desc.output_channels != 3:
+            raise ConfigError(
+                f"Expected an RGB model (3 channels in and out), but got "
+                f"{desc.input_channels} in, {desc.output_channels} out"
+            )
+        self.config = config
+        self.scale: int = desc.scale
+        self.outscale: float = config.outscale or float(desc.scale)
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device, desc)
+        self._size_req = desc.size_requirements
+        model = desc.model.to(self.device).eval()
+        if self.precision == "fp16":
+            model = model.half()  # converted once here, never per call
+        self._model = model.to(memory_format=torch.channels_last)
+        self.name = config.model
+        log.info("upscaler %s x%s on %s %s", self.name, self.outscale, self.device, self.precision)
+
+    @classmethod
+    def load(cls, model: str = "realesr-animevideov3", **options: Any) -> Upscaler:
+        """``Upscaler.load("realesrgan-x4plus", device="cpu", outscale=2, tile=256)``."""
+        config = UpscaleConfig(model=model, **options)
+        return cls(load_model(config.model, config.weights), config)
+
+    @classmethod
+    def from_config(cls, config: UpscaleConfig) -> Upscaler:
+        return cls(load_model(config.model, config.weights), config)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return round(height * self.outscale), round(width * self.outscale)
+
+    # -- public calls -------------------------------------------------------------------
+
+    def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
+        """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``."""
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
+        peak = _peak(frames.dtype)
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float().div_(peak)
+        y = self._upscale_tensor(x)
+        return _to_numpy(y, frames.dtype, peak)
+
+    def upscale(self, image: np.ndarray) -> np.ndarray:
+        """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16."""
+        if image.ndim == 2:
+            return self.upscale(image[:, :, None])[:, :, 0]
+        if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+            raise InputImageError(
+                f"Expected an HxW, HxWx1, HxWx3 or HxWx4 image, but got {image.shape}"
+            )
+        channels = image.shape[2]
+        if channels == 1:
+            rgb = np.repeat(image, 3, axis=2)
+            out = self.upscale_batch(rgb[None])[0]
+            return _mean_channels(out, image.dtype)[:, :, None]
+        out = self.upscale_batch(np.ascontiguousarray(image[None, :, :, :3]))[0]
+        if channels == 3:
+            return out
+        alpha = self._upscale_alpha(image[:, :, 3])
+        return np.concatenate([out, alpha[:, :, None]], axis=2)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _upscale_alpha(self, alpha: np.ndarray) -> np.ndarray:
+        h, w = self.output_size(*alpha.shape)
+        if alpha.min() == alpha.max():  # opaque (or uniform) alpha needs no model pass
+            return np.full((h, w), alpha.flat[0], dtype=alpha.dtype)
+        rgb = np.repeat(alpha[:, :, None], 3, axis=2)
+        return _mean_channels(self.upscale_batch(rgb[None])[0], alpha.dtype)
+
+    def _upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW float [0, 1] -> NCHW float [0, 1] at ``output_size``."""
+        _, _, h, w = x.shape
+        if h == 0 or w == 0:
+            raise InputImageError(f"Expected a non-empty image, but got {h}x{w}")
+        tile = self.config.tile
+        with torch.inference_mode():
+            if tile and (h > tile or w > tile):
+                y = run_tiled(x, self._forward, self.scale, tile, self.config.tile_overlap)
+            else:
+                y = self._forward(x)
+            y = y.float().clamp_(0, 1)
+            out_h, out_w = self.output_size(h, w)
+            if (out_h, out_w) != tuple(y.shape[-2:]):
+                antialias = out_h < y.shape[-2]
+                y = F.interpolate(
+                    y,
+                    size=(out_h, out_w),
+                    mode="bicubic",
+                    align_corners=False,
+                    antialias=antialias,
+                ).clamp_(0, 1)
+        return y
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network at native scale, with padding to its size requirements cropped back."""
+        _, _, h, w = x.shape
+        pad_w, pad_h = self._size_req.get_padding(w, h)
+        if pad_w or pad_h:
+            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.precision == "fp16":
+            x = x.half()
+        with self._autocast():
+            y = self._model(x)
+        return y[:, :, : h * self.scale, : w * self.scale]
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _peak(dtype: np.dtype) -> float:
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    raise InputImageError(f"Expected uint8 or uint16 pixels, but got {dtype}")
+
+
+def _to_numpy(y: torch.Tensor, dtype: np.dtype, peak: float) -> np.ndarray:
+    y = (y * peak).round_().permute(0, 2, 3, 1)
+    return y.to("cpu", torch.int32).numpy().astype(dtype)
+
+
+def _mean_channels(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.round(rgb.astype(np.float32).mean(axis=2)).astype(dtype)
