@@ -1,0 +1,55 @@
+"""Video I/O: probe, keyframe segments, decode, chunk encode and final assembly (PyAV).
+
+The pieces are plain functions and frozen dataclasses with no global state, so the Ray
+pipeline can run them in tasks and actors; :func:`upscale_video_local` chains them in
+one process.
+"""
+
+from __future__ import annotations
+
+from rayapp.video.assemble import AssembledVideo, assemble, check_coverage
+from rayapp.video.codecs import CODECS, EncodeSettings
+from rayapp.video.colour import Colour
+from rayapp.video.containers import OUTPUT_FORMATS, OutputPlan, plan_output
+from rayapp.video.decode import DecodedFrame, decode_segment
+from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video.info import (
+    AudioStreamInfo,
+    Keyframe,
+    MediaInfo,
+    OtherStreamInfo,
+    SubtitleStreamInfo,
+    VideoStreamInfo,
+)
+from rayapp.video.local import FrameUpscaler, UpscaleResult, upscale_video_local
+from rayapp.video.probe import probe
+from rayapp.video.segments import Segment, plan_segments
+
+__all__ = [
+    "CODECS",
+    "OUTPUT_FORMATS",
+    "AssembledVideo",
+    "AudioStreamInfo",
+    "Chunk",
+    "ChunkEncoder",
+    "Colour",
+    "DecodedFrame",
+    "EncodeSettings",
+    "FrameUpscaler",
+    "Keyframe",
+    "MediaInfo",
+    "OtherStreamInfo",
+    "OutputPlan",
+    "Segment",
+    "SubtitleStreamInfo",
+    "UpscaleResult",
+    "VideoStreamInfo",
+    "assemble",
+    "check_coverage",
+    "chunk_uri",
+    "decode_segment",
+    "plan_output",
+    "plan_segments",
+    "probe",
+    "upscale_video_local",
+]

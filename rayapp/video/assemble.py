@@ -1,0 +1,153 @@
+"""assemble: check the chunks account for every source frame, then remux the final file.
+
+Video packets come from the chunks, audio and subtitle packets from the source, all by
+stream copy (subtitles are re-encoded only where the container needs another text
+format). Nothing is decoded. The result is written to a local temporary file and
+published at the output URI in one step, so a failure leaves nothing there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from rayapp import storage
+from rayapp.errors import FrameAccountingError
+from rayapp.video.containers import OutputPlan, plan_output
+from rayapp.video.encode import Chunk
+from rayapp.video.info import MediaInfo
+from rayapp.video.remux import SourcePackets, VideoPackets
+
+__all__ = ["AssembledVideo", "assemble", "check_coverage"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AssembledVideo:
+    uri: str
+    format_name: str
+    frames: int
+    width: int
+    height: int
+    video_codec: str
+
+
+def check_coverage(chunks: Iterable[Chunk], frame_count: int) -> list[Chunk]:
+    """Chunks ordered by first frame; FrameAccountingError unless they tile [0, frame_count)."""
+    ordered = sorted(chunks, key=lambda c: c.first_frame_index)
+    problems = []
+    position = 0
+    for chunk in ordered:
+        if chunk.frame_count <= 0:
+            problems.append(f"{chunk.uri} holds no frames")
+        elif chunk.first_frame_index > position:
+            problems.append(f"frames {position}-{chunk.first_frame_index - 1} are in no chunk")
+        elif chunk.first_frame_index < position:
+            problems.append(
+                f"frames {chunk.first_frame_index}-{min(position, chunk.stop) - 1} are in more "
+                f"than one chunk (again in {chunk.uri})"
+            )
+        position = max(position, chunk.stop)
+    if position < frame_count:
+        problems.append(f"frames {position}-{frame_count - 1} are in no chunk")
+    elif position > frame_count:
+        problems.append(
+            f"chunks hold frames up to {position - 1}, but the source has only "
+            f"{frame_count} frames (0-{frame_count - 1})"
+        )
+    if problems:
+        raise FrameAccountingError(
+            f"Chunks do not cover the {frame_count} source frames exactly once: "
+            + "; ".join(problems)
+        )
+    return ordered
+
+
+def assemble(
+    chunks: Iterable[Chunk],
+    source: MediaInfo,
+    output_uri: str,
+    *,
+    plan: OutputPlan | None = None,
+) -> AssembledVideo:
+    """Remux ``chunks`` plus the source's audio/subtitles into ``output_uri``, atomically."""
+    ordered = check_coverage(chunks, source.video.frame_count)
+    video_packets = VideoPackets(ordered, source.video)
+    plan = plan or plan_output(source, output_uri, video_packets.codec)
+    with storage.atomic_write(output_uri, suffix=plan.extension) as tmp:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(
+                av.open(tmp, "w", format=plan.format_name, options=_muxer_options(plan))
+            )
+            video_out = _add_video_stream(out, video_packets, source)
+            extra = SourcePackets(source, plan, stack) if _has_extra(plan) else None
+            if extra is not None:
+                extra.add_streams(out)
+            _copy_metadata(out, source)
+            out.start_encoding()  # the muxer fixes each stream's final time_base here
+            streams: list[Iterator[av.Packet]] = [video_packets.packets(video_out)]
+            if extra is not None:
+                streams.append(extra.packets())
+            for packet in heapq.merge(*streams, key=_time_key):
+                out.mux(packet)
+    log.info(
+        "assembled %d frames from %d chunks into %s",
+        source.video.frame_count,
+        len(ordered),
+        output_uri,
+    )
+    return AssembledVideo(
+        uri=output_uri,
+        format_name=plan.format_name,
+        frames=source.video.frame_count,
+        width=video_packets.width,
+        height=video_packets.height,
+        video_codec=video_packets.codec,
+    )
+
+
+def _muxer_options(plan: OutputPlan) -> dict[str, str]:
+    if plan.format_name in ("matroska", "webm"):
+        # Keep the source timeline as is. By default FFmpeg shifts *every* stream later
+        # when one starts below zero (AAC priming from MP4 starts at about -21..-64 ms),
+        # so video pts would no longer equal the source's. Matroska blocks store signed
+        # offsets, and FFmpeg and players read them back unchanged.
+        return {"avoid_negative_ts": "disabled"}
+    return {}
+
+
+def _has_extra(plan: OutputPlan) -> bool:
+    return bool(plan.copy_streams or plan.convert_subtitles)
+
+
+def _add_video_stream(
+    out: av.container.OutputContainer, video: VideoPackets, source: MediaInfo
+) -> av.VideoStream:
+    stream = video.add_stream(out)
+    if source.video.rotation:
+        # The pixels were never rotated; carry the source's display matrix instead.
+        stream.set_display_rotation(source.video.rotation)
+    if source.video.language:
+        stream.metadata["language"] = source.video.language
+    return stream
+
+
+def _copy_metadata(out: av.container.OutputContainer, source: MediaInfo) -> None:
+    # Container-level tags (title, comment, ...) but not the old muxer's own bookkeeping.
+    skip = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+    with storage.open_input(source.uri) as f, av.open(f) as src:
+        for key, value in src.metadata.items():
+            if key.lower() not in skip:
+                out.metadata[key] = value
+
+
+def _time_key(packet: av.Packet) -> Fraction:
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return ts * packet.time_base

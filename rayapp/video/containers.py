@@ -1,0 +1,104 @@
+"""Output containers: which one an output URI asks for, and how each source stream gets in.
+
+Checked before any work starts, so a job that cannot write its output fails in seconds,
+not after hours of upscaling. Audio is only ever stream-copied (packets unchanged); text
+subtitles are converted to the container's text format when it cannot carry the source's
+(mov_text for MP4/MOV, WebVTT for WebM); anything else that does not fit is a
+``ContainerError`` naming the stream and the containers that would take it.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+from dataclasses import dataclass
+
+import av
+
+from rayapp.errors import ContainerError
+from rayapp.video.info import AudioStreamInfo, MediaInfo, OtherStreamInfo, SubtitleStreamInfo
+
+__all__ = ["OUTPUT_FORMATS", "OutputPlan", "output_format", "plan_output"]
+
+log = logging.getLogger(__name__)
+
+# Output file extension -> FFmpeg muxer.
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+_TEXT_SUBTITLE_TARGET = {
+    "mp4": "mov_text",
+    "mov": "mov_text",
+    "webm": "webvtt",
+    "matroska": "subrip",
+}
+_TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """How the output is built: muxer, streams copied, subtitles converted, streams left out."""
+
+    format_name: str
+    extension: str
+    copy_streams: tuple[int, ...]
+    # (source stream index, target subtitle codec)
+    convert_subtitles: tuple[tuple[int, str], ...]
+    dropped: tuple[str, ...]
+
+
+def output_format(output_uri: str) -> tuple[str, str]:
+    """(muxer name, extension) for ``output_uri``, from its extension."""
+    ext = os.path.splitext(output_uri.rstrip("/"))[1].lower()
+    if ext not in OUTPUT_FORMATS:
+        raise ContainerError(
+            f"Cannot tell the output container from {output_uri!r}: expected an extension "
+            f"among {', '.join(OUTPUT_FORMATS)}, but got {ext or 'none'}"
+        )
+    return OUTPUT_FORMATS[ext], ext
+
+
+@functools.cache
+def _supported(format_name: str) -> frozenset[str]:
+    with av.open(io.BytesIO(), "w", format=format_name) as container:
+        return frozenset(container.supported_codecs)
+
+
+def _takers(codec: str) -> str:
+    exts = [e for e, f in OUTPUT_FORMATS.items() if codec in _supported(f)]
+    return ", ".join(exts) or "none of " + ", ".join(OUTPUT_FORMATS)
+
+
+def plan_output(source: MediaInfo, output_uri: str, video_codec: str) -> OutputPlan:
+    """Check every source stream against the output container; raise ContainerError early."""
+    format_name, ext = output_format(output_uri)
+    supported = _supported(format_name)
+    if video_codec not in supported:
+        raise ContainerError(
+            f"{ext} cannot carry {video_codec} video; containers that can: {_takers(video_codec)}"
+        )
+    copy, convert, dropped = [], [], []
+    for stream in source.streams:
+        if isinstance(stream, AudioStreamInfo):
+            if stream.codec not in supported:
+                raise ContainerError(
+                    f"The source's audio stream #{stream.index} ({stream.codec}) cannot be "
+                    f"carried in {ext} without re-encoding it; containers that can: "
+                    f"{_takers(stream.codec)}"
+                )
+            copy.append(stream.index)
+        elif isinstance(stream, SubtitleStreamInfo):
+            if stream.codec in supported:
+                copy.append(stream.index)
+            elif stream.codec in _TEXT_SUBTITLES:
+                convert.append((stream.index, _TEXT_SUBTITLE_TARGET[format_name]))
+            else:
+                raise ContainerError(
+                    f"The source's subtitle stream #{stream.index} ({stream.codec}, not text) "
+                    f"cannot be carried in {ext}; containers that can: {_takers(stream.codec)}"
+                )
+        elif isinstance(stream, OtherStreamInfo):
+            dropped.append(f"#{stream.index} ({stream.kind}, {stream.codec or 'unknown'})")
+    if dropped:
+        log.warning("not carried into %s: %s", output_uri, ", ".join(dropped))
+    return OutputPlan(format_name, ext, tuple(copy), tuple(convert), tuple(dropped))

@@ -1,0 +1,123 @@
+"""decode_segment: exactly one segment's frames, in presentation order, as RGB arrays.
+
+The decoder is started at the segment's keyframe and its output is filtered by pts:
+frames presented before the segment (an open GOP's leading frames, or whatever the seek
+landed on) are skipped, and decoding stops at the first frame presented after it. Frames
+come out of the decoder in presentation order, so once a frame past the segment appears
+none of the segment's frames can still be pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from rayapp import storage
+from rayapp.errors import ConfigError, InvalidVideoError
+from rayapp.video.colour import sws_matrix, sws_range
+from rayapp.video.segments import Segment
+
+__all__ = ["DecodedFrame", "decode_segment"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One source frame: ``image`` is HxWx3 RGB, uint8 (depth 8) or uint16 (depth 16)."""
+
+    frame_index: int
+    pts: int
+    image: np.ndarray
+
+
+class _SeekMissed(Exception):
+    """The seek landed after the segment's first frame (a demuxer indexing by dts)."""
+
+
+def decode_segment(uri: str, segment: Segment, *, depth: int = 8) -> Iterator[DecodedFrame]:
+    """Yield the frames ``segment.start .. segment.stop - 1`` of ``uri``, each exactly once.
+
+    ``depth=16`` yields uint16 RGB (full 0..65535 scale) for >8-bit sources.
+    Raises ``InvalidVideoError`` if the file does not deliver exactly these frames.
+    """
+    if depth not in (8, 16):
+        raise ConfigError(f"Expected decode depth 8 or 16, but got {depth!r}")
+    try:
+        yield from _decode(uri, segment, depth, segment.seek_pts)
+    except _SeekMissed:
+        # Only raised before anything was yielded, so a restart cannot duplicate frames.
+        log.warning(
+            "seek for segment %d of %s landed late; decoding from the start", segment.index, uri
+        )
+        yield from _decode(uri, segment, depth, None)
+
+
+def _decode(uri: str, segment: Segment, depth: int, seek_pts: int | None) -> Iterator[DecodedFrame]:
+    expected = segment.frame_pts
+    position = 0  # index into expected of the next frame due
+    with storage.open_input(uri) as f, _open(f, uri) as container:
+        video = container.streams[segment.stream_index]
+        video.thread_type = "AUTO"
+        if seek_pts is not None:
+            container.seek(seek_pts, stream=video, backward=True, any_frame=False)
+        for frame in _frames(container, video, uri, segment):
+            pts = frame.pts
+            if pts is None:
+                raise InvalidVideoError(f"{uri}: decoder returned a frame without pts")
+            if pts < expected[0]:
+                continue
+            if pts > expected[-1]:
+                break
+            if pts != expected[position]:
+                if position == 0 and seek_pts is not None and pts > expected[0]:
+                    raise _SeekMissed
+                raise InvalidVideoError(
+                    f"{uri}: expected frame {segment.start + position} (pts {expected[position]})"
+                    f" of segment {segment.index}, but the decoder produced pts {pts}"
+                )
+            yield DecodedFrame(segment.start + position, pts, _to_rgb(frame, depth))
+            position += 1
+            if position == len(expected):
+                return
+    if position < len(expected):
+        raise InvalidVideoError(
+            f"{uri} is truncated or damaged: segment {segment.index} should hold frames "
+            f"{segment.start}-{segment.stop - 1}, but only {position} of "
+            f"{len(expected)} decoded"
+        )
+
+
+def _open(f: object, uri: str) -> av.container.InputContainer:
+    try:
+        return av.open(f, "r")
+    except av.FFmpegError as e:
+        raise InvalidVideoError(f"{uri} is not a readable media file: {e}") from e
+
+
+def _frames(
+    container: av.container.InputContainer, video: av.VideoStream, uri: str, segment: Segment
+) -> Iterator[av.VideoFrame]:
+    try:
+        for packet in container.demux(video):
+            # The final empty packet from demux flushes the decoder's delayed frames.
+            yield from video.decode(packet)
+    except av.FFmpegError as e:
+        raise InvalidVideoError(
+            f"{uri}: decoding segment {segment.index} (frames {segment.start}-"
+            f"{segment.stop - 1}) failed: {e}"
+        ) from e
+
+
+def _to_rgb(frame: av.VideoFrame, depth: int) -> np.ndarray:
+    rgb = frame.reformat(
+        format="rgb24" if depth == 8 else "rgb48le",
+        src_colorspace=sws_matrix(frame.colorspace),
+        src_color_range=sws_range(frame.color_range),
+        dst_color_range="JPEG",
+    )
+    return rgb.to_ndarray()

@@ -1,0 +1,180 @@
+"""ChunkEncoder: a run of consecutive upscaled frames -> one self-contained encoded chunk.
+
+A chunk is an MP4 holding one video stream that starts with a keyframe. MP4 because it
+keeps each packet's pts *and* dts exactly in (a multiple of) the source time base, for
+every codec we offer; Matroska would round to milliseconds and drop B-frame dts. Frames
+keep their source pts, so the assembled output has the source timeline, VFR included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+
+import av
+import numpy as np
+
+from rayapp import storage
+from rayapp.errors import FrameAccountingError, VideoError
+from rayapp.video.codecs import EncodeSettings
+from rayapp.video.colour import sws_matrix, sws_range
+from rayapp.video.info import VideoStreamInfo
+
+__all__ = ["Chunk", "ChunkEncoder", "chunk_uri"]
+
+log = logging.getLogger(__name__)
+
+CHUNK_SUFFIX = ".mp4"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """An encoded chunk at ``uri`` holding frames ``[first_frame_index, stop)``."""
+
+    uri: str
+    first_frame_index: int
+    frame_count: int
+
+    @property
+    def stop(self) -> int:
+        return self.first_frame_index + self.frame_count
+
+
+def chunk_uri(work_uri: str, first_frame_index: int) -> str:
+    """Where the chunk starting at ``first_frame_index`` lives under a job's work prefix."""
+    return storage.join(work_uri, f"chunk-{first_frame_index:09d}{CHUNK_SUFFIX}")
+
+
+class ChunkEncoder:
+    """Encode frames (HxWx3 RGB, uint8 or uint16) of consecutive frame_index into ``uri``.
+
+    Use as a context manager; the chunk is published at ``uri`` atomically on a clean exit
+    and never on an exception. ``chunk`` describes it afterwards::
+
+        with ChunkEncoder(uri, source.video, height=96, width=128) as enc:
+            enc.write(image, frame_index=i, pts=pts)
+        chunk = enc.chunk
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        source: VideoStreamInfo,
+        *,
+        height: int,
+        width: int,
+        settings: EncodeSettings | None = None,
+    ) -> None:
+        self.uri = uri
+        self.source = source
+        self.height, self.width = height, width
+        self.settings = settings or EncodeSettings()
+        self.pix_fmt = self.settings.resolve_pix_fmt(source)
+        self.settings.check_size(height, width, self.pix_fmt)
+        self._dtype = np.uint16 if _bit_depth(self.pix_fmt) > 8 else np.uint8
+        self._stack = contextlib.ExitStack()
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.VideoStream | None = None
+        self._first: int | None = None
+        self._count = 0
+        self._last_pts: int | None = None
+        self.chunk: Chunk | None = None
+
+    @property
+    def dtype(self) -> type[np.generic]:
+        """The frame dtype ``write`` takes: uint16 when the output keeps >8 bits."""
+        return self._dtype
+
+    def __enter__(self) -> ChunkEncoder:
+        tmp = self._stack.enter_context(storage.atomic_write(self.uri, suffix=CHUNK_SUFFIX))
+        self._container = av.open(tmp, "w", format="mp4")
+        self._stack.callback(self._container.close)
+        self._stream = self._add_stream(self._container)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if exc is None:
+            try:
+                self._finish()
+            except BaseException as e:
+                self._stack.__exit__(type(e), e, e.__traceback__)
+                raise
+        return self._stack.__exit__(exc_type, exc, tb)
+
+    def write(self, image: np.ndarray, *, frame_index: int, pts: int) -> None:
+        """Encode one frame; frame_index must follow the previous one and pts increase."""
+        if self._stream is None or self._container is None:
+            raise RuntimeError("ChunkEncoder.write() outside its 'with' block")
+        self._check_order(frame_index, pts)
+        expected = (self.height, self.width, 3)
+        if image.shape != expected or image.dtype != self._dtype:
+            raise VideoError(
+                f"Expected a {expected} {np.dtype(self._dtype).name} frame for {self.uri}, "
+                f"but got {image.shape} {image.dtype} (frame {frame_index})"
+            )
+        frame = av.VideoFrame.from_ndarray(
+            image, format="rgb24" if image.itemsize == 1 else "rgb48le"
+        )
+        frame = frame.reformat(
+            format=self.pix_fmt,
+            src_color_range="JPEG",
+            dst_colorspace=sws_matrix(self.source.colour.matrix),
+            dst_color_range=sws_range(self.source.colour.range),
+        )
+        frame.pts = pts
+        frame.time_base = self.source.time_base
+        self._container.mux(self._stream.encode(frame))
+        self._count += 1
+
+    def _check_order(self, frame_index: int, pts: int) -> None:
+        if self._first is None:
+            self._first = frame_index
+        elif frame_index != self._first + self._count:
+            raise FrameAccountingError(
+                f"{self.uri}: expected frame {self._first + self._count} next, "
+                f"but got frame {frame_index}"
+            )
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise FrameAccountingError(
+                f"{self.uri}: frame {frame_index} has pts {pts}, not after the previous "
+                f"frame's pts {self._last_pts}"
+            )
+        self._last_pts = pts
+
+    def _finish(self) -> None:
+        if self._stream is None or self._container is None:
+            raise RuntimeError("ChunkEncoder finished without being entered")
+        if self._first is None:
+            raise FrameAccountingError(f"{self.uri}: no frames were written to the chunk")
+        # Flush: the encoder holds back frames (lookahead, B-frames) until told the end.
+        self._container.mux(self._stream.encode(None))
+        self.chunk = Chunk(self.uri, self._first, self._count)
+        log.debug("encoded %s: frames %d-%d", self.uri, self._first, self._first + self._count - 1)
+
+    def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
+        src, settings = self.source, self.settings
+        stream = container.add_stream(settings.codec, rate=src.average_rate or src.real_rate)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
+        # Encoder and stream both count in the source's time base, so pts pass through.
+        stream.codec_context.time_base = src.time_base
+        stream.time_base = src.time_base
+        ctx = stream.codec_context
+        colour = src.colour
+        ctx.color_range, ctx.color_primaries = colour.range, colour.primaries
+        ctx.color_trc, ctx.colorspace = colour.transfer, colour.matrix
+        if src.sample_aspect_ratio:
+            stream.sample_aspect_ratio = src.sample_aspect_ratio
+        ctx.thread_count = settings.threads
+        ctx.options = settings.encoder_options()
+        return stream
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)

@@ -1,0 +1,99 @@
+"""What probe() reports: frozen, picklable descriptions of a media file and its streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from rayapp.video.colour import Colour
+
+__all__ = [
+    "Keyframe",
+    "VideoStreamInfo",
+    "AudioStreamInfo",
+    "SubtitleStreamInfo",
+    "OtherStreamInfo",
+    "StreamInfo",
+    "MediaInfo",
+]
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    frame_index: int
+    pts: int
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    index: int
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    average_rate: Fraction | None
+    real_rate: Fraction | None
+    time_base: Fraction
+    rotation: int
+    sample_aspect_ratio: Fraction | None
+    colour: Colour
+    frame_count: int
+    duration_s: float
+    language: str | None
+    # Sorted pts of every frame: frame_pts[i] is the pts of frame_index i.
+    frame_pts: tuple[int, ...] = field(repr=False)
+    # Duration of the last frame in time_base units (the packet's, else the average step).
+    last_frame_duration: int = 0
+    keyframes: tuple[Keyframe, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    time_base: Fraction
+    language: str | None
+
+
+@dataclass(frozen=True)
+class SubtitleStreamInfo:
+    index: int
+    codec: str
+    time_base: Fraction
+    language: str | None
+
+
+@dataclass(frozen=True)
+class OtherStreamInfo:
+    """A data or attachment stream (timecode, fonts, ...)."""
+
+    index: int
+    kind: str
+    codec: str | None
+    time_base: Fraction | None
+
+
+StreamInfo = VideoStreamInfo | AudioStreamInfo | SubtitleStreamInfo | OtherStreamInfo
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` found. ``video`` is the first real video stream (not cover art)."""
+
+    uri: str
+    format_name: str
+    duration_s: float | None
+    video: VideoStreamInfo
+    streams: tuple[StreamInfo, ...]
+
+    @property
+    def audio(self) -> tuple[AudioStreamInfo, ...]:
+        return tuple(s for s in self.streams if isinstance(s, AudioStreamInfo))
+
+    @property
+    def subtitles(self) -> tuple[SubtitleStreamInfo, ...]:
+        return tuple(s for s in self.streams if isinstance(s, SubtitleStreamInfo))

@@ -1,0 +1,223 @@
+"""probe(uri): container, streams and the video keyframe index, from demuxed packets.
+
+The file is opened through fsspec (range reads; an object on S3 is never downloaded
+whole first). Frame count, timestamps and keyframes come from the video packets alone:
+``frame_pts`` is the sorted list of the video packets' pts, so a frame's global
+``frame_index`` is the rank of its pts in that list whatever the decode order (B-frames).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import av
+
+from rayapp import storage
+from rayapp.errors import InvalidVideoError, UnsupportedCodecError
+from rayapp.video.colour import Colour
+from rayapp.video.info import (
+    AudioStreamInfo,
+    Keyframe,
+    MediaInfo,
+    OtherStreamInfo,
+    StreamInfo,
+    SubtitleStreamInfo,
+    VideoStreamInfo,
+)
+
+__all__ = ["probe"]
+
+log = logging.getLogger(__name__)
+
+_TRUNCATION_SLACK_S = 0.5
+
+
+def probe(uri: str) -> MediaInfo:
+    """Describe the media at ``uri`` (any fsspec URI). Raises ``InvalidVideoError``,
+    ``UnsupportedCodecError`` or ``StorageError`` with the reason."""
+    with storage.open_input(uri) as f:
+        try:
+            container = av.open(f, "r")
+        except av.FFmpegError as e:
+            raise InvalidVideoError(f"{uri} is not a readable media file: {e}") from e
+        with container:
+            video = _main_video_stream(container, uri)
+            frame_pts, keyframes, last_duration, first_key = _index_packets(container, video, uri)
+            rotation = _first_frame_rotation(video, first_key, uri)
+            video_info = _video_info(video, frame_pts, keyframes, last_duration, rotation)
+            streams = tuple(
+                video_info if s.index == video.index else _stream_info(s) for s in container.streams
+            )
+            duration_s = container.duration / av.time_base if container.duration else None
+            info = MediaInfo(uri, container.format.name, duration_s, video_info, streams)
+    log.debug("probed %s: %s", uri, info)
+    return info
+
+
+def _main_video_stream(container: av.container.InputContainer, uri: str) -> av.VideoStream:
+    candidates = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not candidates:
+        found = (
+            ", ".join(f"{s.type} ({_codec_name(s) or '?'})" for s in container.streams)
+            or "no streams"
+        )
+        raise InvalidVideoError(f"{uri} has no video stream; found: {found}")
+    video = candidates[0]
+    if video.codec_context is None or not video.codec_context.is_decoder:
+        raise UnsupportedCodecError(
+            f"{uri}: no decoder for the video codec of stream #{video.index}"
+        )
+    return video
+
+
+def _index_packets(
+    container: av.container.InputContainer, video: av.VideoStream, uri: str
+) -> tuple[list[int], list[int], int, av.Packet | None]:
+    """Demux every packet: (sorted video pts, keyframe pts, last duration, first keyframe).
+
+    The other streams' packets are read too (never decoded) to see where the file really
+    ends: a cut-off file still demuxes cleanly up to the cut, and only the length its
+    header declares gives the truncation away.
+    """
+    pts_list: list[int] = []
+    keyframe_pts: list[int] = []
+    durations: dict[int, int] = {}
+    first_key: av.Packet | None = None
+    end_s = 0.0
+    try:
+        for packet in container.demux():
+            if packet.size == 0 or packet.pts is None and packet.dts is None:
+                continue  # a flush packet
+            ts = packet.pts if packet.pts is not None else packet.dts
+            end_s = max(end_s, float((ts + (packet.duration or 0)) * packet.time_base))
+            if packet.stream_index != video.index or packet.is_discard:
+                continue  # discard: an edit-list-trimmed sample, decoded but never shown
+            if packet.pts is None:
+                raise InvalidVideoError(
+                    f"{uri}: video packet {len(pts_list)} has no pts; "
+                    "raw elementary streams without timestamps are not supported"
+                )
+            pts_list.append(packet.pts)
+            durations[packet.pts] = packet.duration or 0
+            if packet.is_keyframe:
+                keyframe_pts.append(packet.pts)
+                first_key = first_key or packet
+    except av.FFmpegError as e:
+        raise InvalidVideoError(
+            f"{uri} is damaged or truncated: demuxing failed after {len(pts_list)} "
+            f"video packets: {e}"
+        ) from e
+    if not pts_list:
+        raise InvalidVideoError(f"{uri} has a video stream (#{video.index}) but no video frames")
+    _check_complete(container, end_s, uri)
+    pts_list.sort()
+    if len(durations) != len(pts_list):
+        dupes = sorted(p for p, n in Counter(pts_list).items() if n > 1)[:5]
+        raise InvalidVideoError(f"{uri}: video packets share timestamps (pts {dupes})")
+    return pts_list, sorted(keyframe_pts), _last_duration(video, pts_list, durations), first_key
+
+
+def _check_complete(container: av.container.InputContainer, end_s: float, uri: str) -> None:
+    declared_s = container.duration / av.time_base if container.duration else None
+    # Slack for encoder delay/padding and rounding; a real cut loses far more than this.
+    if declared_s is not None and declared_s - end_s > _TRUNCATION_SLACK_S:
+        raise InvalidVideoError(
+            f"{uri} is truncated: its header declares {declared_s:.3f} s, but its packets "
+            f"end at {end_s:.3f} s"
+        )
+
+
+def _last_duration(video: av.VideoStream, pts: list[int], durations: dict[int, int]) -> int:
+    """How long the last frame shows, in time_base units.
+
+    When the container records the stream's length (MP4) that is the truth: there packet
+    durations are DTS steps, not display times. Else the last packet's duration, else the
+    average frame step.
+    """
+    if video.duration and video.start_time is not None:
+        end = video.start_time + video.duration
+        if end > pts[-1]:
+            return end - pts[-1]
+    if durations[pts[-1]] > 0:
+        return durations[pts[-1]]
+    return round((pts[-1] - pts[0]) / (len(pts) - 1)) if len(pts) > 1 else 0
+
+
+def _first_frame_rotation(video: av.VideoStream, first_key: av.Packet | None, uri: str) -> int:
+    """Decode the first keyframe only.
+
+    FFmpeg exposes the display matrix (rotation) on decoded frames, not on streams, and
+    one decoded frame also proves up front that the stream is decodable.
+    """
+    if first_key is None:
+        return 0  # no keyframe flags at all: decoding from the start will tell
+    try:
+        frames = video.decode(first_key) + video.decode(None)
+    except av.FFmpegError as e:
+        raise InvalidVideoError(f"{uri}: the first video keyframe does not decode: {e}") from e
+    finally:
+        video.codec_context.flush_buffers()
+    return int(frames[0].rotation) if frames else 0
+
+
+def _video_info(
+    video: av.VideoStream,
+    frame_pts: list[int],
+    keyframe_pts: list[int],
+    last_duration: int,
+    rotation: int,
+) -> VideoStreamInfo:
+    ctx = video.codec_context
+    pix_fmt = ctx.pix_fmt or "yuv420p"
+    rank = {p: i for i, p in enumerate(frame_pts)}
+    time_base = video.time_base
+    span = frame_pts[-1] - frame_pts[0] + last_duration
+    return VideoStreamInfo(
+        index=video.index,
+        codec=_codec_name(video) or "unknown",
+        width=ctx.width,
+        height=ctx.height,
+        pix_fmt=pix_fmt,
+        bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
+        average_rate=video.average_rate,
+        real_rate=video.base_rate,
+        time_base=time_base,
+        rotation=rotation,
+        sample_aspect_ratio=video.sample_aspect_ratio or None,
+        colour=Colour(ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace),
+        frame_count=len(frame_pts),
+        duration_s=float(span * time_base),
+        language=video.language,
+        frame_pts=tuple(frame_pts),
+        last_frame_duration=last_duration,
+        keyframes=tuple(Keyframe(rank[p], p) for p in keyframe_pts),
+    )
+
+
+def _stream_info(stream: av.stream.Stream) -> StreamInfo:
+    name = _codec_name(stream)
+    if stream.type == "audio":
+        ctx = stream.codec_context
+        return AudioStreamInfo(
+            stream.index,
+            name or "unknown",
+            ctx.sample_rate,
+            ctx.channels,
+            ctx.layout.name,
+            stream.time_base,
+            stream.language,
+        )
+    if stream.type == "subtitle":
+        return SubtitleStreamInfo(
+            stream.index, name or "unknown", stream.time_base, stream.language
+        )
+    return OtherStreamInfo(stream.index, stream.type, name, stream.time_base)
+
+
+def _codec_name(stream: av.stream.Stream) -> str | None:
+    """The codec's own name ("av1", "subrip"), not its decoder's ("libdav1d", "srt")."""
+    ctx = stream.codec_context
+    return ctx.codec.canonical_name if ctx is not None else None

@@ -1,0 +1,111 @@
+"""assemble(): frame accounting, container rules, stream copy of audio and subtitles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rayapp.errors import ContainerError, FrameAccountingError
+from rayapp.testing import (
+    NearestUpscaler,
+    SubtitleCue,
+    decode_video,
+    make_test_video,
+    subtitle_cues,
+)
+from rayapp.video import Chunk, assemble, check_coverage, plan_output, probe, upscale_video_local
+
+
+def _chunks(*ranges: tuple[int, int]) -> list[Chunk]:
+    return [Chunk(f"w/chunk-{a:09d}.mp4", a, b - a) for a, b in ranges]
+
+
+def test_check_coverage_orders_contiguous_chunks() -> None:
+    chunks = _chunks((24, 48), (0, 12), (12, 24))
+    assert [c.first_frame_index for c in check_coverage(chunks, 48)] == [0, 12, 24]
+
+
+@pytest.mark.parametrize(
+    ("ranges", "message"),
+    [
+        ([(0, 12), (24, 48)], "frames 12-23 are in no chunk"),
+        ([(0, 12), (10, 48)], "frames 10-11 are in more than one chunk"),
+        ([(0, 12), (12, 40)], "frames 40-47 are in no chunk"),
+        ([(0, 12), (12, 50)], "chunks hold frames up to 49, but the source has only 48 frames"),
+        ([(12, 48)], "frames 0-11 are in no chunk"),
+    ],
+)
+def test_check_coverage_names_the_frames(ranges: list[tuple[int, int]], message: str) -> None:
+    with pytest.raises(FrameAccountingError, match=message):
+        check_coverage(_chunks(*ranges), 48)
+
+
+def _work_chunks(src: str, work: Path) -> list[Chunk]:
+    """Upscale ``src`` once into ``work`` and return its chunks (named by first frame)."""
+    upscale_video_local(
+        src,
+        str(work / "first.mkv"),
+        NearestUpscaler(2),
+        segment_s=0.5,
+        preset="ultrafast",
+        work_uri=str(work),
+    )
+    info = probe(src)
+    starts = sorted(int(p.stem.split("-")[1]) for p in work.glob("chunk-*.mp4"))
+    bounds = [*starts, info.video.frame_count]
+    return [
+        Chunk(str(work / f"chunk-{a:09d}.mp4"), a, b - a)
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
+
+
+def test_assemble_refuses_a_chunk_with_other_frames(bframes_mkv: str, tmp_path: Path) -> None:
+    chunks = _work_chunks(bframes_mkv, tmp_path)
+    ranges = [(c.first_frame_index, c.frame_count) for c in chunks]
+    assert ranges == [(0, 12), (12, 12), (24, 12), (36, 12)]
+    # A chunk whose file holds frames 0-11 while claiming 12-23.
+    shutil.copy(chunks[0].uri, chunks[1].uri)
+    out = tmp_path / "out.mkv"
+    with pytest.raises(FrameAccountingError, match="is no source frame between frames 12 and 23"):
+        assemble(chunks, probe(bframes_mkv), str(out))
+    assert not out.exists()
+
+
+def test_assemble_copies_audio_and_converts_subtitles(bframes_mkv: str, tmp_path: Path) -> None:
+    chunks = _work_chunks(bframes_mkv, tmp_path)
+    source = probe(bframes_mkv)
+    out = str(tmp_path / "out.mp4")
+    result = assemble(chunks, source, out)
+    assert (result.frames, result.width, result.height, result.format_name) == (48, 128, 96, "mp4")
+    info = probe(out)
+    assert [s.codec for s in info.subtitles] == ["mov_text"]  # SubRip does not go in MP4
+    assert subtitle_cues(out) == subtitle_cues(bframes_mkv)
+    assert decode_video(out).indices == list(range(48))
+
+
+def test_plan_output_rejects_what_a_container_cannot_carry(bframes_mkv: str) -> None:
+    info = probe(bframes_mkv)
+    with pytest.raises(ContainerError, match=r"\.webm cannot carry libx264 video.*\.mkv"):
+        plan_output(info, "out.webm", "libx264")
+    with pytest.raises(
+        ContainerError, match=r"audio stream #1 \(aac\) cannot be carried in \.webm"
+    ):
+        plan_output(info, "out.webm", "libvpx-vp9")
+    with pytest.raises(ContainerError, match=r"expected an extension among .*but got \.avi"):
+        plan_output(info, "out.avi", "libx264")
+    plan = plan_output(info, "out.mkv", "libx264")
+    assert (plan.format_name, plan.copy_streams, plan.convert_subtitles) == ("matroska", (1, 2), ())
+
+
+def test_webm_output_converts_subrip_to_webvtt(tmp_path: Path) -> None:
+    cues = [SubtitleCue(100, 300, "hello"), SubtitleCue(350, 450, "world")]
+    src = make_test_video(str(tmp_path / "in.mkv"), frames=12, audio=False, subtitles=cues)
+    out = str(tmp_path / "out.webm")
+    result = upscale_video_local(src, out, NearestUpscaler(2), codec="libvpx-vp9", preset="8")
+    assert (result.frames, result.video_codec) == (12, "vp9")
+    info = probe(out)
+    assert (info.format_name, [s.codec for s in info.subtitles]) == ("matroska,webm", ["webvtt"])
+    assert subtitle_cues(out) == [(100, 300, b"hello"), (350, 450, b"world")]
+    assert decode_video(out).indices == list(range(12))

@@ -1,0 +1,69 @@
+"""decode_segment(): every frame exactly once, with its global index, across segment cuts."""
+
+from __future__ import annotations
+
+import fsspec
+import numpy as np
+import pytest
+
+from rayapp.errors import ConfigError
+from rayapp.testing import read_frame_index
+from rayapp.video import decode_segment, plan_segments, probe
+
+
+def _decode_all(uri: str, target_s: float, depth: int = 8) -> list[tuple[int, int, int]]:
+    """(frame_index, pts, index read from the pixels) over all segments, in yield order."""
+    info = probe(uri)
+    return [
+        (f.frame_index, f.pts, read_frame_index(f.image))
+        for segment in plan_segments(info, target_s)
+        for f in decode_segment(uri, segment, depth=depth)
+    ]
+
+
+@pytest.mark.parametrize("fixture", ["bframes_mkv", "vfr_mp4", "open_gop_mkv"])
+def test_segments_decode_every_frame_once(fixture: str, request: pytest.FixtureRequest) -> None:
+    uri = request.getfixturevalue(fixture)
+    info = probe(uri)
+    count = info.video.frame_count
+    assert len(plan_segments(info, 0.3)) >= 3
+    frames = _decode_all(uri, 0.3)
+    assert [i for i, _, _ in frames] == list(range(count))
+    assert [p for _, p, _ in frames] == list(info.video.frame_pts)
+    assert [shown for _, _, shown in frames] == list(range(count))
+
+
+def test_a_middle_segment_alone_yields_exactly_its_frames(open_gop_mkv: str) -> None:
+    segments = plan_segments(probe(open_gop_mkv), 0.3)
+    middle = segments[1]
+    frames = list(decode_segment(open_gop_mkv, middle))
+    assert [f.frame_index for f in frames] == list(range(middle.start, middle.stop))
+    assert [read_frame_index(f.image) for f in frames] == list(range(middle.start, middle.stop))
+    assert {(f.image.shape, f.image.dtype) for f in frames} == {((48, 64, 3), np.dtype(np.uint8))}
+
+
+def test_sixteen_bit_path_for_ten_bit_source(ten_bit_mkv: str) -> None:
+    segment = plan_segments(probe(ten_bit_mkv), 10)[0]
+    frames = list(decode_segment(ten_bit_mkv, segment, depth=16))
+    assert [f.frame_index for f in frames] == list(range(24))
+    assert {(f.image.shape, f.image.dtype) for f in frames} == {((48, 64, 3), np.dtype(np.uint16))}
+    assert [read_frame_index(f.image) for f in frames] == list(range(24))
+    # A 10-bit source uses values an 8-bit scale cannot express.
+    assert np.any(frames[0].image % 257 != 0)
+
+
+def test_decode_from_memory_uri(bframes_mkv: str) -> None:
+    fs = fsspec.filesystem("memory")
+    with open(bframes_mkv, "rb") as f:
+        fs.pipe("/decode-test/in.mkv", f.read())
+    try:
+        frames = _decode_all("memory://decode-test/in.mkv", 0.5)
+    finally:
+        fs.rm("/decode-test", recursive=True)
+    assert [(i, shown) for i, _, shown in frames] == [(i, i) for i in range(48)]
+
+
+def test_decode_rejects_unknown_depth(bframes_mkv: str) -> None:
+    segment = plan_segments(probe(bframes_mkv), 1)[0]
+    with pytest.raises(ConfigError, match="depth 8 or 16"):
+        next(decode_segment(bframes_mkv, segment, depth=10))

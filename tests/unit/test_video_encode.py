@@ -1,0 +1,122 @@
+"""ChunkEncoder: self-contained chunks that keep source pts, colour tags and bit depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rayapp.errors import ConfigError, FrameAccountingError, UnsupportedCodecError, VideoError
+from rayapp.testing import NearestUpscaler, decode_video, frame_pattern
+from rayapp.video import (
+    Chunk,
+    ChunkEncoder,
+    EncodeSettings,
+    chunk_uri,
+    decode_segment,
+    plan_segments,
+    probe,
+)
+
+FAST = EncodeSettings(preset="ultrafast")
+
+
+def _encode_segment(uri: str, segment_index: int, out: str, settings: EncodeSettings) -> Chunk:
+    info = probe(uri)
+    segment = plan_segments(info, 0.5)[segment_index]
+    upscaler = NearestUpscaler(2)
+    h, w = upscaler.output_size(info.video.height, info.video.width)
+    with ChunkEncoder(out, info.video, height=h, width=w, settings=settings) as enc:
+        depth = 16 if enc.dtype == np.uint16 else 8
+        for frame in decode_segment(uri, segment, depth=depth):
+            image = upscaler.upscale_batch(frame.image[None])[0]
+            enc.write(image, frame_index=frame.frame_index, pts=frame.pts)
+    assert enc.chunk is not None
+    return enc.chunk
+
+
+def test_chunk_keeps_source_pts_and_starts_with_a_keyframe(vfr_mp4: str, tmp_path: Path) -> None:
+    info = probe(vfr_mp4)
+    out = chunk_uri(str(tmp_path), 12)
+    assert out == f"{tmp_path}/chunk-000000012.mp4"
+    chunk = _encode_segment(vfr_mp4, 1, out, FAST)
+    assert chunk == Chunk(out, 12, 12)
+    with av.open(out) as container:
+        packets = [p for p in container.demux(video=0) if p.size]
+        time_base = container.streams.video[0].time_base
+    assert packets[0].is_keyframe
+    src_pts = info.video.frame_pts[12:24]
+    assert sorted(p.pts * time_base for p in packets) == [p * info.video.time_base for p in src_pts]
+    decoded = decode_video(out)
+    assert decoded.indices == list(range(12, 24))
+
+
+def test_chunk_copies_colour_tags(vfr_mp4: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "c.mp4")
+    _encode_segment(vfr_mp4, 0, out, FAST)
+    assert probe(out).video.colour == probe(vfr_mp4).video.colour
+
+
+@pytest.mark.parametrize(
+    ("settings", "pix_fmt", "codec"),
+    [
+        (EncodeSettings(preset="ultrafast"), "yuv420p10le", "h264"),
+        (EncodeSettings("libx265", preset="ultrafast"), "yuv420p10le", "hevc"),
+        (EncodeSettings("libvpx-vp9", preset="8"), "yuv420p", "vp9"),
+    ],
+)
+def test_ten_bit_source_keeps_ten_bits_when_the_codec_can(
+    ten_bit_mkv: str, tmp_path: Path, settings: EncodeSettings, pix_fmt: str, codec: str
+) -> None:
+    out = str(tmp_path / "c.mp4")
+    _encode_segment(ten_bit_mkv, 0, out, settings)
+    video = probe(out).video
+    assert (video.codec, video.pix_fmt, video.width, video.height) == (codec, pix_fmt, 128, 96)
+    assert decode_video(out).indices == list(range(12))
+
+
+def test_svtav1_chunk(bframes_mkv: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "c.mp4")
+    _encode_segment(bframes_mkv, 2, out, EncodeSettings("libsvtav1", preset="8"))
+    assert probe(out).video.codec in {"av1", "libdav1d", "libaom-av1"}
+    assert decode_video(out).indices == list(range(24, 36))
+
+
+def test_unknown_codec_and_bad_options_are_refused() -> None:
+    with pytest.raises(UnsupportedCodecError, match=r"Unknown output codec 'libfoo'.*libx264"):
+        EncodeSettings("libfoo")
+    with pytest.raises(ConfigError, match="crf in 0..51"):
+        EncodeSettings(crf=70)
+    with pytest.raises(UnsupportedCodecError, match="cannot encode pix_fmt 'rgb24'"):
+        EncodeSettings(pix_fmt="rgb24")
+    with pytest.raises(UnsupportedCodecError, match="width divisible by 2.*65x48"):
+        EncodeSettings().check_size(48, 65, "yuv420p")
+
+
+def test_failed_chunk_publishes_nothing(bframes_mkv: str, tmp_path: Path) -> None:
+    video = probe(bframes_mkv).video
+    out = tmp_path / "chunk.mp4"
+    image = np.zeros((96, 128, 3), np.uint8)
+    with pytest.raises(FrameAccountingError, match="expected frame 1 next, but got frame 2"):
+        with ChunkEncoder(str(out), video, height=96, width=128, settings=FAST) as enc:
+            enc.write(image, frame_index=0, pts=0)
+            enc.write(image, frame_index=2, pts=84)
+    with pytest.raises(VideoError, match=r"Expected a \(96, 128, 3\) uint8 frame"):
+        with ChunkEncoder(str(out), video, height=96, width=128, settings=FAST) as enc:
+            enc.write(image[:48], frame_index=0, pts=0)
+    with pytest.raises(FrameAccountingError, match="no frames were written"):
+        with ChunkEncoder(str(out), video, height=96, width=128, settings=FAST):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frame_pattern_round_trips_through_encoder(bframes_mkv: str, tmp_path: Path) -> None:
+    video = probe(bframes_mkv).video
+    out = str(tmp_path / "c.mp4")
+    with ChunkEncoder(out, video, height=48, width=64, settings=FAST) as enc:
+        for i in (5, 6, 7):
+            enc.write(frame_pattern(i, 48, 64, texture=True), frame_index=i, pts=i * 42)
+    assert enc.chunk == Chunk(out, 5, 3)
+    assert decode_video(out).indices == [5, 6, 7]

@@ -1,0 +1,162 @@
+"""upscale_video_local() end to end on generated files, with NearestUpscaler and the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from rayapp.testing import (
+    NearestUpscaler,
+    decode_video,
+    make_test_video,
+    stream_packets,
+    subtitle_cues,
+)
+from rayapp.video import UpscaleResult, probe, upscale_video_local
+
+
+def _check_output(src: str, out: str, scale: int = 2) -> None:
+    """Everything the output must keep from the source, checked exactly."""
+    source, output = probe(src), probe(out)
+    sv, ov = source.video, output.video
+    assert (ov.width, ov.height) == (sv.width * scale, sv.height * scale)
+    assert ov.frame_count == sv.frame_count
+    decoded = decode_video(out)
+    # The content: every frame once, in order (each frame shows its own index).
+    assert decoded.indices == list(range(sv.frame_count))
+    # The timeline: source pts rescaled to the output time base.
+    assert decoded.pts == [round(p * sv.time_base / decoded.time_base) for p in sv.frame_pts]
+    frame_s = (
+        max(b - a for a, b in zip(sv.frame_pts, sv.frame_pts[1:], strict=False)) * sv.time_base
+    )
+    assert abs(ov.duration_s - sv.duration_s) <= frame_s
+    assert ov.colour == sv.colour
+    assert ov.rotation == sv.rotation
+    src_audio, out_audio = stream_packets(src, "audio"), stream_packets(out, "audio")
+    assert [bytes(p) for p in out_audio] == [bytes(p) for p in src_audio]
+    if source.subtitles:
+        assert subtitle_cues(out) == subtitle_cues(src)
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4", ".mov"])
+def test_bframes_multi_segment(bframes_mkv: str, tmp_path: Path, ext: str) -> None:
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_video_local(
+        bframes_mkv, out, NearestUpscaler(2), segment_s=0.5, preset="ultrafast"
+    )
+    assert result == UpscaleResult(
+        output_uri=out,
+        frames=48,
+        duration_s=probe(bframes_mkv).video.duration_s,
+        input_size=(64, 48),
+        output_size=(128, 96),
+        video_codec="h264",
+        segments=4,
+        chunks_reused=0,
+        elapsed_s=result.elapsed_s,
+    )
+    _check_output(bframes_mkv, out)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_variable_frame_rate_and_colour(vfr_mp4: str, tmp_path: Path, ext: str) -> None:
+    out = str(tmp_path / f"out{ext}")
+    # veryfast keeps B-frames in the output, so chunk boundaries meet shifted DTS.
+    upscale_video_local(vfr_mp4, out, NearestUpscaler(2), segment_s=0.4, preset="veryfast")
+    _check_output(vfr_mp4, out)
+    assert probe(out).video.colour.describe() == "range=tv primaries=1 transfer=1 matrix=bt709"
+
+
+@pytest.mark.parametrize(
+    ("codec", "preset", "ext", "name"),
+    [
+        ("libx265", "ultrafast", ".mkv", "hevc"),
+        ("libsvtav1", "8", ".mp4", "av1"),
+        ("libvpx-vp9", "8", ".mkv", "vp9"),
+    ],
+)
+def test_output_codecs(
+    vfr_mp4: str, tmp_path: Path, codec: str, preset: str, ext: str, name: str
+) -> None:
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_video_local(
+        vfr_mp4, out, NearestUpscaler(2), codec=codec, preset=preset, segment_s=0.4
+    )
+    assert (result.video_codec, result.segments) == (name, 3)
+    _check_output(vfr_mp4, out)
+
+
+def test_open_gop_hevc_source(open_gop_mkv: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "out.mkv")
+    result = upscale_video_local(
+        open_gop_mkv, out, NearestUpscaler(2), segment_s=0.3, codec="libx265", preset="ultrafast"
+    )
+    assert (result.segments, result.video_codec) == (5, "hevc")
+    _check_output(open_gop_mkv, out)
+
+
+def test_ten_bit_source_stays_ten_bit(ten_bit_mkv: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "out.mp4")
+    upscale_video_local(ten_bit_mkv, out, NearestUpscaler(2), codec="libx265", preset="ultrafast")
+    assert (probe(out).video.pix_fmt, probe(out).video.bit_depth) == ("yuv420p10le", 10)
+    _check_output(ten_bit_mkv, out)
+
+
+def test_rotation_and_texture_survive(rotated_mov: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "out.mp4")
+    upscale_video_local(rotated_mov, out, NearestUpscaler(3), preset="ultrafast", progress=True)
+    _check_output(rotated_mov, out, scale=3)
+
+
+def test_rerun_with_work_uri_reuses_chunks(bframes_mkv: str, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    args = (bframes_mkv, NearestUpscaler(2))
+    first = upscale_video_local(
+        args[0],
+        str(tmp_path / "a.mkv"),
+        args[1],
+        segment_s=0.5,
+        preset="ultrafast",
+        work_uri=str(work),
+    )
+    assert sorted(p.name for p in work.iterdir()) == [f"chunk-{i:09d}.mp4" for i in (0, 12, 24, 36)]
+    second = upscale_video_local(
+        args[0],
+        str(tmp_path / "b.mkv"),
+        args[1],
+        segment_s=0.5,
+        preset="ultrafast",
+        work_uri=str(work),
+    )
+    assert (first.chunks_reused, second.chunks_reused) == (0, 4)
+    _check_output(bframes_mkv, str(tmp_path / "b.mkv"))
+
+
+def test_memory_uris_in_and_out(tmp_path: Path) -> None:
+    fs = fsspec.filesystem("memory")
+    src = make_test_video("memory://local-test/in.mkv", frames=12)
+    try:
+        upscale_video_local(
+            src, "memory://local-test/out.mp4", NearestUpscaler(2), preset="ultrafast"
+        )
+        local = tmp_path / "out.mp4"
+        local.write_bytes(fs.cat("/local-test/out.mp4"))
+        assert decode_video(str(local)).indices == list(range(12))
+    finally:
+        fs.rm("/local-test", recursive=True)
+
+
+@pytest.mark.slow
+def test_real_model_on_a_tiny_clip(tmp_path: Path) -> None:
+    from rayapp.upscaler import Upscaler
+
+    src = make_test_video(
+        str(tmp_path / "in.mkv"), frames=6, width=32, height=24, bframes=2, gop=3, subtitles=[]
+    )
+    upscaler = Upscaler.load("realesr-animevideov3", device="cpu")
+    out = str(tmp_path / "out.mp4")
+    result = upscale_video_local(src, out, upscaler, segment_s=0.1, preset="ultrafast")
+    assert (result.frames, result.output_size, result.segments) == (6, (128, 96), 2)
+    _check_output(src, out, scale=4)
