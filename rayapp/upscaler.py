@@ -110,6 +110,8 @@ class Upscaler:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
         peak = _peak(frames.dtype)
+        if not frames.flags.writeable:  # e.g. zero-copy views of Ray object-store buffers
+            frames = frames.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(peak)
         y = self._upscale_tensor(x)

@@ -20,7 +20,7 @@ import av
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
 from rayapp.video.containers import OutputPlan, plan_output
-from rayapp.video.encode import Chunk
+from rayapp.video.encode import Chunk, movie_timescale_options
 from rayapp.video.info import MediaInfo
 from rayapp.video.remux import SourcePackets, VideoPackets
 
@@ -84,7 +84,12 @@ def assemble(
     with storage.atomic_write(output_uri, suffix=plan.extension) as tmp:
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(
-                av.open(tmp, "w", format=plan.format_name, options=_muxer_options(plan))
+                av.open(
+                    tmp,
+                    "w",
+                    format=plan.format_name,
+                    options=_muxer_options(plan, source.video.time_base),
+                )
             )
             video_out = _add_video_stream(out, video_packets, source)
             extra = SourcePackets(source, plan, stack) if _has_extra(plan) else None
@@ -113,7 +118,11 @@ def assemble(
     )
 
 
-def _muxer_options(plan: OutputPlan) -> dict[str, str]:
+def _muxer_options(plan: OutputPlan, video_time_base: Fraction) -> dict[str, str]:
+    if plan.format_name in ("mp4", "mov"):
+        # An edit list (B-frames, or a source that does not start at 0) is written in the
+        # movie timescale, 1/1000 s by default, which would round the video's first pts.
+        return movie_timescale_options(video_time_base)
     if plan.format_name in ("matroska", "webm"):
         # Keep the source timeline as is. By default FFmpeg shifts *every* stream later
         # when one starts below zero (AAC priming from MP4 starts at about -21..-64 ms),

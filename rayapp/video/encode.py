@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 from types import TracebackType
 
 import av
@@ -89,7 +90,11 @@ class ChunkEncoder:
 
     def __enter__(self) -> ChunkEncoder:
         tmp = self._stack.enter_context(storage.atomic_write(self.uri, suffix=CHUNK_SUFFIX))
-        self._container = av.open(tmp, "w", format="mp4")
+        # The movie timescale defaults to 1/1000 s; an edit list in it (B-frames) would round
+        # a chunk's first pts to the millisecond. Use the source time base instead.
+        self._container = av.open(
+            tmp, "w", format="mp4", options=movie_timescale_options(self.source.time_base)
+        )
         self._stack.callback(self._container.close)
         self._stream = self._add_stream(self._container)
         return self
@@ -178,3 +183,9 @@ class ChunkEncoder:
 
 def _bit_depth(pix_fmt: str) -> int:
     return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+def movie_timescale_options(time_base: Fraction) -> dict[str, str]:
+    if time_base.numerator == 1 and time_base.denominator <= 2**31 - 1:
+        return {"movie_timescale": str(time_base.denominator)}
+    return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -120,3 +121,23 @@ def test_frame_pattern_round_trips_through_encoder(bframes_mkv: str, tmp_path: P
             enc.write(frame_pattern(i, 48, 64, texture=True), frame_index=i, pts=i * 42)
     assert enc.chunk == Chunk(out, 5, 3)
     assert decode_video(out).indices == [5, 6, 7]
+
+
+def test_chunk_starting_off_the_millisecond_grid_keeps_exact_pts(tmp_path) -> None:
+    """x264 B-frames make the mp4 muxer write an edit list; in the default 1/1000 s movie
+    timescale it would round a chunk that starts at 1/3 s (4096/12288) to 4092."""
+    from rayapp.testing import make_test_video
+    from rayapp.video import ChunkEncoder, plan_segments, probe
+    from rayapp.video.decode import decode_segment
+
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=12, width=32, height=24, gop=12)
+    info = probe(src)
+    frames = [f for f in decode_segment(src, plan_segments(info, 10)[0]) if f.frame_index >= 8]
+    out = str(tmp_path / "chunk.mp4")
+    with ChunkEncoder(out, info.video, height=24, width=32) as enc:
+        for f in frames:
+            enc.write(f.image, frame_index=f.frame_index, pts=f.pts)
+    with av.open(out) as c:
+        got = sorted(p.pts for p in c.demux(c.streams.video[0]) if p.pts is not None)
+    assert info.video.time_base == Fraction(1, 12288)
+    assert got == [f.pts for f in frames] == [4096, 4608, 5120, 5632]
