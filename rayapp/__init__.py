@@ -1,1 +1,3 @@
-"""rayapp."""
+"""rayapp: distributed super-resolution for images and video on Ray."""
+
+__version__ = "0.1.0"

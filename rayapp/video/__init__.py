@@ -23,7 +23,7 @@ from rayapp.video.info import (
 )
 from rayapp.video.local import FrameUpscaler, UpscaleResult, upscale_video_local
 from rayapp.video.probe import probe
-from rayapp.video.segments import Segment, plan_segments
+from rayapp.video.segments import Run, Segment, plan_runs, plan_segments
 
 __all__ = [
     "CODECS",
@@ -40,6 +40,7 @@ __all__ = [
     "MediaInfo",
     "OtherStreamInfo",
     "OutputPlan",
+    "Run",
     "Segment",
     "SubtitleStreamInfo",
     "UpscaleResult",
@@ -49,6 +50,7 @@ __all__ = [
     "chunk_uri",
     "decode_segment",
     "plan_output",
+    "plan_runs",
     "plan_segments",
     "probe",
     "upscale_video_local",

@@ -189,3 +189,8 @@ def movie_timescale_options(time_base: Fraction) -> dict[str, str]:
     if time_base.numerator == 1 and time_base.denominator <= 2**31 - 1:
         return {"movie_timescale": str(time_base.denominator)}
     return {}
+
+
+def frame_depth(settings: EncodeSettings, source: VideoStreamInfo) -> int:
+    """Bits per channel of the RGB frames to decode and feed: 16 when the chunk keeps >8 bits."""
+    return 16 if _bit_depth(settings.resolve_pix_fmt(source)) > 8 else 8

@@ -6,6 +6,7 @@ and actors; this driver is the reference for what they must produce.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import tempfile
 import time
@@ -17,21 +18,21 @@ import numpy as np
 from tqdm import tqdm
 
 from rayapp import storage
+from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S
 from rayapp.errors import ConfigError, VideoError
 from rayapp.video.assemble import assemble
 from rayapp.video.codecs import EncodeSettings
 from rayapp.video.containers import plan_output
 from rayapp.video.decode import DecodedFrame, decode_segment
-from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri, frame_depth
 from rayapp.video.info import MediaInfo
 from rayapp.video.probe import probe
-from rayapp.video.segments import Segment, plan_segments
+from rayapp.video.segments import Run, plan_runs, plan_segments
 
-__all__ = ["DEFAULT_SEGMENT_S", "FrameUpscaler", "UpscaleResult", "upscale_video_local"]
+__all__ = ["FrameUpscaler", "UpscaleResult", "upscale_video_local"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SEGMENT_S = 10.0
 DEFAULT_BATCH_SIZE = 4
 
 
@@ -71,6 +72,7 @@ def upscale_video_local(
     preset: str | None = None,
     pix_fmt: str | None = None,
     segment_s: float = DEFAULT_SEGMENT_S,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     batch_size: int = DEFAULT_BATCH_SIZE,
     work_uri: str | None = None,
     progress: bool = False,
@@ -92,6 +94,9 @@ def upscale_video_local(
     out_pix_fmt = settings.resolve_pix_fmt(info.video)
     settings.check_size(out_h, out_w, out_pix_fmt)
     segments = plan_segments(info, segment_s)
+    runs = plan_runs(segments, chunk_frames)
+    depth = frame_depth(settings, info.video)
+    size = (out_h, out_w)
     log.info(
         "%s: %d frames, %d segments, %dx%d -> %dx%d %s",
         input_uri,
@@ -112,17 +117,23 @@ def upscale_video_local(
     ):
         chunks = []
         for segment in segments:
-            uri = chunk_uri(work, segment.start)
-            if work_uri is not None and storage.exists(uri):
-                chunks.append(Chunk(uri, segment.start, segment.frame_count))
-                reused += 1
-                bar.update(segment.frame_count)
-                continue
-            chunks.append(
-                _upscale_segment(
-                    info, segment, uri, upscaler, settings, (out_h, out_w), batch_size, bar
-                )
-            )
+            todo = []
+            for run in (r for r in runs if r.segment == segment.index):
+                uri = chunk_uri(work, run.start)
+                if work_uri is not None and storage.exists(uri):
+                    chunks.append(Chunk(uri, run.start, run.frame_count))
+                    reused += 1
+                    bar.update(run.frame_count)
+                else:
+                    todo.append(run)
+            if todo:
+                frames = decode_segment(info.uri, segment, depth=depth)
+                for run in todo:
+                    chunks.append(
+                        _upscale_run(
+                            info, frames, run, work, upscaler, settings, size, batch_size, bar
+                        )
+                    )
         assembled = assemble(chunks, info, output_uri, plan=plan)
     return UpscaleResult(
         output_uri=output_uri,
@@ -137,20 +148,23 @@ def upscale_video_local(
     )
 
 
-def _upscale_segment(
+def _upscale_run(
     info: MediaInfo,
-    segment: Segment,
-    uri: str,
+    frames: Iterator[DecodedFrame],
+    run: Run,
+    work: str,
     upscaler: FrameUpscaler,
     settings: EncodeSettings,
     size: tuple[int, int],
     batch_size: int,
     bar: tqdm,
 ) -> Chunk:
+    """Encode the frames of ``run`` (taken from the segment's decoder) into one chunk."""
     height, width = size
+    uri = chunk_uri(work, run.start)
+    wanted = (f for f in frames if f.frame_index >= run.start)
     with ChunkEncoder(uri, info.video, height=height, width=width, settings=settings) as enc:
-        depth = 16 if enc.dtype == np.uint16 else 8
-        for batch in _batches(decode_segment(info.uri, segment, depth=depth), batch_size):
+        for batch in _batches(itertools.islice(wanted, run.frame_count), batch_size):
             images = np.stack([f.image for f in batch])
             upscaled = upscaler.upscale_batch(images)
             expected = (len(batch), height, width, 3)
@@ -163,8 +177,8 @@ def _upscale_segment(
             for frame, image in zip(batch, upscaled, strict=True):
                 enc.write(image, frame_index=frame.frame_index, pts=frame.pts)
             bar.update(len(batch))
-    if enc.chunk is None:
-        raise VideoError(f"{uri}: the chunk encoder finished without a chunk")
+    if enc.chunk is None or enc.chunk.frame_count != run.frame_count:
+        raise VideoError(f"{uri}: expected frames {run.start}-{run.stop - 1} in the chunk")
     return enc.chunk
 
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 from rayapp.errors import ConfigError
 from rayapp.video.info import MediaInfo
 
-__all__ = ["Segment", "plan_segments"]
+__all__ = ["Run", "Segment", "plan_runs", "plan_segments"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +76,31 @@ def plan_segments(info: MediaInfo, target_s: float) -> tuple[Segment, ...]:
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
+
+
+@dataclass(frozen=True)
+class Run:
+    """Frames ``[start, stop)`` of segment ``segment``: the frames of one encoded chunk.
+
+    Chunks are cut deterministically (segment start, then every ``chunk_frames``), so a
+    rerun finds the same chunks, and every driver (local or Ray) encodes the same ones.
+    """
+
+    segment: int
+    start: int
+    stop: int
+
+    @property
+    def frame_count(self) -> int:
+        return self.stop - self.start
+
+
+def plan_runs(segments: tuple[Segment, ...], chunk_frames: int) -> list[Run]:
+    """Cut each segment into runs of at most ``chunk_frames`` consecutive frames."""
+    if chunk_frames < 1:
+        raise ConfigError(f"Expected chunk_frames >= 1, but got {chunk_frames}")
+    return [
+        Run(seg.index, start, min(start + chunk_frames, seg.stop))
+        for seg in segments
+        for start in range(seg.start, seg.stop, chunk_frames)
+    ]

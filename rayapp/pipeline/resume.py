@@ -1,0 +1,83 @@
+"""The job's work prefix: where chunks live, how a rerun finds the finished ones.
+
+The prefix includes a fingerprint of everything that decides a chunk's content (the input
+object's identity, the model and its settings, the encoder, the segmenting). A rerun of the
+same command finds the same prefix and reuses its chunks; a changed config gets a new
+prefix and so never reuses a stale chunk. A chunk counts as finished when both the chunk
+and its small JSON record exist; both are written atomically, the record last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from rayapp import __version__, storage
+from rayapp.config import VideoJobConfig
+from rayapp.video import Chunk, Run, chunk_uri
+
+__all__ = ["fingerprint", "work_prefix", "record_chunk", "finished_chunks"]
+
+log = logging.getLogger(__name__)
+
+
+def _input_identity(uri: str) -> dict[str, str]:
+    fs, path = storage.filesystem(uri)
+    info = fs.info(path)
+    keys = ("size", "ETag", "etag", "mtime", "LastModified", "created")
+    return {k: str(info[k]) for k in keys if k in info}
+
+
+def fingerprint(config: VideoJobConfig) -> str:
+    """16 hex digits naming this job's chunk content."""
+    up = config.upscale
+    material = {
+        "rayapp": __version__,
+        "input": config.input,
+        "input_identity": _input_identity(config.input),
+        "model": up.model,
+        "weights": up.weights,
+        "outscale": up.outscale,
+        "precision": up.precision,
+        "tile": [up.tile, up.tile_overlap],
+        "encoder": [config.codec, config.crf, config.preset],
+        "cut": [config.segment_s, config.chunk_frames],
+    }
+    blob = json.dumps(material, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def work_prefix(config: VideoJobConfig) -> str:
+    base = config.work or f"{config.output}.rayapp-work"
+    return storage.join(base, fingerprint(config))
+
+
+def _record_uri(work: str, first_frame_index: int) -> str:
+    return chunk_uri(work, first_frame_index) + ".json"
+
+
+def record_chunk(work: str, chunk: Chunk) -> None:
+    """Mark ``chunk`` finished (after the chunk itself has been published)."""
+    record = {"first_frame_index": chunk.first_frame_index, "frame_count": chunk.frame_count}
+    storage.write_bytes(_record_uri(work, chunk.first_frame_index), json.dumps(record).encode())
+
+
+def finished_chunks(work: str, runs: list[Run]) -> dict[int, Chunk]:
+    """The runs whose chunk is already finished under ``work``, by first frame index."""
+    fs, path = storage.filesystem(work)
+    try:
+        names = {p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
+    except FileNotFoundError:
+        return {}
+    done: dict[int, Chunk] = {}
+    for run in runs:
+        uri = chunk_uri(work, run.start)
+        name = uri.rsplit("/", 1)[-1]
+        if name not in names or name + ".json" not in names:
+            continue
+        record = json.loads(storage.read_bytes(_record_uri(work, run.start)))
+        if record == {"first_frame_index": run.start, "frame_count": run.frame_count}:
+            done[run.start] = Chunk(uri, run.start, run.frame_count)
+    log.info("%d of %d chunks already finished under %s", len(done), len(runs), work)
+    return done
