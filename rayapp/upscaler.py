@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,12 @@ class Upscaler:
         if self.precision == "fp16":
             model = model.half()  # converted once here, never per call
         self._model = model.to(memory_format=torch.channels_last)
+        self._run: Callable[[torch.Tensor], torch.Tensor] = self._model
+        if config.compile and self.device.type == "cpu" and self.precision == "fp32":
+            from rayapp.accel import optimize_for_cpu
+
+            example = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+            self._run = optimize_for_cpu(self._model, example)
         self.name = config.model
         log.info("upscaler %s x%s on %s %s", self.name, self.outscale, self.device, self.precision)
 
@@ -180,7 +187,7 @@ class Upscaler:
         if self.precision == "fp16":
             x = x.half()
         with self._autocast():
-            y = self._model(x)
+            y = self._run(x)
         return y[:, :, : h * self.scale, : w * self.scale]
 
     def _autocast(self) -> contextlib.AbstractContextManager:

@@ -136,3 +136,11 @@ def test_bf16_close_to_fp32(compact: Upscaler) -> None:
     image = photo(24, 20)
     bf16 = Upscaler.load("realesr-animevideov3", precision="bf16").upscale(image)
     assert psnr(bf16, compact.upscale(image)) >= 35.0
+
+
+@pytest.mark.slow
+def test_compiled_forward_gives_the_same_pixels(compact: Upscaler) -> None:
+    fast = Upscaler.load("realesr-animevideov3", compile=True)
+    for size in ((24, 20), (37, 29)):
+        image = photo(*size)
+        np.testing.assert_array_equal(fast.upscale(image), compact.upscale(image))
