@@ -35,6 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
     p.add_argument("--tile", type=int, default=0, help=u["tile"].description)
     p.add_argument("--device", default="auto", help=u["device"].description)
     p.add_argument("--precision", default="auto", help=u["precision"].description)
+    p.add_argument("--compile", action="store_true", help=u["compile"].description)
     p.add_argument("--codec", default=f["codec"].default, help=f["codec"].description)
     p.add_argument("--crf", type=int, help=f["crf"].description)
     p.add_argument("--preset", help=f["preset"].description)
@@ -91,6 +92,7 @@ def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
             tile=a.tile,
             device=a.device,
             precision=a.precision,
+            compile=a.compile,
         ),
         replicas=ReplicaConfig(
             min_replicas=min(a.min_replicas, a.max_replicas),

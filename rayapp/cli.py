@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rayapp.config import UpscaleConfig
+from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S, UpscaleConfig
 from rayapp.errors import RayappError, StorageError
 
 __all__ = ["main"]
@@ -36,6 +36,7 @@ def _add_upscale_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision", default=fields["precision"].default, help=fields["precision"].description
     )
+    p.add_argument("--compile", action="store_true", help=fields["compile"].description)
 
 
 def _upscale_config(args: argparse.Namespace) -> UpscaleConfig:
@@ -46,6 +47,7 @@ def _upscale_config(args: argparse.Namespace) -> UpscaleConfig:
         tile=args.tile,
         device=args.device,
         precision=args.precision,
+        compile=args.compile,
     )
 
 
@@ -73,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument(
         "--segment-s",
         type=float,
-        default=10.0,
+        default=DEFAULT_SEGMENT_S,
         help="target segment length in seconds (keyframe-aligned)",
+    )
+    video.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=DEFAULT_CHUNK_FRAMES,
+        help="most frames per encoded chunk (the unit of resume)",
     )
     video.add_argument("--work", help="URI for chunks, kept for resume (default: a temp dir)")
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -152,6 +160,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
         segment_s=args.segment_s,
+        chunk_frames=args.chunk_frames,
         work_uri=args.work,
         progress=not args.no_progress,
     )

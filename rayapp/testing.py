@@ -13,8 +13,9 @@ This module lives in the package (not under ``tests/``) because Ray workers impo
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -122,8 +123,15 @@ class Decoded:
     indices: list[int]
 
 
+@contextlib.contextmanager
+def _open(uri: str) -> Iterator[av.container.InputContainer]:
+    """Any fsspec URI (local, s3://, memory://) as a PyAV input container."""
+    with storage.open_input(uri) as f, av.open(f) as container:
+        yield container
+
+
 def decode_video(uri: str) -> Decoded:
-    with av.open(uri) as container:
+    with _open(uri) as container:
         stream = container.streams.video[0]
         frames = [
             (f.pts, read_frame_index(f.to_ndarray(format="rgb24")))
@@ -133,7 +141,7 @@ def decode_video(uri: str) -> Decoded:
 
 
 def stream_packets(uri: str, kind: str) -> list[av.Packet]:
-    with av.open(uri) as container:
+    with _open(uri) as container:
         streams = [s for s in container.streams if s.type == kind]
         # demux() with no stream would mean every stream.
         return [p for p in container.demux(streams) if p.size] if streams else []
@@ -142,7 +150,7 @@ def stream_packets(uri: str, kind: str) -> list[av.Packet]:
 def subtitle_cues(uri: str) -> list[tuple[int, int, bytes]]:
     """(start_ms, end_ms, text) of every non-empty cue of the first subtitle stream."""
     cues = []
-    with av.open(uri) as container:
+    with _open(uri) as container:
         stream = container.streams.subtitles[0]
         for packet in container.demux(stream):
             if not packet.size:

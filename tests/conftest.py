@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,9 +71,8 @@ def s3_bucket(s3_server: dict[str, str], request: pytest.FixtureRequest) -> str:
     """A fresh, empty bucket; returns its ``s3://name`` URI."""
     import s3fs
 
-    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    name = f"t-{slug}-{uuid.uuid4().hex[:8]}"
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]})
-    if fs.exists(name):
-        fs.rm(name, recursive=True)
     fs.mkdir(name)
     return f"s3://{name}"

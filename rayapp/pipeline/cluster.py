@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -31,6 +32,14 @@ def ensure_ray() -> None:
 
     if ray.is_initialized():
         return
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    ray.init(runtime_env={"env_vars": env} if env else None)
+    # Under `ray job submit` the job's runtime_env already reaches every worker, and
+    # ray.init refuses a runtime_env that names the same variables a second time.
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+    taken = (job.get("runtime_env") or {}).get("env_vars") or {}
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ and k not in taken}
+    runtime_env = {"env_vars": env} if env else None
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(runtime_env=runtime_env)
+    else:  # a local embedded Ray: reachable from this machine only
+        ray.init(runtime_env=runtime_env, _node_ip_address="127.0.0.1")
     log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rayapp import storage
-from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S
+from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_MICRO_BATCH, DEFAULT_SEGMENT_S
 from rayapp.errors import ConfigError, VideoError
 from rayapp.video.assemble import assemble
 from rayapp.video.codecs import EncodeSettings
@@ -32,8 +32,6 @@ from rayapp.video.segments import Run, plan_runs, plan_segments
 __all__ = ["FrameUpscaler", "UpscaleResult", "upscale_video_local"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BATCH_SIZE = 4
 
 
 @runtime_checkable
@@ -73,7 +71,7 @@ def upscale_video_local(
     pix_fmt: str | None = None,
     segment_s: float = DEFAULT_SEGMENT_S,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = DEFAULT_MICRO_BATCH,
     work_uri: str | None = None,
     progress: bool = False,
 ) -> UpscaleResult:
