@@ -83,6 +83,32 @@ def test_s3_to_s3_is_frame_exact(source: str, fault_free: str) -> None:
     assert not storage.exists(fault_free + ".rayapp-work")
 
 
+def _metric_samples(name: str) -> list[float]:
+    import urllib.request
+
+    import ray
+
+    port = ray._private.worker._global_node.metrics_export_port
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in body.decode().splitlines()
+        if line.startswith(name + "{")
+    ]
+
+
+def test_metrics_reach_the_metrics_endpoint(fault_free: str) -> None:
+    """The first job of this cluster upscaled 48 frames in 16 chunks."""
+    deadline = time.monotonic() + 60
+    frames: list[float] = []
+    while time.monotonic() < deadline and sum(frames) < 48:
+        frames = _metric_samples("ray_rayapp_frames_upscaled_total")
+        time.sleep(1)
+    assert sum(frames) == 48
+    assert sum(_metric_samples("ray_rayapp_chunk_latency_s_count")) == 16
+    assert _metric_samples("ray_rayapp_replicas_busy")  # exported by the replicas
+
+
 def test_pixel_identical_to_the_local_driver(source: str, fault_free: str, tmp_path: Path) -> None:
     """Same input, same chunks, same arithmetic: the local driver runs in a process set up
     as a replica is (torch on one thread: sums in another order could flip a rare rounding)."""
