@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from jobs._common import EXIT_FAILED, EXIT_USER_ERROR, run_job
-from rayapp.config import ImagesJobConfig, ReplicaConfig, UpscaleConfig
+from rayapp.arguments import (
+    add_fields,
+    add_replica_arguments,
+    add_upscale_arguments,
+    replica_config,
+    upscale_config,
+)
+from rayapp.config import ImagesJobConfig
 
 PROG = "python -m jobs.upscale_images"
 
@@ -27,55 +34,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ImagesJobConfig:
-    f = ImagesJobConfig.model_fields
-    r = ReplicaConfig.model_fields
-    u = UpscaleConfig.model_fields
     p = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--input", required=True, help=f["input"].description)
-    p.add_argument("--output", required=True, help=f["output"].description)
-    p.add_argument("--model", default=u["model"].default, help=u["model"].description)
-    p.add_argument("--weights", help=u["weights"].description)
-    p.add_argument("--outscale", type=float, help=u["outscale"].description)
-    p.add_argument("--tile", type=int, default=u["tile"].default, help=u["tile"].description)
-    p.add_argument("--device", default=u["device"].default, help=u["device"].description)
-    p.add_argument("--precision", default=u["precision"].default, help=u["precision"].description)
+    add_fields(p, ImagesJobConfig, ("input", "output"))
+    add_upscale_arguments(p)
     p.add_argument(
         "--format",
         choices=["same", "png", "jpeg", "webp"],
-        default=f["format"].default,
-        help=f["format"].description,
+        default=ImagesJobConfig.model_fields["format"].default,
+        help=ImagesJobConfig.model_fields["format"].description,
     )
-    p.add_argument(
-        "--max-pixels", type=int, default=f["max_pixels"].default, help=f["max_pixels"].description
-    )
-    for name, kind in (
-        ("min_replicas", int),
-        ("max_replicas", int),
-        ("num_gpus_per_replica", float),
-        ("num_cpus_per_replica", float),
-    ):
-        flag = "--" + name.replace("_", "-")
-        p.add_argument(flag, type=kind, default=r[name].default, help=r[name].description)
+    add_fields(p, ImagesJobConfig, ("max_pixels",))
+    add_replica_arguments(p)
     a = p.parse_args(argv)
     return ImagesJobConfig(
         input=a.input,
         output=a.output,
         format=a.format,
         max_pixels=a.max_pixels,
-        upscale=UpscaleConfig(
-            model=a.model,
-            weights=a.weights,
-            outscale=a.outscale,
-            tile=a.tile,
-            device=a.device,
-            precision=a.precision,
-        ),
-        replicas=ReplicaConfig(
-            min_replicas=min(a.min_replicas, a.max_replicas),
-            max_replicas=a.max_replicas,
-            num_gpus_per_replica=a.num_gpus_per_replica,
-            num_cpus_per_replica=a.num_cpus_per_replica,
-        ),
+        upscale=upscale_config(a),
+        replicas=replica_config(a),
     )
 
 

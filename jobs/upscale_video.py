@@ -17,89 +17,42 @@ import sys
 from collections.abc import Sequence
 
 from jobs._common import run_job
-from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.arguments import (
+    add_fields,
+    add_replica_arguments,
+    add_upscale_arguments,
+    replica_config,
+    upscale_config,
+)
+from rayapp.config import VideoJobConfig
 
 log = logging.getLogger("jobs.upscale_video")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
-    f = VideoJobConfig.model_fields
-    r = ReplicaConfig.model_fields
-    u = UpscaleConfig.model_fields
-    p = argparse.ArgumentParser(prog="python -m jobs.upscale_video", description=__doc__)
-    p.add_argument("--input", required=True, help=f["input"].description)
-    p.add_argument("--output", required=True, help=f["output"].description)
-    p.add_argument("--model", default=u["model"].default, help=u["model"].description)
-    p.add_argument("--weights", help=u["weights"].description)
-    p.add_argument("--outscale", type=float, help=u["outscale"].description)
-    p.add_argument("--tile", type=int, default=0, help=u["tile"].description)
-    p.add_argument("--device", default="auto", help=u["device"].description)
-    p.add_argument("--precision", default="auto", help=u["precision"].description)
-    p.add_argument("--compile", action="store_true", help=u["compile"].description)
-    p.add_argument("--codec", default=f["codec"].default, help=f["codec"].description)
-    p.add_argument("--crf", type=int, help=f["crf"].description)
-    p.add_argument("--preset", help=f["preset"].description)
-    p.add_argument(
-        "--segment-s", type=float, default=f["segment_s"].default, help=f["segment_s"].description
+    p = argparse.ArgumentParser(
+        prog="python -m jobs.upscale_video",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--chunk-frames",
-        type=int,
-        default=f["chunk_frames"].default,
-        help=f["chunk_frames"].description,
-    )
-    p.add_argument(
-        "--num-gpus-per-replica",
-        type=float,
-        default=r["num_gpus_per_replica"].default,
-        help=r["num_gpus_per_replica"].description,
-    )
-    p.add_argument(
-        "--num-cpus-per-replica",
-        type=float,
-        default=r["num_cpus_per_replica"].default,
-        help=r["num_cpus_per_replica"].description,
-    )
-    p.add_argument(
-        "--min-replicas",
-        type=int,
-        default=r["min_replicas"].default,
-        help=r["min_replicas"].description,
-    )
-    p.add_argument(
-        "--max-replicas",
-        type=int,
-        default=r["max_replicas"].default,
-        help=r["max_replicas"].description,
-    )
-    p.add_argument("--work", help=f["work"].description)
-    p.add_argument("--keep-work", action="store_true", help=f["keep_work"].description)
+    add_fields(p, VideoJobConfig, ("input", "output"))
+    add_upscale_arguments(p)
+    add_fields(p, VideoJobConfig, ("codec", "crf", "preset", "segment_s", "chunk_frames"))
+    add_replica_arguments(p)
+    add_fields(p, VideoJobConfig, ("work", "keep_work"))
     a = p.parse_args(argv)
     return VideoJobConfig(
         input=a.input,
         output=a.output,
+        upscale=upscale_config(a),
         codec=a.codec,
         crf=a.crf,
         preset=a.preset,
         segment_s=a.segment_s,
         chunk_frames=a.chunk_frames,
+        replicas=replica_config(a),
         work=a.work,
         keep_work=a.keep_work,
-        upscale=UpscaleConfig(
-            model=a.model,
-            weights=a.weights,
-            outscale=a.outscale,
-            tile=a.tile,
-            device=a.device,
-            precision=a.precision,
-            compile=a.compile,
-        ),
-        replicas=ReplicaConfig(
-            min_replicas=min(a.min_replicas, a.max_replicas),
-            max_replicas=a.max_replicas,
-            num_gpus_per_replica=a.num_gpus_per_replica,
-            num_cpus_per_replica=a.num_cpus_per_replica,
-        ),
     )
 
 

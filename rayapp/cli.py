@@ -13,7 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S, UpscaleConfig
+from rayapp.arguments import add_upscale_arguments, upscale_config
+from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S
 from rayapp.errors import RayappError, StorageError
 
 __all__ = ["main"]
@@ -24,33 +25,6 @@ EXIT_USER_ERROR = 2
 EXIT_PARTIAL = 1
 
 
-def _add_upscale_options(p: argparse.ArgumentParser) -> None:
-    fields = UpscaleConfig.model_fields
-    p.add_argument("--model", default=fields["model"].default, help=fields["model"].description)
-    p.add_argument("--weights", help=fields["weights"].description)
-    p.add_argument("--outscale", type=float, help=fields["outscale"].description)
-    p.add_argument(
-        "--tile", type=int, default=fields["tile"].default, help=fields["tile"].description
-    )
-    p.add_argument("--device", default=fields["device"].default, help=fields["device"].description)
-    p.add_argument(
-        "--precision", default=fields["precision"].default, help=fields["precision"].description
-    )
-    p.add_argument("--compile", action="store_true", help=fields["compile"].description)
-
-
-def _upscale_config(args: argparse.Namespace) -> UpscaleConfig:
-    return UpscaleConfig(
-        model=args.model,
-        weights=args.weights,
-        outscale=args.outscale,
-        tile=args.tile,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rayapp", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -59,14 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upscale", help="upscale one image, or every image in a directory")
     up.add_argument("input", help="image file or directory (png, jpg, webp)")
     up.add_argument("output", help="output file, or directory for a directory input")
-    _add_upscale_options(up)
+    add_upscale_arguments(up)
 
     sub.add_parser("models", help="list the model registry")
 
     video = sub.add_parser("video", help="upscale a video on this machine (sequential driver)")
     video.add_argument("input", help="video path or URI (file, s3://, memory://)")
     video.add_argument("output", help="output path or URI; container from the extension")
-    _add_upscale_options(video)
+    add_upscale_arguments(video)
     video.add_argument(
         "--codec", default="libx264", help="libx264 | libx265 | libsvtav1 | libvpx-vp9"
     )
@@ -89,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="upscale the bundled sample image (no network needed)")
     demo.add_argument("--output", default="rayapp-demo.png", help="where to write the result")
-    _add_upscale_options(demo)
+    add_upscale_arguments(demo)
     return parser
 
 
@@ -130,7 +104,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from rayapp.batch_images import upscale_directory, upscale_file
     from rayapp.upscaler import Upscaler
 
-    config = _upscale_config(args)
+    config = upscale_config(args)
     src = Path(args.input)
     if not src.exists():
         raise StorageError(f"Input not found: {args.input}")
@@ -150,7 +124,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from rayapp.upscaler import Upscaler
     from rayapp.video import upscale_video_local
 
-    config = _upscale_config(args)
+    config = upscale_config(args)
     upscaler = Upscaler.from_config(config)
     result = upscale_video_local(
         args.input,
