@@ -94,5 +94,5 @@ def test_failure_while_upscaling_leaves_no_output(bframes_mkv: str, tmp_path: Pa
 
     out = tmp_path / "out.mkv"
     with pytest.raises(RayappError, match=r"Expected the upscaler to return \(4, 96, 128, 3\)"):
-        upscale_video_local(bframes_mkv, str(out), Broken(2), preset="ultrafast")
+        upscale_video_local(bframes_mkv, str(out), Broken(2), preset="ultrafast", batch_size=4)
     assert list(tmp_path.iterdir()) == []
