@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = [
     "Device",
     "ImagesJobConfig",
     "Precision",
     "ReplicaConfig",
+    "ServeConfig",
     "UpscaleConfig",
     "VideoJobConfig",
 ]
@@ -145,3 +146,141 @@ class ImagesJobConfig(BaseModel):
     )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     max_pixels: int = Field(64_000_000, gt=0, description="Refuse larger inputs (pixels).")
+
+
+# -- Serve ------------------------------------------------------------------------------
+# One ``ServeConfig`` drives `serve run serve/config.yaml` (its `args:`), `build_app(...)`
+# in tests, and the deployments' options: nothing tunable lives anywhere else.
+
+
+class ServeAutoscalingConfig(BaseModel):
+    """Serve autoscaling of the model pool (see Ray Serve's ``autoscaling_config``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_replicas: int = Field(1, ge=0, description="Replicas kept when idle.")
+    max_replicas: int = Field(2, ge=1, description="Most replicas the pool scales up to.")
+    target_ongoing_requests: float = Field(
+        4.0, gt=0, description="Ongoing requests per replica the autoscaler aims for."
+    )
+    upscale_delay_s: float = Field(5.0, ge=0, description="Sustained load before adding.")
+    downscale_delay_s: float = Field(60.0, ge=0, description="Sustained idle before removing.")
+
+
+class ServeModelPoolConfig(BaseModel):
+    """The model deployment: one pool of replicas serving every configured model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: list[str] = Field(
+        default_factory=lambda: ["realesr-animevideov3", "realesrgan-x4plus-anime"],
+        min_length=1,
+        description="Registry names clients may ask for; the first is the default.",
+    )
+    device: Device = Field("auto", description="auto | cpu | cuda | cuda:<index>.")
+    precision: Precision = Field("auto", description="As in UpscaleConfig.")
+    num_gpus: float = Field(0.0, ge=0, le=8, description="GPUs per replica (fractional).")
+    num_cpus: float = Field(1.0, gt=0, description="Logical CPUs per replica.")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per replica.")
+    max_models_per_replica: int = Field(
+        2, ge=1, description="Models a replica keeps loaded (LRU, Serve model multiplexing)."
+    )
+    max_batch_size: int = Field(8, ge=1, description="Most requests in one forward.")
+    batch_wait_timeout_s: float = Field(
+        0.02, ge=0, description="How long a batch waits to fill before it runs."
+    )
+    max_ongoing_requests: int = Field(16, ge=1, description="In-flight requests per replica.")
+    max_queued_requests: int = Field(
+        32, ge=-1, description="Requests queued per caller beyond that; more get 503 (-1: none)."
+    )
+    autoscaling: ServeAutoscalingConfig = Field(default_factory=ServeAutoscalingConfig)
+
+
+class ServeIngressConfig(BaseModel):
+    """The HTTP ingress deployment (validation, decode/encode, routing)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_replicas: int = Field(1, ge=1, description="Ingress replicas.")
+    num_cpus: float = Field(0.5, gt=0, description="Logical CPUs per ingress replica.")
+    max_ongoing_requests: int = Field(64, ge=1, description="In-flight requests per replica.")
+    max_queued_requests: int = Field(
+        128, ge=-1, description="Requests queued at the proxy beyond that; more get 503."
+    )
+    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 503 (seconds).")
+
+
+class ServeLimits(BaseModel):
+    """What one request may ask for; beyond it the answer is a 4xx, never a decode."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_body_bytes: int = Field(8_000_000, gt=0, description="Largest request body (bytes).")
+    max_input_pixels: int = Field(
+        4_000_000, gt=0, description="Largest input image (pixels, from the header)."
+    )
+    max_output_pixels: int = Field(
+        16_000_000, gt=0, description="Largest output image (pixels) a request may produce."
+    )
+    auto_tile: int = Field(
+        512,
+        ge=0,
+        description="Inputs with a side above this run in tiles of this size when the request "
+        "asks no tiling (bounds a replica's memory); 0 = never.",
+    )
+    max_outscale: float = Field(
+        MAX_OUTSCALE, gt=0, le=MAX_OUTSCALE, description="Largest outscale a request may ask."
+    )
+    max_tile: int = Field(2048, ge=0, description="Largest tile size a request may ask.")
+
+
+class ServeJobsConfig(BaseModel):
+    """``/v1/jobs``: video jobs submitted to the Ray cluster's job API."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(False, description="Serve the /v1/jobs routes.")
+    allowed_prefixes: list[str] = Field(
+        default_factory=list,
+        description="URI prefixes inputs and outputs must lie under (e.g. s3://bucket/videos/).",
+    )
+    dashboard_address: str | None = Field(
+        None, description="Ray dashboard URL for job submission; default: this cluster's."
+    )
+    working_dir: str | None = Field(
+        None, description="working_dir of the submitted jobs; default: the repository."
+    )
+    forward_env: list[str] = Field(
+        default_factory=lambda: [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "RAYAPP_CACHE_DIR",
+            "RAYAPP_OFFLINE",
+        ],
+        description="Environment variables copied from the ingress replica into each job.",
+    )
+    replicas: ReplicaConfig = Field(
+        default_factory=lambda: ReplicaConfig(max_replicas=1, num_cpus_per_replica=0.5),
+        description="Model replicas of each job (the operator's choice, not the client's).",
+    )
+
+
+class ServeConfig(BaseModel):
+    """Everything `serve/app.py:build_app` needs; the `args:` of serve/config.yaml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool: ServeModelPoolConfig = Field(default_factory=ServeModelPoolConfig)
+    ingress: ServeIngressConfig = Field(default_factory=ServeIngressConfig)
+    limits: ServeLimits = Field(default_factory=ServeLimits)
+    jobs: ServeJobsConfig = Field(default_factory=ServeJobsConfig)
+    auth_token: SecretStr | None = Field(
+        None, description="Bearer token for every /v1 route; prefer auth_token_env."
+    )
+    auth_token_env: str | None = Field(
+        None, description="Name of an environment variable holding the bearer token."
+    )

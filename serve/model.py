@@ -1,0 +1,139 @@
+"""The model deployment: one pool of replicas serving every configured model.
+
+Models are loaded with Serve's model multiplexing (an LRU of ``max_models_per_replica``
+per replica, keyed by the request's ``multiplexed_model_id``), once per replica, never per
+request. Concurrent requests are grouped by ``@serve.batch`` (Serve splits a batch by model
+id); inside a batch, requests of the same (shape, dtype, outscale, tile) run as one forward.
+
+Contract: ``upscale(image, outscale, tile)`` takes ``HW`` / ``HWC`` (C in 1, 3, 4) ``uint8``
+or ``uint16`` and returns an ``Upscaled`` with the same layout and dtype.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import spandrel
+import torch
+from ray import serve
+
+from rayapp.config import ServeModelPoolConfig, UpscaleConfig
+from rayapp.models import load_model
+from rayapp.upscaler import Upscaler
+
+__all__ = ["ModelPool", "Upscaled"]
+
+log = logging.getLogger("rayapp.serve")
+
+# Upscalers per loaded model, one per (outscale, tile): they share the network's weights,
+# so each costs a few objects, not a model.
+_SETTINGS_PER_MODEL = 16
+
+
+@dataclass(frozen=True)
+class Upscaled:
+    image: np.ndarray  # same layout and dtype as the request's
+    batch_size: int  # requests in the Serve batch this one ran in
+    forward_size: int  # images in the same model forward
+    replica_id: str
+
+
+@dataclass(frozen=True)
+class _Request:
+    image: np.ndarray
+    outscale: float | None
+    tile: int
+
+    def key(self) -> tuple:
+        return (self.image.shape, self.image.dtype.str, self.outscale, self.tile)
+
+
+class LoadedModel:
+    """One network on this replica's device, with an ``Upscaler`` per (outscale, tile).
+
+    Used by one batch at a time (``@serve.batch`` runs one batch per replica at once), so
+    the small LRU of upscalers needs no lock.
+    """
+
+    def __init__(self, name: str, pool: ServeModelPoolConfig) -> None:
+        self.name = name
+        self._pool = pool
+        self._desc: spandrel.ImageModelDescriptor = load_model(name)
+        self._upscalers: OrderedDict[tuple[float | None, int], Upscaler] = OrderedDict()
+
+    def upscaler(self, outscale: float | None, tile: int) -> Upscaler:
+        key = (outscale, tile)
+        if key in self._upscalers:
+            self._upscalers.move_to_end(key)
+            return self._upscalers[key]
+        config = UpscaleConfig(
+            model=self.name,
+            device=self._pool.device,
+            precision=self._pool.precision,
+            outscale=outscale,
+            tile=tile,
+        )
+        up = self._upscalers[key] = Upscaler(self._desc, config)
+        if len(self._upscalers) > _SETTINGS_PER_MODEL:
+            self._upscalers.popitem(last=False)
+        return up
+
+
+@serve.deployment(name="ModelPool")
+class ModelPool:
+    def __init__(self, pool: ServeModelPoolConfig) -> None:
+        if pool.torch_threads:
+            torch.set_num_threads(pool.torch_threads)
+        self._pool = pool
+        self._replica_id = serve.get_replica_context().replica_id.unique_id
+
+        # Wired up here so the LRU size and the batch size come from the config.
+        async def load(model_id: str) -> LoadedModel:
+            if model_id not in pool.models:  # the ingress checks too; never load a path
+                raise KeyError(f"model {model_id!r} is not served here")
+            model = await asyncio.to_thread(LoadedModel, model_id, pool)
+            log.info("replica %s loaded %s", self._replica_id, model_id)
+            return model
+
+        self._load_fn = load  # Serve keeps its LRU on this function object
+        self._load = serve.multiplexed(max_num_models_per_replica=pool.max_models_per_replica)(load)
+        self._batched.set_max_batch_size(pool.max_batch_size)
+        self._batched.set_batch_wait_timeout_s(pool.batch_wait_timeout_s)
+
+    async def upscale(self, image: np.ndarray, outscale: float | None, tile: int) -> Upscaled:
+        return await self._batched(_Request(image, outscale, tile))
+
+    async def loaded_models(self) -> list[str]:
+        """Models loaded on this replica (most recently used last)."""
+        wrapper = getattr(self._load_fn, "__serve_multiplex_wrapper", None)
+        return list(wrapper.models) if wrapper is not None else []
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
+    async def _batched(self, requests: list[_Request]) -> list[Upscaled]:
+        model = await self._load(serve.get_multiplexed_model_id())
+        return await asyncio.to_thread(self._run, model, requests)
+
+    def _run(self, model: LoadedModel, requests: list[_Request]) -> list[Upscaled]:
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.key(), []).append(i)
+        out: list[Upscaled | None] = [None] * len(requests)
+        for indices in groups.values():
+            first = requests[indices[0]]
+            up = model.upscaler(first.outscale, first.tile)
+            images, forward = _upscale_group(up, [requests[i].image for i in indices])
+            for i, image in zip(indices, images, strict=True):
+                out[i] = Upscaled(image, len(requests), forward, self._replica_id)
+        return out  # type: ignore[return-value]
+
+
+def _upscale_group(up: Upscaler, images: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Same-shape images -> (upscaled, images per forward): RGB in one forward; gray and
+    RGBA one by one (``Upscaler.upscale`` handles their channels)."""
+    if len(images) > 1 and images[0].ndim == 3 and images[0].shape[2] == 3:
+        return list(up.upscale_batch(np.stack(images))), len(images)
+    return [up.upscale(image) for image in images], 1

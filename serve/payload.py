@@ -1,0 +1,116 @@
+"""Request bodies: read with a byte cap, unwrap multipart, recognise the image format.
+
+Nothing here decodes pixels; ``rayapp.images.decode_image`` does that after these checks
+(and checks the declared pixel count from the header before allocating anything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serve.errors import ApiError
+
+__all__ = ["IMAGE_TYPES", "BodyLimit", "image_from_body", "read_body", "sniff_format"]
+
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "application/octet-stream"}
+_MULTIPART = "multipart/form-data"
+
+
+class BodyLimit:
+    """ASGI middleware: no route reads more than ``limit()`` body bytes (413 past it)."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[], int]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, seen = self.limit(), 0
+
+        async def capped() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise ApiError(413, f"Body is over the limit of {limit} bytes")
+            return message
+
+        await self.app(scope, capped, send)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, f"Content-Length must be a number, got {declared[:32]!r}")
+        if int(declared) > max_bytes:
+            raise ApiError(413, f"Body is {declared} bytes; the limit is {max_bytes}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"Body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def image_from_body(request: Request, max_bytes: int) -> bytes:
+    """Image bytes from a raw ``image/*`` body or a multipart form's file field."""
+    kind = media_type(request)
+    if kind not in IMAGE_TYPES and kind != _MULTIPART:
+        raise ApiError(
+            415,
+            f"Expected a body of type image/png, image/jpeg, image/webp or {_MULTIPART}, "
+            f"but got {kind or 'none'!r}",
+        )
+    body = await read_body(request, max_bytes)
+    if kind == _MULTIPART:
+        body = await _file_field(request, body, max_bytes)
+    if not body:
+        raise ApiError(400, "Empty body: expected image bytes", "empty_body")
+    return body
+
+
+async def _file_field(request: Request, body: bytes, max_bytes: int) -> bytes:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(
+        request.headers, stream(), max_files=1, max_fields=8, max_part_size=max_bytes
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise ApiError(400, f"Malformed multipart body: {e.message}", "bad_multipart") from e
+    try:
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not files:
+            raise ApiError(400, "Multipart body has no file field", "bad_multipart")
+        return await files[0].read()
+    finally:
+        await form.close()
+
+
+def sniff_format(data: bytes) -> str:
+    """png | jpeg | webp from the magic bytes; anything else is 415."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    raise ApiError(
+        415, "Unsupported image format: expected PNG, JPEG or WebP bytes", "unsupported_image"
+    )

@@ -1,0 +1,89 @@
+"""Serve fixtures: a local Ray on 127.0.0.1, Serve's HTTP proxy on a free loopback port,
+and helpers to make small test images. Each module stops only what it started."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rayapp.images import encode_image
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads its own
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # gitignored
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ServeCluster:
+    url: str  # http://127.0.0.1:<port>
+
+
+@contextlib.contextmanager
+def start_serve(*, dashboard: bool) -> Iterator[ServeCluster]:
+    """ray.init + serve.start on loopback; yields, then serve.shutdown + ray.shutdown."""
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        raise RuntimeError("a Ray is already initialised in this process")
+    options = {"include_dashboard": dashboard}
+    if dashboard:
+        options |= {"dashboard_host": "127.0.0.1", "dashboard_port": free_port()}
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", log_to_driver=False, **options)
+    try:
+        port = free_port()
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        yield ServeCluster(f"http://127.0.0.1:{port}")
+    finally:
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+def rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth HxWx3 uint8 test image with some texture (deterministic)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) % 256], axis=2)
+    noise = rng.integers(0, 32, size=(h, w, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def png(arr: np.ndarray) -> bytes:
+    return encode_image(arr, "png")
+
+
+@pytest.fixture
+def images() -> dict[str, bytes]:
+    """PNG, JPEG, RGBA PNG (varying alpha) and 16-bit PNG, each 8-16 px."""
+    base = rgb(12, 16)
+    alpha = np.linspace(0, 255, 12 * 16).reshape(12, 16, 1).astype(np.uint8)
+    wide = (rgb(10, 14, seed=3).astype(np.uint16) * 257) + np.uint16(7)
+    return {
+        "png": png(base),
+        "jpeg": encode_image(rgb(16, 16, seed=1), "jpeg"),
+        "rgba": png(np.concatenate([rgb(12, 16, seed=2), alpha], axis=2)),
+        "png16": encode_image(wide, "png"),
+    }

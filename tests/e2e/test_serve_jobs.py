@@ -1,0 +1,160 @@
+"""``/v1/jobs`` on a real Ray head with a dashboard: a tiny clip on a real S3 server (moto)
+upscaled by the video job the service submits, its progress read back, hostile URIs and
+job ids refused, a job stopped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from rayapp import storage
+from rayapp.testing import decode_video, make_test_video
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServeCluster, start_serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
+
+FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_server: dict[str, str]) -> str:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]})
+    fs.mkdir("serve-jobs")
+    return "s3://serve-jobs"
+
+
+@pytest.fixture(scope="module")
+def service(bucket: str) -> Iterator[ServeCluster]:
+    """Started after the S3 server: the cluster's processes inherit its AWS environment."""
+    from ray import serve
+
+    from serve.app import build_app
+
+    config = {
+        "pool": {
+            "models": ["realesr-animevideov3"],
+            "device": "cpu",
+            "num_cpus": 0.25,
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+        },
+        "ingress": {"num_cpus": 0.25},
+        "jobs": {
+            "enabled": True,
+            "allowed_prefixes": [f"{bucket}/videos/"],
+            "replicas": {"min_replicas": 1, "max_replicas": 1, "num_cpus_per_replica": 0.5},
+        },
+    }
+    with start_serve(dashboard=True) as cluster:
+        serve.run(build_app(config), name="rayapp", route_prefix="/")
+        yield cluster
+
+
+def _wait(service: ServeCluster, job_id: str, until: set[str], timeout_s: float) -> dict:
+    deadline, seen = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        job = requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).json()
+        seen.append(job)
+        if job["status"] in until:
+            return job
+        time.sleep(1)
+    raise TimeoutError(f"job {job_id} not in {until} after {timeout_s} s: {seen[-3:]}")
+
+
+def test_hostile_job_requests(service: ServeCluster, bucket: str) -> None:
+    url = f"{service.url}/v1/jobs"
+    ok_in, ok_out = f"{bucket}/videos/in.mp4", f"{bucket}/videos/out.mp4"
+    cases = [
+        ({"input": "file:///etc/passwd", "output": ok_out}, 422, "uri_not_allowed"),
+        ({"input": ok_in, "output": "file:///tmp/out.mp4"}, 422, "uri_not_allowed"),
+        ({"input": f"{bucket}/videos/../secret/in.mp4", "output": ok_out}, 422,
+         "uri_not_allowed"),
+        ({"input": f"{bucket}/videos/a/./../../x.mp4", "output": ok_out}, 422,
+         "uri_not_allowed"),
+        ({"input": "s3://other-bucket/videos/in.mp4", "output": ok_out}, 422,
+         "uri_not_allowed"),
+        ({"input": f"{bucket}/videos-evil/in.mp4", "output": ok_out}, 422, "uri_not_allowed"),
+        ({"input": f"{bucket}/videos/in.mp4?versionId=1", "output": ok_out}, 422,
+         "uri_not_allowed"),
+        ({"input": "http://169.254.169.254/latest/", "output": ok_out}, 422, "uri_not_allowed"),
+        ({"input": ok_in, "output": ok_out, "model": "/tmp/evil.pth"}, 404, "unknown_model"),
+        ({"input": ok_in, "output": ok_out, "outscale": 0}, 422, "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "codec": "rm -rf"}, 422, "invalid_parameter"),
+        ({"input": ok_in}, 422, "invalid_parameter"),
+    ]  # fmt: skip
+    for body, status, code in cases:
+        r = requests.post(url, json=body, timeout=30)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), body
+    for job_id in ("raysubmit_123", "rayapp-serve-0000000000000000", "..%2F..%2Fetc"):
+        r = requests.get(f"{url}/{job_id}", timeout=30)
+        assert r.headers["content-type"] == "application/json", (job_id, r.status_code, r.text)
+        # An encoded "../" never names a job: no route (not_found) or no such job.
+        assert r.status_code == 404, job_id
+        assert r.json()["error"]["code"] in ("unknown_job", "not_found"), job_id
+        r = requests.delete(f"{url}/{job_id}", timeout=30)
+        assert r.status_code == 404, job_id
+
+
+def test_video_job_runs_to_success(service: ServeCluster, bucket: str, tmp_path: Path) -> None:
+    src, out = f"{bucket}/videos/in.mp4", f"{bucket}/videos/out.mp4"
+    make_test_video(src, frames=FRAMES, width=32, height=24)
+    body = {"input": src, "output": out, "outscale": 2, "segment_s": 0.25, "chunk_frames": 6}
+    r = requests.post(f"{service.url}/v1/jobs", json=body, timeout=60)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
+    job = _wait(service, job_id, {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=420)
+    assert job["status"] == "SUCCEEDED", job
+    assert (job["frames_done"], job["frames_total"], job["percent"]) == (FRAMES, FRAMES, 100.0)
+    assert job["fps"] > 0 and job["error"] is None
+    local = tmp_path / "out.mp4"
+    local.write_bytes(storage.read_bytes(out))
+    got = decode_video(str(local))
+    assert got.indices == list(range(FRAMES))
+
+
+def test_video_job_is_stopped(service: ServeCluster, bucket: str) -> None:
+    src, out = f"{bucket}/videos/stop-in.mp4", f"{bucket}/videos/stop-out.mp4"
+    make_test_video(src, frames=FRAMES, width=32, height=24)
+    r = requests.post(f"{service.url}/v1/jobs", json={"input": src, "output": out}, timeout=60)
+    job_id = r.json()["job_id"]
+    r = requests.delete(f"{service.url}/v1/jobs/{job_id}", timeout=60)
+    assert r.status_code == 200, r.text
+    job = _wait(service, job_id, {"STOPPED", "SUCCEEDED", "FAILED"}, timeout_s=120)
+    assert job["status"] == "STOPPED", job
+    assert not storage.exists(out)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
+def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
+    make_test_video(src, frames=FRAMES, width=32, height=24)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 700})
+            page.goto(f"{service.url}/", timeout=30_000)
+            page.fill("#job-input", src)
+            page.fill("#job-output", out)
+            page.fill("#job-outscale", "2")
+            page.click("#job-form button[type=submit]")
+            page.wait_for_function(
+                "/SUCCEEDED|FAILED|STOPPED/.test(document.getElementById('job-status')"
+                ".textContent)",
+                timeout=420_000,
+                polling=1000,
+            )
+            text = page.text_content("#job-status")
+            assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
+            assert page.evaluate("document.getElementById('job-progress').value") == 100
+            page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
+        finally:
+            browser.close()
+    assert storage.exists(out)
