@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Any
 
-__all__ = ["FORWARDED_ENV", "ensure_ray"]
+from rayapp.config import ReplicaConfig, UpscaleConfig
+
+__all__ = ["FORWARDED_ENV", "ensure_ray", "replica_pool_args", "replica_threads", "load_replica"]
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +46,32 @@ def ensure_ray() -> None:
     else:  # a local embedded Ray: reachable from this machine only
         ray.init(runtime_env=runtime_env, _node_ip_address="127.0.0.1")
     log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)
+
+
+def replica_threads(rep: ReplicaConfig) -> int:
+    """torch threads per replica: as configured, else this host's cores / max replicas."""
+    return rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
+
+
+def replica_pool_args(rep: ReplicaConfig) -> dict[str, Any]:
+    """``map_batches`` arguments for an autoscaling actor pool of model replicas."""
+    import ray
+
+    return {
+        "compute": ray.data.ActorPoolStrategy(min_size=rep.min_replicas, max_size=rep.max_replicas),
+        "num_cpus": rep.num_cpus_per_replica,
+        "num_gpus": rep.num_gpus_per_replica or None,
+    }
+
+
+def load_replica(upscale: UpscaleConfig, threads: int | None):
+    """The model of one replica process, with torch limited to ``threads`` threads."""
+    import torch
+
+    from rayapp.upscaler import Upscaler
+
+    if threads:
+        torch.set_num_threads(threads)
+    upscaler = Upscaler.from_config(upscale)
+    log.info("replica ready in pid %d: %s", os.getpid(), upscale.model)
+    return upscaler

@@ -12,7 +12,6 @@ row; it never stops the others. A rerun writes only what is missing or failed be
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from rayapp.errors import ConfigError, RayappError, StorageError
 from rayapp.images import DEFAULT_MAX_PIXELS, decode_image, encode_image, format_for_path
 from rayapp.models import REGISTRY, get_spec
 from rayapp.models.checkpoint import is_checkpoint_ref
-from rayapp.pipeline.cluster import ensure_ray
+from rayapp.pipeline.cluster import ensure_ray, load_replica, replica_pool_args, replica_threads
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -109,15 +108,8 @@ class UpscaleImages:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         threads: int | None = None,
     ) -> None:
-        import torch
-
-        from rayapp.upscaler import Upscaler
-
-        if threads:
-            torch.set_num_threads(threads)
-        self._upscaler = Upscaler.from_config(upscale)
+        self._upscaler = load_replica(upscale, threads)
         self._max_pixels = max_pixels
-        log.info("image replica ready in pid %d: %s", os.getpid(), upscale.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = [
@@ -222,8 +214,6 @@ def _run_pipeline(
     import ray
 
     ensure_ray()
-    rep = config.replicas
-    threads = rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
     items = [{"uri": t.uri, "output": t.output, "format": t.format} for t in todo]
     ds = ray.data.from_items(items, override_num_blocks=min(len(items), _MAX_BLOCKS))
     ds = ds.map_batches(
@@ -231,12 +221,10 @@ def _run_pipeline(
         fn_constructor_kwargs={
             "upscale": config.upscale,
             "max_pixels": config.max_pixels,
-            "threads": threads,
+            "threads": replica_threads(config.replicas),
         },
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(min_size=rep.min_replicas, max_size=rep.max_replicas),
-        num_cpus=rep.num_cpus_per_replica,
-        num_gpus=rep.num_gpus_per_replica or None,
+        **replica_pool_args(config.replicas),
     )
     written: list[WrittenImage] = []
     failed: list[FailedImage] = []

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import time
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from rayapp.config import UpscaleConfig
 from rayapp.errors import RayappError, VideoError
+from rayapp.pipeline.cluster import load_replica
 from rayapp.pipeline.metrics import ReplicaMetrics
 from rayapp.pipeline.resume import record_chunk
 from rayapp.video import ChunkEncoder, EncodeSettings, Segment, VideoStreamInfo, chunk_uri
@@ -79,20 +79,13 @@ class UpscaleEncode:
         micro_batch: int = 1,
         threads: int | None = None,
     ) -> None:
-        import torch
-
-        from rayapp.upscaler import Upscaler
-
-        if threads:
-            torch.set_num_threads(threads)
-        self._upscaler = Upscaler.from_config(upscale)
+        self._upscaler = load_replica(upscale, threads)
         self._settings = settings
         self._source = source
         self._work = work
         self._micro_batch = micro_batch
         self._size = self._upscaler.output_size(source.height, source.width)
         self._metrics = ReplicaMetrics(upscale.model)
-        log.info("replica ready in pid %d: %s", os.getpid(), upscale.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = [self._encode_run(batch, i) for i in range(len(batch["first_frame_index"]))]

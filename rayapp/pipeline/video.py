@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import pickle
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from rayapp import storage
 from rayapp.config import VideoJobConfig
 from rayapp.errors import FrameAccountingError
 from rayapp.models import REGISTRY, load_model
-from rayapp.pipeline.cluster import ensure_ray
+from rayapp.pipeline.cluster import ensure_ray, replica_pool_args, replica_threads
 from rayapp.pipeline.progress import ProgressLine
 from rayapp.pipeline.resume import finished_chunks, work_prefix
 from rayapp.pipeline.stages import UpscaleEncode, decode_runs
@@ -131,8 +130,6 @@ def _run_pipeline(
     for run in todo:
         by_segment.setdefault(run.segment, []).append([run.start, run.stop])
     items = [{"segment": pickle.dumps(segments[i]), "runs": runs} for i, runs in by_segment.items()]
-    rep = config.replicas
-    threads = rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     ds = ds.flat_map(functools.partial(decode_runs, uri=config.input, depth=depth), num_cpus=0.25)
     ds = ds.map_batches(
@@ -143,12 +140,10 @@ def _run_pipeline(
             "source": info.video,
             "work": work,
             "micro_batch": config.micro_batch,
-            "threads": threads,
+            "threads": replica_threads(config.replicas),
         },
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(min_size=rep.min_replicas, max_size=rep.max_replicas),
-        num_cpus=rep.num_cpus_per_replica,
-        num_gpus=rep.num_gpus_per_replica or None,
+        **replica_pool_args(config.replicas),
         max_task_retries=config.max_chunk_retries,
     )
     chunks = []
