@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ray_head import free_port
 
 DATA = Path(__file__).resolve().parents[1] / "rayapp" / "data"
 
@@ -29,12 +30,6 @@ def _weights_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[k] = v
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[dict[str, str]]:
     """A real S3 HTTP server (moto) on 127.0.0.1; yields the AWS environment to use it.
@@ -44,7 +39,7 @@ def s3_server() -> Iterator[dict[str, str]]:
     """
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer("127.0.0.1", port)
     server.start()
     env = {

@@ -4,7 +4,7 @@ and helpers to make small test images. Each module stops only what it started.""
 from __future__ import annotations
 
 import contextlib
-import socket
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rayapp.images import encode_image
+from tests.ray_head import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads its own
 CHROMIUM_ARGS = [
@@ -26,12 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # gitignored
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -87,3 +82,11 @@ def images() -> dict[str, bytes]:
         "rgba": png(np.concatenate([rgb(12, 16, seed=2), alpha], axis=2)),
         "png16": encode_image(wide, "png"),
     }
+
+
+@pytest.fixture
+def job_env(s3_server: dict[str, str]) -> dict:
+    """runtime_env of a submitted job: the S3 server's variables and our weights cache."""
+    env = dict(s3_server)
+    env.update({k: os.environ[k] for k in ("RAYAPP_CACHE_DIR", "RAYAPP_OFFLINE")})
+    return {"env_vars": env}
