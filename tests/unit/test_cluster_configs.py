@@ -4,8 +4,8 @@
   ``ray up``'s own preparation (defaults merged, then ``validate_config``);
 - the KubeRay RayCluster (and the RayService's cluster) is accepted by the autoscaling-config
   code the in-tree autoscaler runs on KubeRay;
-- the RayService serves exactly serve/config.yaml; the RayJob runs one video job whose
-  arguments the job's own parser accepts;
+- the RayService serves serve/config.yaml, changed only where kuberay/serve-overlay.yaml says;
+- the RayJob runs one video job whose arguments the job's own parser accepts;
 - the Dockerfile builds on the Ray image for our pins and installs the way README.md does.
 """
 
@@ -28,6 +28,8 @@ from ray.autoscaler._private.kuberay.autoscaling_config import (
     _derive_autoscaling_config_from_ray_cr,
 )
 from ray.autoscaler._private.util import prepare_config, validate_config
+
+from cluster_configs import render_rayservice
 
 ROOT = Path(__file__).resolve().parents[2]
 CC = ROOT / "cluster_configs"
@@ -175,10 +177,64 @@ def test_rayservice_cluster_accepted_and_same_as_raycluster(
     assert spec == raycluster["spec"]
 
 
-def test_rayservice_serve_config_is_serve_config_yaml(rayservice: dict[str, Any]) -> None:
-    serve_config_v2 = rayservice["spec"]["serveConfigV2"]
-    assert isinstance(serve_config_v2, str)  # KubeRay takes it as a YAML string
-    assert yaml.safe_load(serve_config_v2) == _load(ROOT / "serve" / "config.yaml")
+def _leaves(tree: Any, path: tuple = ()) -> dict[tuple, Any]:
+    """Leaf values by path; applications are keyed by name."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, (*path, key)).items()}
+    if isinstance(tree, list) and tree and all(isinstance(x, dict) and "name" in x for x in tree):
+        named = {x["name"]: {k: v for k, v in x.items() if k != "name"} for x in tree}
+        return _leaves(named, path)
+    return {path: tree}
+
+
+def _serve_config_v2(rayservice: dict[str, Any]) -> dict[str, Any]:
+    text = rayservice["spec"]["serveConfigV2"]
+    assert isinstance(text, str)  # KubeRay takes it as a YAML string
+    return yaml.safe_load(text)
+
+
+def test_rayservice_serve_config_is_serve_config_yaml_with_the_overlay(
+    rayservice: dict[str, Any],
+) -> None:
+    assert render_rayservice.main(["--check"]) == 0  # the manifest is what the script writes
+    ours = _leaves(_load(ROOT / "serve" / "config.yaml"))
+    theirs = _leaves(_serve_config_v2(rayservice))
+    overlay = _leaves(_load(KUBERAY / "serve-overlay.yaml"))
+    assert theirs.keys() == ours.keys()  # the same settings, no key added or lost
+    changed = {path for path in ours if ours[path] != theirs[path]}
+    assert changed == set(overlay)  # and only the overlay's differ, to its values
+    assert {path: theirs[path] for path in changed} == overlay
+
+
+def test_rayservice_serve_config_reaches_the_pods_and_the_gpu_group(
+    rayservice: dict[str, Any],
+) -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    from rayapp.config import ServeConfig
+
+    config = _serve_config_v2(rayservice)
+    ServeDeploySchema.model_validate(config)  # what `serve deploy` / KubeRay submit
+    (app,) = config["applications"]
+    args = ServeConfig.model_validate(app["args"])
+    assert config["http_options"]["host"] == "0.0.0.0"  # the Service cannot reach loopback
+    assert 0 < args.pool.num_gpus <= 1
+    # The token the app reads comes from a Secret in every Ray container of the cluster.
+    spec = rayservice["spec"]["rayClusterConfig"]
+    groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+    for container in (c for g in groups for c in g["template"]["spec"]["containers"]):
+        env = {e["name"]: e for e in container["env"]}
+        assert "secretKeyRef" in env[args.auth_token_env]["valueFrom"]
+
+
+def test_overlay_names_only_known_applications() -> None:
+    base = {"applications": [{"name": "rayapp", "args": {"a": 1, "b": 2}}]}
+    merged = render_rayservice.lay_over(
+        base, {"applications": [{"name": "rayapp", "args": {"b": 3}}]}
+    )
+    assert merged == {"applications": [{"name": "rayapp", "args": {"a": 1, "b": 3}}]}
+    with pytest.raises(ValueError, match="lacks"):
+        render_rayservice.lay_over(base, {"applications": [{"name": "other"}]})
 
 
 def test_rayjob_runs_one_video_job(rayjob: dict[str, Any], raycluster: dict[str, Any]) -> None:
