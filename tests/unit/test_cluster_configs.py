@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CC = ROOT / "cluster_configs"
 KUBERAY = CC / "kuberay"
 SETUP = "scripts/setup.sh"
+# KubeRay reads a token Secret's `auth_token` key (authOptions.secretName).
+TOKEN_SECRET = {"name": "rayapp-ray-token", "key": "auth_token"}
 
 
 def _load(path: Path) -> Any:
@@ -146,14 +148,16 @@ def _check_cluster_spec(spec: dict[str, Any], name: str) -> None:
     assert cpu
     assert config["idle_timeout_minutes"] > 0
 
-    # Token auth on in every Ray container and in the autoscaler sidecar.
+    # Token auth: the operator's own dashboard calls use the Secret (KubeRay's authOptions) ...
+    assert spec["authOptions"] == {"mode": "token", "secretName": TOKEN_SECRET["name"]}
+    # ... and every Ray container and the autoscaler sidecar name it too (older operators).
     envs = [spec["autoscalerOptions"]["env"]]
     groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
     envs += [c.get("env", []) for g in groups for c in g["template"]["spec"]["containers"]]
     for env in envs:
         by_name = {e["name"]: e for e in env}
         assert by_name["RAY_AUTH_MODE"]["value"] == "token"
-        assert "secretKeyRef" in by_name["RAY_AUTH_TOKEN"]["valueFrom"]
+        assert by_name["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == TOKEN_SECRET
 
 
 def test_kuberay_manifests_parse(
@@ -249,7 +253,9 @@ def test_rayjob_runs_one_video_job(rayjob: dict[str, Any], raycluster: dict[str,
     cluster = raycluster["metadata"]["name"]
     assert rayjob["spec"]["clusterSelector"] == {"ray.io/cluster": cluster}
     env = rayjob["spec"]["submitterPodTemplate"]["spec"]["containers"][0]["env"]
-    assert {e["name"] for e in env} >= {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}
+    by_name = {e["name"]: e for e in env}
+    assert by_name["RAY_AUTH_MODE"]["value"] == "token"
+    assert by_name["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == TOKEN_SECRET
 
 
 # --- Dockerfile ---------------------------------------------------------------------------
