@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ from tests.e2e.small_job import assert_whole_output, make_job, wrote_line
 from tests.ray_head import REPO, Head, free_port, ray_head
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+log = logging.getLogger(__name__)
 # Caps on this 2-core machine; the node types themselves are aws-gpu.yaml's.
 MAX_WORKERS = {"gpu_worker": 2, "cpu_worker": 1}
 OBJECT_STORE_BYTES = 150 * 1024**2  # per fake node (the default is 30% of RAM each)
@@ -107,16 +109,26 @@ def alive_nodes(head: Head) -> list[dict[str, Any]]:
 
 
 class NodeWatch(threading.Thread):
-    """Records every alive node seen (node id -> its total resources) while a job runs."""
+    """Records every alive node seen (node id -> its total resources), and whether each node
+    alive at the last look is the head."""
 
     def __init__(self, head: Head) -> None:
         super().__init__(daemon=True)
-        self.head, self.seen, self.stop = head, {}, threading.Event()
+        self.head, self.stop = head, threading.Event()
+        self.seen: dict[str, dict[str, float]] = {}
+        self.alive: list[bool] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for node in alive_nodes(self.head):
+            try:
+                nodes = alive_nodes(self.head)
+            except OSError as e:  # a busy dashboard: ask again
+                log.warning("node list: %s", e)
+                nodes = []
+            for node in nodes:
                 self.seen[node["node_id"]] = node["resources_total"]
+            if nodes:
+                self.alive = [n["is_head_node"] for n in nodes]
             self.stop.wait(0.5)
 
 
@@ -158,7 +170,11 @@ def test_workers_scale_from_zero_for_the_video_job_and_are_released(
     assert_whole_output(src, out, tmp_path)
 
     # Released: idle workers are terminated and the cluster is back to its head alone.
+    watch = NodeWatch(head)
+    watch.start()
     deadline = time.monotonic() + 60 * IDLE_TIMEOUT_MIN + 90
-    while len(nodes := alive_nodes(head)) > 1 and time.monotonic() < deadline:
+    while watch.alive != [True] and time.monotonic() < deadline:
         time.sleep(1)
-    assert [n["is_head_node"] for n in nodes] == [True], nodes
+    watch.stop.set()
+    watch.join()
+    assert watch.alive == [True], watch.alive
