@@ -91,7 +91,7 @@ def assemble(
                     options=_muxer_options(plan, source.video.time_base),
                 )
             )
-            video_out = _add_video_stream(out, video_packets, source)
+            video_out = _add_video_stream(out, video_packets, source, plan)
             extra = SourcePackets(source, plan, stack) if _has_extra(plan) else None
             if extra is not None:
                 extra.add_streams(out)
@@ -137,9 +137,13 @@ def _has_extra(plan: OutputPlan) -> bool:
 
 
 def _add_video_stream(
-    out: av.container.OutputContainer, video: VideoPackets, source: MediaInfo
+    out: av.container.OutputContainer, video: VideoPackets, source: MediaInfo, plan: OutputPlan
 ) -> av.VideoStream:
     stream = video.add_stream(out)
+    if video.codec == "hevc" and plan.format_name in ("mp4", "mov"):
+        # FFmpeg's default sample entry is hev1; Apple's players (QuickTime, Safari, iOS)
+        # play HEVC in MP4/MOV only as hvc1 (parameter sets in the sample description).
+        stream.codec_tag = "hvc1"
     if source.video.rotation:
         # The pixels were never rotated; carry the source's display matrix instead.
         stream.set_display_rotation(source.video.rotation)

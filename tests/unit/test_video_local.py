@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import fsspec
 import pytest
 
@@ -101,6 +102,8 @@ def test_ten_bit_source_stays_ten_bit(ten_bit_mkv: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out.mp4")
     upscale_video_local(ten_bit_mkv, out, NearestUpscaler(2), codec="libx265", preset="ultrafast")
     assert (probe(out).video.pix_fmt, probe(out).video.bit_depth) == ("yuv420p10le", 10)
+    with av.open(out) as container:  # HEVC in MP4 as Apple's players need it
+        assert container.streams.video[0].codec_tag == "hvc1"
     _check_output(ten_bit_mkv, out)
 
 
