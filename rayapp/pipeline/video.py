@@ -29,12 +29,9 @@ from rayapp.video import (
     Run,
     Segment,
     assemble,
-    plan_output,
-    plan_runs,
-    plan_segments,
+    plan_job,
     probe,
 )
-from rayapp.video.encode import frame_depth
 
 __all__ = ["VideoJobResult", "run_video_job"]
 
@@ -67,16 +64,17 @@ def _native_scale(config: VideoJobConfig) -> int:
 def run_video_job(config: VideoJobConfig) -> VideoJobResult:
     """Run the job on the Ray cluster this process is connected to (``ray.init`` first)."""
     started = time.monotonic()
-    storage.check_scheme(config.output)
-    info = probe(config.input)
-    plan = plan_output(info, config.output, config.codec)
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     outscale = config.upscale.outscale or _native_scale(config)
-    size = (round(info.video.height * outscale), round(info.video.width * outscale))
-    settings.check_size(size[0], size[1], settings.resolve_pix_fmt(info.video))
-    depth = frame_depth(settings, info.video)
-    segments = plan_segments(info, config.segment_s)
-    runs = plan_runs(segments, config.chunk_frames)
+    job = plan_job(
+        config.input,
+        config.output,
+        settings,
+        lambda h, w: (round(h * outscale), round(w * outscale)),
+        segment_s=config.segment_s,
+        chunk_frames=config.chunk_frames,
+    )
+    info, segments, runs, size = job.info, job.segments, job.runs, job.size
     work = work_prefix(config)
     done = finished_chunks(work, runs)
     todo = [r for r in runs if r.start not in done]
@@ -92,9 +90,9 @@ def run_video_job(config: VideoJobConfig) -> VideoJobResult:
         size[0],
     )
     progress = ProgressLine(info.video.frame_count, sum(c.frame_count for c in done.values()))
-    new = _run_pipeline(config, info, segments, todo, settings, work, depth, progress)
+    new = _run_pipeline(config, info, segments, todo, settings, work, job.depth, progress)
     chunks = sorted([*done.values(), *new], key=lambda c: c.first_frame_index)
-    assembled = assemble(chunks, info, config.output, plan=plan)
+    assembled = assemble(chunks, info, config.output, plan=job.output)
     _verify(config.output, info)
     if not config.keep_work:
         _remove(work)

@@ -22,6 +22,7 @@ from rayapp.video.info import (
     VideoStreamInfo,
 )
 from rayapp.video.local import FrameUpscaler, UpscaleResult, upscale_video_local
+from rayapp.video.plan import JobPlan, plan_job
 from rayapp.video.probe import probe
 from rayapp.video.segments import Run, Segment, plan_runs, plan_segments
 
@@ -36,6 +37,7 @@ __all__ = [
     "DecodedFrame",
     "EncodeSettings",
     "FrameUpscaler",
+    "JobPlan",
     "Keyframe",
     "MediaInfo",
     "OtherStreamInfo",
@@ -49,6 +51,7 @@ __all__ = [
     "check_coverage",
     "chunk_uri",
     "decode_segment",
+    "plan_job",
     "plan_output",
     "plan_runs",
     "plan_segments",

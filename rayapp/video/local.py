@@ -22,12 +22,11 @@ from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_MICRO_BATCH, DEFAULT_SEG
 from rayapp.errors import ConfigError, VideoError
 from rayapp.video.assemble import assemble
 from rayapp.video.codecs import EncodeSettings
-from rayapp.video.containers import plan_output
 from rayapp.video.decode import DecodedFrame, decode_segment
-from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri, frame_depth
+from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri
 from rayapp.video.info import MediaInfo
-from rayapp.video.probe import probe
-from rayapp.video.segments import Run, plan_runs, plan_segments
+from rayapp.video.plan import plan_job
+from rayapp.video.segments import Run
 
 __all__ = ["FrameUpscaler", "UpscaleResult", "upscale_video_local"]
 
@@ -85,16 +84,15 @@ def upscale_video_local(
     if batch_size < 1:
         raise ConfigError(f"Expected batch_size >= 1, but got {batch_size}")
     settings = EncodeSettings(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
-    storage.check_scheme(output_uri)
-    info = probe(input_uri)
-    plan = plan_output(info, output_uri, codec)
-    out_h, out_w = upscaler.output_size(info.video.height, info.video.width)
-    out_pix_fmt = settings.resolve_pix_fmt(info.video)
-    settings.check_size(out_h, out_w, out_pix_fmt)
-    segments = plan_segments(info, segment_s)
-    runs = plan_runs(segments, chunk_frames)
-    depth = frame_depth(settings, info.video)
-    size = (out_h, out_w)
+    job = plan_job(
+        input_uri,
+        output_uri,
+        settings,
+        upscaler.output_size,
+        segment_s=segment_s,
+        chunk_frames=chunk_frames,
+    )
+    info, segments, size = job.info, job.segments, job.size
     log.info(
         "%s: %d frames, %d segments, %dx%d -> %dx%d %s",
         input_uri,
@@ -102,8 +100,8 @@ def upscale_video_local(
         len(segments),
         info.video.width,
         info.video.height,
-        out_w,
-        out_h,
+        size[1],
+        size[0],
         codec,
     )
     reused = 0
@@ -116,7 +114,7 @@ def upscale_video_local(
         chunks = []
         for segment in segments:
             todo = []
-            for run in (r for r in runs if r.segment == segment.index):
+            for run in (r for r in job.runs if r.segment == segment.index):
                 uri = chunk_uri(work, run.start)
                 if work_uri is not None and storage.exists(uri):
                     chunks.append(Chunk(uri, run.start, run.frame_count))
@@ -125,14 +123,14 @@ def upscale_video_local(
                 else:
                     todo.append(run)
             if todo:
-                frames = decode_segment(info.uri, segment, depth=depth)
+                frames = decode_segment(info.uri, segment, depth=job.depth)
                 for run in todo:
                     chunks.append(
                         _upscale_run(
                             info, frames, run, work, upscaler, settings, size, batch_size, bar
                         )
                     )
-        assembled = assemble(chunks, info, output_uri, plan=plan)
+        assembled = assemble(chunks, info, output_uri, plan=job.output)
     return UpscaleResult(
         output_uri=output_uri,
         frames=assembled.frames,

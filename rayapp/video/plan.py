@@ -1,0 +1,54 @@
+"""plan_job: everything decided before the first frame is decoded, shared by the local
+driver and the Ray pipeline so that both check the same things and cut the same chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rayapp import storage
+from rayapp.video.codecs import EncodeSettings
+from rayapp.video.containers import OutputPlan, plan_output
+from rayapp.video.encode import frame_depth
+from rayapp.video.info import MediaInfo
+from rayapp.video.probe import probe
+from rayapp.video.segments import Run, Segment, plan_runs, plan_segments
+
+__all__ = ["JobPlan", "plan_job"]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    info: MediaInfo
+    output: OutputPlan
+    size: tuple[int, int]  # (height, width) of the output frames
+    depth: int  # bits per channel the frames are decoded to (8 or 16)
+    segments: tuple[Segment, ...]
+    runs: tuple[Run, ...]
+
+
+def plan_job(
+    input_uri: str,
+    output_uri: str,
+    settings: EncodeSettings,
+    output_size: Callable[[int, int], tuple[int, int]],
+    *,
+    segment_s: float,
+    chunk_frames: int,
+) -> JobPlan:
+    """Probe the input and check the output (scheme, container, codec, frame size) before any
+    work: ``output_size(height, width)`` is the upscaler's."""
+    storage.check_scheme(output_uri)
+    info = probe(input_uri)
+    output = plan_output(info, output_uri, settings.codec)
+    height, width = output_size(info.video.height, info.video.width)
+    settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
+    segments = plan_segments(info, segment_s)
+    return JobPlan(
+        info=info,
+        output=output,
+        size=(height, width),
+        depth=frame_depth(settings, info.video),
+        segments=segments,
+        runs=tuple(plan_runs(segments, chunk_frames)),
+    )
