@@ -8,13 +8,26 @@ what was expected and what came, and never carry a credential.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Awaitable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from ray.exceptions import RayActorError, RayTaskError
+from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ApiError", "error_response", "install_error_handlers", "validation_message"]
+from rayapp.errors import InputImageError
+
+__all__ = [
+    "ApiError",
+    "await_pool",
+    "error_response",
+    "install_error_handlers",
+    "validation_message",
+]
 
 log = logging.getLogger("rayapp.serve")
 
@@ -83,3 +96,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def await_pool(response: Awaitable[Any], retry_after_s: float) -> Any:
+    """Await a model pool call; overload is 503 + Retry-After, a replica failure 500."""
+    try:
+        return await response
+    except BackPressureError as e:
+        retry = e.retry_after_s or retry_after_s
+        raise ApiError(
+            503,
+            "The model pool is at capacity; retry later",
+            "overloaded",
+            {"Retry-After": str(math.ceil(retry))},
+        ) from None
+    except InputImageError as e:  # RayTaskError subclasses the replica's error type
+        raise ApiError(400, str(e).splitlines()[-1], "undecodable_image") from None
+    except (RayTaskError, RayActorError) as e:
+        log.warning("model pool call failed: %s", type(e).__name__)
+        raise ApiError(500, "Upscaling failed on the model replica", "internal") from None

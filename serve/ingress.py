@@ -12,11 +12,8 @@ ever reaches a replica's life.
 
 import asyncio
 import base64
-import binascii
-import hmac
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +21,29 @@ import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from ray import serve
-from ray.exceptions import RayActorError, RayTaskError
-from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from rayapp.config import ServeConfig
-from rayapp.errors import ConfigError, InputImageError
+from rayapp.errors import InputImageError
 from rayapp.images import FORMATS, ImageTooLargeError, decode_image, encode_image
 from rayapp.models import get_spec
 from serve import jobs
-from serve.errors import ApiError, install_error_handlers, validation_message
+from serve.auth import check_bearer, configured_token
+from serve.errors import ApiError, await_pool, install_error_handlers, validation_message
 from serve.model import Upscaled
-from serve.payload import BodyLimit, image_from_body, read_body, sniff_format
+from serve.payload import (
+    IMAGE_BODY,
+    IMAGE_RESPONSE,
+    Base64Request,
+    Base64Response,
+    BodyLimit,
+    base64_image,
+    image_from_body,
+    read_body,
+    sniff_format,
+)
 
 __all__ = ["Ingress", "api"]
 
@@ -53,84 +59,17 @@ install_error_handlers(api)
 api.add_middleware(BodyLimit, limit=lambda: _ingress().body_limit)
 api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-_IMAGE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            **{t: {"schema": {"type": "string", "format": "binary"}} for t in FORMATS.values()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                }
-            },
-        },
-    }
-}
-_IMAGE_RESPONSE = {200: {"content": {t: {} for t in FORMATS.values()}, "description": "Image"}}
-
-
-class Base64Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    image: str = Field(..., description="The image, base64 (a data: URL prefix is allowed).")
-    model: str | None = Field(None, description="Registry name; default: the first served.")
-    outscale: float | None = Field(None, description="Final scale; default: the model's.")
-    tile: int = Field(0, description="Tile size in input pixels; 0 = none.")
-    format: str | None = Field(None, description="png | jpeg | webp; default: the input's.")
-
-
-class Base64Response(BaseModel):
-    image: str
-    width: int
-    height: int
-    format: str
-
 
 def _ingress() -> "Ingress":
     return serve.get_replica_context().servable_object
 
 
 def require_token(request: Request) -> None:
-    """Bearer token check for /v1 routes (when one is configured); constant time."""
-    want = _ingress().token
-    if want is None:
-        return
-    scheme, _, got = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not got:
-        raise ApiError(401, "Missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(got.strip().encode(), want.encode()):
-        raise ApiError(401, "Invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+    """Bearer token check for /v1 routes (when one is configured)."""
+    check_bearer(request.headers.get("authorization", ""), _ingress().token)
 
 
 AUTH = [Depends(require_token)]
-
-
-def _token(config: ServeConfig) -> str | None:
-    if config.auth_token is not None:
-        return config.auth_token.get_secret_value()
-    if config.auth_token_env:
-        token = os.environ.get(config.auth_token_env)
-        if not token:
-            raise ConfigError(f"auth_token_env names {config.auth_token_env}, which is unset")
-        return token
-    return None
-
-
-def _dashboard_url() -> str:
-    """This cluster's dashboard, as its head registered it in the GCS (a worker's own
-    ``get_dashboard_url()`` only knows the default port)."""
-    from ray._private import ray_constants
-    from ray.experimental.internal_kv import _internal_kv_get
-
-    url = _internal_kv_get(
-        ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
-    )
-    if not url:
-        raise ApiError(503, "This cluster has no dashboard to submit jobs to", "jobs_unavailable")
-    url = url.decode()
-    return url if url.startswith("http") else f"http://{url}"
 
 
 # Helpers sit above the class: Serve pickles it by value at decoration time, and
@@ -144,9 +83,9 @@ class Ingress:
         self._limits = config.limits
         # Every route's cap (the base64 route's JSON carries 4/3 of the image bytes).
         self.body_limit = math.ceil(config.limits.max_body_bytes * 4 / 3) + 4096
-        self.token = _token(config)
+        self.token = configured_token(config)
         self._replica_id = serve.get_replica_context().replica_id.unique_id
-        self._jobs_client: Any = None
+        self._job_api = jobs.JobApi(config.jobs)
 
     # -- pages and health -----------------------------------------------------------------
 
@@ -180,8 +119,8 @@ class Ingress:
     @api.post(
         "/v1/upscale",
         dependencies=AUTH,
-        openapi_extra=_IMAGE_BODY,
-        responses=_IMAGE_RESPONSE,
+        openapi_extra=IMAGE_BODY,
+        responses=IMAGE_RESPONSE,
         response_class=Response,
     )
     async def upscale(
@@ -213,13 +152,7 @@ class Ingress:
         except ValidationError as e:
             raise ApiError(422, validation_message(e.errors())) from None
         model = self._check_params(req.model, req.outscale, req.tile, req.format)
-        text = req.image.split(",", 1)[1] if req.image.startswith("data:") else req.image
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "image is not valid base64", "invalid_base64") from None
-        if not data:
-            raise ApiError(400, "Empty image", "empty_body")
+        data = base64_image(req.image)
         out, fmt, result = await self._upscale_bytes(
             data, model, req.outscale, req.tile, req.format
         )
@@ -231,38 +164,17 @@ class Ingress:
 
     @api.post("/v1/jobs", dependencies=AUTH, status_code=201)
     async def submit_job(self, req: jobs.JobRequest) -> dict:
-        cfg = self._jobs()
+        self._job_api.check_enabled()
         model = self._check_model(req.model)
-        jobs.check_uri(req.input, cfg.allowed_prefixes, "input")
-        jobs.check_uri(req.output, cfg.allowed_prefixes, "output")
-        job_id = jobs.new_job_id()
-        client = await self._client()
-        await asyncio.to_thread(
-            client.submit_job,
-            entrypoint=jobs.entrypoint(req, model, cfg),
-            submission_id=job_id,
-            runtime_env=jobs.runtime_env(cfg, dict(os.environ)),
-        )
-        log.info("submitted video job %s", job_id)
-        return {"job_id": job_id}
+        return {"job_id": await self._job_api.submit(req, model)}
 
     @api.get("/v1/jobs/{job_id}", dependencies=AUTH)
     async def job(self, job_id: str) -> jobs.JobStatus:
-        self._jobs()
-        jobs.check_job_id(job_id)
-        client = await self._client()
-        info = await self._job_info(client, job_id)
-        logs = await asyncio.to_thread(client.get_job_logs, job_id)
-        return jobs.job_status(job_id, str(info.status.value), info.message, logs)
+        return await self._job_api.status(job_id)
 
     @api.delete("/v1/jobs/{job_id}", dependencies=AUTH)
     async def stop_job(self, job_id: str) -> dict:
-        self._jobs()
-        jobs.check_job_id(job_id)
-        client = await self._client()
-        await self._job_info(client, job_id)
-        stopped = await asyncio.to_thread(client.stop_job, job_id)
-        return {"job_id": job_id, "stopped": bool(stopped)}
+        return {"job_id": job_id, "stopped": await self._job_api.stop(job_id)}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -328,22 +240,7 @@ class Ingress:
             raise ApiError(400, str(e), "undecodable_image") from None
 
     async def _call(self, response: Any) -> Any:
-        """Await a pool call; overload is 503 + Retry-After, a replica failure 500."""
-        try:
-            return await response
-        except BackPressureError as e:
-            retry = e.retry_after_s or self._config.ingress.retry_after_s
-            raise ApiError(
-                503,
-                "The model pool is at capacity; retry later",
-                "overloaded",
-                {"Retry-After": str(math.ceil(retry))},
-            ) from None
-        except InputImageError as e:  # RayTaskError subclasses the replica's error type
-            raise ApiError(400, str(e).splitlines()[-1], "undecodable_image") from None
-        except (RayTaskError, RayActorError) as e:
-            log.warning("model pool call failed: %s", type(e).__name__)
-            raise ApiError(500, "Upscaling failed on the model replica", "internal") from None
+        return await await_pool(response, self._config.ingress.retry_after_s)
 
     def _headers(self, result: Upscaled) -> dict[str, str]:
         return {
@@ -352,22 +249,3 @@ class Ingress:
             "X-Replica-Id": result.replica_id,
             "X-Ingress-Replica-Id": self._replica_id,
         }
-
-    def _jobs(self):
-        if not self._config.jobs.enabled:
-            raise ApiError(404, "Video jobs are not enabled on this service", "jobs_disabled")
-        return self._config.jobs
-
-    async def _client(self) -> Any:
-        if self._jobs_client is None:
-            from ray.job_submission import JobSubmissionClient
-
-            address = self._config.jobs.dashboard_address or _dashboard_url()
-            self._jobs_client = await asyncio.to_thread(JobSubmissionClient, address)
-        return self._jobs_client
-
-    async def _job_info(self, client: Any, job_id: str) -> Any:
-        try:
-            return await asyncio.to_thread(client.get_job_info, job_id)
-        except RuntimeError as e:  # the SDK's "job does not exist" is a RuntimeError
-            raise ApiError(404, "No such job", "unknown_job") from e

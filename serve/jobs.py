@@ -8,19 +8,32 @@ prefixes are accepted, and only jobs this service submitted can be read or stopp
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import re
 import secrets
 import shlex
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from rayapp.config import MAX_OUTSCALE, ServeJobsConfig
 from serve.errors import ApiError
 
-__all__ = ["JobRequest", "JobStatus", "check_uri", "entrypoint", "job_status", "new_job_id"]
+__all__ = [
+    "JobApi",
+    "JobRequest",
+    "JobStatus",
+    "check_uri",
+    "entrypoint",
+    "job_status",
+    "new_job_id",
+]
+
+log = logging.getLogger("rayapp.serve")
 
 REPO = Path(__file__).resolve().parents[1]
 _ID = re.compile(r"^rayapp-serve-[0-9a-f]{16}$")
@@ -129,3 +142,76 @@ def job_status(job_id: str, status: str, message: str | None, logs: str) -> JobS
         errors = [ln for ln in logs.splitlines() if ": error: " in ln or ": failed: " in ln]
         out.error = errors[-1].strip() if errors else (message or "job failed")
     return out
+
+
+def dashboard_url() -> str:
+    """This cluster's dashboard, as its head registered it in the GCS (a worker's own
+    ``get_dashboard_url()`` only knows the default port)."""
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    url = _internal_kv_get(
+        ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
+    )
+    if not url:
+        raise ApiError(503, "This cluster has no dashboard to submit jobs to", "jobs_unavailable")
+    url = url.decode()
+    return url if url.startswith("http") else f"http://{url}"
+
+
+class JobApi:
+    """The cluster's job API as the /v1/jobs routes use it; the client is made on first use."""
+
+    def __init__(self, config: ServeJobsConfig) -> None:
+        self._config = config
+        self._client: Any = None
+
+    def check_enabled(self) -> ServeJobsConfig:
+        if not self._config.enabled:
+            raise ApiError(404, "Video jobs are not enabled on this service", "jobs_disabled")
+        return self._config
+
+    async def submit(self, req: JobRequest, model: str) -> str:
+        cfg = self.check_enabled()
+        check_uri(req.input, cfg.allowed_prefixes, "input")
+        check_uri(req.output, cfg.allowed_prefixes, "output")
+        job_id = new_job_id()
+        client = await self._get_client()
+        await asyncio.to_thread(
+            client.submit_job,
+            entrypoint=entrypoint(req, model, cfg),
+            submission_id=job_id,
+            runtime_env=runtime_env(cfg, dict(os.environ)),
+        )
+        log.info("submitted video job %s", job_id)
+        return job_id
+
+    async def status(self, job_id: str) -> JobStatus:
+        client = await self._known(job_id)
+        info = await self._info(client, job_id)
+        logs = await asyncio.to_thread(client.get_job_logs, job_id)
+        return job_status(job_id, str(info.status.value), info.message, logs)
+
+    async def stop(self, job_id: str) -> bool:
+        client = await self._known(job_id)
+        await self._info(client, job_id)
+        return bool(await asyncio.to_thread(client.stop_job, job_id))
+
+    async def _known(self, job_id: str) -> Any:
+        self.check_enabled()
+        check_job_id(job_id)
+        return await self._get_client()
+
+    async def _get_client(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            address = self._config.dashboard_address or dashboard_url()
+            self._client = await asyncio.to_thread(JobSubmissionClient, address)
+        return self._client
+
+    async def _info(self, client: Any, job_id: str) -> Any:
+        try:
+            return await asyncio.to_thread(client.get_job_info, job_id)
+        except RuntimeError as e:  # the SDK's "job does not exist" is a RuntimeError
+            raise ApiError(404, "No such job", "unknown_job") from e

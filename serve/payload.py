@@ -6,19 +6,81 @@ Nothing here decodes pixels; ``rayapp.images.decode_image`` does that after thes
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import AsyncGenerator, Callable
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rayapp.images import FORMATS
 from serve.errors import ApiError
 
-__all__ = ["IMAGE_TYPES", "BodyLimit", "image_from_body", "read_body", "sniff_format"]
+__all__ = [
+    "IMAGE_BODY",
+    "IMAGE_RESPONSE",
+    "IMAGE_TYPES",
+    "Base64Request",
+    "Base64Response",
+    "BodyLimit",
+    "base64_image",
+    "image_from_body",
+    "read_body",
+    "sniff_format",
+]
 
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "application/octet-stream"}
 _MULTIPART = "multipart/form-data"
+
+# OpenAPI for the bytes route: the body is the image itself, or a multipart "file" field.
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **{t: {"schema": {"type": "string", "format": "binary"}} for t in FORMATS.values()},
+            _MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
+    }
+}
+IMAGE_RESPONSE = {200: {"content": {t: {} for t in FORMATS.values()}, "description": "Image"}}
+
+
+class Base64Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(..., description="The image, base64 (a data: URL prefix is allowed).")
+    model: str | None = Field(None, description="Registry name; default: the first served.")
+    outscale: float | None = Field(None, description="Final scale; default: the model's.")
+    tile: int = Field(0, description="Tile size in input pixels; 0 = none.")
+    format: str | None = Field(None, description="png | jpeg | webp; default: the input's.")
+
+
+class Base64Response(BaseModel):
+    image: str
+    width: int
+    height: int
+    format: str
+
+
+def base64_image(text: str) -> bytes:
+    """The image bytes of a base64 string or data: URL (400 if invalid or empty)."""
+    text = text.split(",", 1)[1] if text.startswith("data:") else text
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "image is not valid base64", "invalid_base64") from None
+    if not data:
+        raise ApiError(400, "Empty image", "empty_body")
+    return data
 
 
 class BodyLimit:
