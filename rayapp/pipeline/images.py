@@ -16,16 +16,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import fsspec
 import numpy as np
 
 from rayapp import storage
 from rayapp.config import ImagesJobConfig, UpscaleConfig
-from rayapp.errors import ConfigError, RayappError, StorageError
-from rayapp.images import DEFAULT_MAX_PIXELS, decode_image, encode_image, format_for_path
+from rayapp.errors import ConfigError, RayappError
+from rayapp.images import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from rayapp.models import REGISTRY, get_spec
 from rayapp.models.checkpoint import is_checkpoint_ref
 from rayapp.pipeline.cluster import ensure_ray, load_replica, replica_pool_args, replica_threads
+from rayapp.pipeline.images_plan import (
+    IMAGE_SUFFIXES,
+    FailedImage,
+    ImagesPlan,
+    ImageTask,
+    SkippedImage,
+    plan_images,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -42,8 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 _COLUMNS = ("uri", "status", "output", "width", "height", "error")
 # One block is one actor task: many small blocks keep the replicas evenly busy; the cap
 # bounds the scheduling overhead of very large prefixes.
@@ -52,37 +57,11 @@ _PROGRESS_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
-class ImageTask:
-    uri: str
-    output: str
-    format: str  # png | jpeg | webp
-
-
-@dataclass(frozen=True)
 class WrittenImage:
     uri: str
     output: str
     width: int  # of the written (upscaled) image
     height: int
-
-
-@dataclass(frozen=True)
-class SkippedImage:
-    uri: str
-    output: str  # already there
-
-
-@dataclass(frozen=True)
-class FailedImage:
-    uri: str
-    error: str
-
-
-@dataclass(frozen=True)
-class ImagesPlan:
-    todo: tuple[ImageTask, ...]
-    skipped: tuple[SkippedImage, ...]
-    failed: tuple[FailedImage, ...]  # refused before any work (two inputs, one output name)
 
 
 @dataclass(frozen=True)
@@ -138,43 +117,6 @@ def _row(task: ImageTask, status: str) -> dict[str, Any]:
         "height": 0,
         "error": "",
     }
-
-
-def plan_images(config: ImagesJobConfig) -> ImagesPlan:
-    """List the input prefix and the output prefix once each, and decide every image's fate."""
-    in_fs, in_root = _prefix(config.input)
-    out_fs, out_root = _prefix(config.output)
-    same_fs = type(in_fs) is type(out_fs)
-    if same_fs and out_root == in_root:
-        raise ConfigError(f"The output prefix {config.output!r} is the input prefix")
-    inside = same_fs and _under(out_root, in_root)  # outputs are not inputs of a rerun
-    files = _relative_files(in_fs, in_root, config.input)
-    if not files and not in_fs.isdir(in_root):
-        raise StorageError(f"Input prefix not found: {config.input}")
-    rels = [
-        rel
-        for rel in files
-        if rel.lower().endswith(IMAGE_SUFFIXES)
-        and not (inside and _under(f"{in_root}/{rel}", out_root))
-        and not rel.rsplit("/", 1)[-1].startswith(".rayapp-")  # storage's temporary files
-    ]
-    existing = set(_relative_files(out_fs, out_root, config.output)) if rels else set()
-    todo: list[ImageTask] = []
-    skipped: list[SkippedImage] = []
-    failed: list[FailedImage] = []
-    claimed: dict[str, str] = {}
-    for rel in sorted(rels):
-        fmt = format_for_path(rel) if config.format == "same" else config.format
-        out_rel = _output_name(rel, fmt)
-        uri, output = _uri(in_fs, f"{in_root}/{rel}"), _uri(out_fs, f"{out_root}/{out_rel}")
-        if out_rel in claimed:
-            failed.append(FailedImage(uri, f"Same output {output} as {claimed[out_rel]}"))
-        elif out_rel in existing:
-            skipped.append(SkippedImage(uri, output))
-        else:
-            todo.append(ImageTask(uri, output, fmt))
-        claimed.setdefault(out_rel, uri)
-    return ImagesPlan(tuple(todo), tuple(skipped), tuple(failed))
 
 
 def run_images_job(config: ImagesJobConfig) -> ImagesJobReport:
@@ -247,39 +189,3 @@ def _check_model(upscale: UpscaleConfig) -> None:
     """An unknown model name fails here, once, not in every replica."""
     if upscale.model not in REGISTRY and not is_checkpoint_ref(upscale.model):
         get_spec(upscale.model)
-
-
-def _prefix(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    fs, path = storage.filesystem(uri)
-    return fs, path.rstrip("/")
-
-
-def _relative_files(fs: fsspec.AbstractFileSystem, root: str, uri: str) -> list[str]:
-    """Paths of the files under ``root``, relative to it, with ``/`` separators."""
-    fs.invalidate_cache(root)  # other processes (the replicas) write here
-    try:
-        paths = fs.find(root)
-    except FileNotFoundError:
-        paths = []
-    except OSError as e:
-        raise StorageError(f"Cannot list {uri}: {e}") from e
-    if paths == [root] and fs.isfile(root):
-        raise StorageError(f"{uri} is a file; expected a prefix (a directory of images)")
-    return [p[len(root) + 1 :] for p in paths if p.startswith(root + "/")]
-
-
-def _under(path: str, root: str) -> bool:
-    return path.startswith(root + "/")
-
-
-def _output_name(rel: str, fmt: str) -> str:
-    """Same relative name; the suffix changes only when the format does."""
-    if format_for_path(rel) == fmt:
-        return rel
-    return rel.rsplit(".", 1)[0] + _SUFFIX[fmt]
-
-
-def _uri(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    """A URI every process can open: a plain absolute path on a local filesystem."""
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else fs.unstrip_protocol(path)
