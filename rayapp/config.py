@@ -28,6 +28,20 @@ DEFAULT_SEGMENT_S = 4.0
 DEFAULT_CHUNK_FRAMES = 48
 # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
 DEFAULT_MICRO_BATCH = 1
+# Forwarded from the submitting process to every Ray worker of a job, so that the same command
+# reaches the same object store from every node (AWS, an S3-compatible store, a local test
+# server) and the same weights.
+FORWARDED_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "RAYAPP_CACHE_DIR",
+    "RAYAPP_OFFLINE",
+)
 
 
 class UpscaleConfig(BaseModel):
@@ -251,16 +265,7 @@ class ServeJobsConfig(BaseModel):
         None, description="working_dir of the submitted jobs; default: the repository."
     )
     forward_env: list[str] = Field(
-        default_factory=lambda: [
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-            "AWS_DEFAULT_REGION",
-            "AWS_PROFILE",
-            "RAYAPP_CACHE_DIR",
-            "RAYAPP_OFFLINE",
-        ],
+        default_factory=lambda: list(FORWARDED_ENV),
         description="Environment variables copied from the ingress replica into each job.",
     )
     replicas: ReplicaConfig = Field(

@@ -7,25 +7,11 @@ import logging
 import os
 from typing import Any
 
-from rayapp.config import ReplicaConfig, UpscaleConfig
+from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
 
 __all__ = ["FORWARDED_ENV", "ensure_ray", "replica_pool_args", "replica_threads", "load_replica"]
 
 log = logging.getLogger(__name__)
-
-# Forwarded to every Ray worker, so that the same command reaches the same object store
-# from every node (AWS, an S3-compatible store, a local test server) and the same weights.
-FORWARDED_ENV = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_PROFILE",
-    "RAYAPP_CACHE_DIR",
-    "RAYAPP_OFFLINE",
-)
 
 
 def ensure_ray() -> None:
