@@ -1,0 +1,197 @@
+"""The benchmark's ``pipeline`` section: the Ray video job on generated clips, the sequential
+driver and the bare model forward on the same frames, timed while ``ResourceSampler`` runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from jobs import _bench_pipeline as bp
+from jobs._bench_pipeline import TimedUpscaler
+from jobs._bench_pipeline_report import TimedRun, pipeline_report
+from jobs._bench_sampler import ResourceSampler
+from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.upscaler import Upscaler
+
+if TYPE_CHECKING:
+    from jobs.benchmark import BenchmarkConfig
+
+
+def _bare_passes(
+    runners: dict[str, Callable[[np.ndarray], list[float]]],
+    frames: np.ndarray,
+    out: dict[str, list[list[float]]],
+) -> None:
+    """One pass of every runner (wall s/frame, 1 frame at a time), the first one last."""
+    for label, run in reversed(runners.items()):
+        out[label].append(run(frames))
+    print(f"pipeline: bare passes {len(out[label])} done", file=sys.stderr, flush=True)
+
+
+def _bare_runners(
+    upscaler: Upscaler, total_threads: int, per_replica: int, cfg: BenchmarkConfig
+) -> dict[str, Callable[[np.ndarray], list[float]]]:
+    """The bare forward in this process at both thread counts (the replicas' total first:
+    it is the reference), and in a Ray actor at one replica's."""
+    import ray
+
+    def in_driver(threads: int) -> Callable[[np.ndarray], list[float]]:
+        def run(frames: np.ndarray) -> list[float]:
+            torch.set_num_threads(threads)
+            return bp.time_frames(upscaler, frames)
+
+        return run
+
+    # num_cpus=0: it must not take the CPUs the jobs' replicas ask for; it idles meanwhile.
+    actor = ray.remote(num_cpus=0)(bp.BareForward).remote(
+        UpscaleConfig(model=cfg.model, outscale=cfg.outscale), per_replica
+    )
+    return {
+        f"bare {total_threads} thr": in_driver(total_threads),
+        f"bare {per_replica} thr": in_driver(per_replica),
+        f"bare {per_replica} thr, Ray actor": lambda f: ray.get(actor.run.remote(f)),
+    }
+
+
+def _run_job(
+    name: str, clip: str, tmp: str, cfg: BenchmarkConfig, sampler: ResourceSampler
+) -> TimedRun:
+    from rayapp.pipeline import run_video_job
+
+    threads = max(1, cfg.threads // cfg.max_replicas)
+    job = VideoJobConfig(
+        input=clip,
+        output=f"{tmp}/out/{name}.mp4",
+        upscale=UpscaleConfig(model=cfg.model, outscale=cfg.outscale),
+        segment_s=cfg.segment_s,
+        chunk_frames=cfg.chunk_frames,
+        replicas=ReplicaConfig(
+            min_replicas=cfg.min_replicas,
+            max_replicas=cfg.max_replicas,
+            threads_per_replica=threads,
+        ),
+        work=f"{tmp}/work",
+        keep_work=False,
+    )
+    timings = os.environ[bp.TIMINGS_ENV]
+    with bp.ProgressTimes().attached() as progress, sampler.phase() as peaks, bp.timed_stage():
+        started, started_wall = time.monotonic(), time.time()
+        result = run_video_job(job)
+        wall = time.monotonic() - started
+    records = bp.read_timings(timings)
+    os.remove(timings)
+    return TimedRun(
+        name=name,
+        frames=result.frames,
+        wall_s=wall,
+        output_bytes=os.path.getsize(job.output),
+        peaks=peaks,
+        points=progress.points,
+        started=started,
+        started_wall=started_wall,
+        chunks=[r for r in records if r["event"] == "chunk"],
+        ready=[r for r in records if r["event"] == "ready"],
+    )
+
+
+def _run_local(
+    clip: str, tmp: str, cfg: BenchmarkConfig, upscaler: Upscaler, sampler: ResourceSampler
+) -> TimedRun:
+    import shutil
+
+    from rayapp.video import upscale_video_local
+
+    timed = TimedUpscaler(upscaler)
+    out, work = f"{tmp}/out/local.mp4", f"{tmp}/work/local"
+    with sampler.phase() as peaks:
+        started = time.monotonic()
+        result = upscale_video_local(
+            clip, out, timed, segment_s=cfg.segment_s, chunk_frames=cfg.chunk_frames, work_uri=work
+        )
+        wall = time.monotonic() - started
+    shutil.rmtree(work)  # given a work_uri the driver keeps its chunks (resume)
+    return TimedRun(
+        name="sequential",
+        frames=result.frames,
+        wall_s=wall,
+        output_bytes=os.path.getsize(out),
+        peaks=peaks,
+        points=[],
+        started=started,
+        started_wall=0.0,
+        chunks=[],
+        ready=[],
+        model_s=timed.model_s,
+    )
+
+
+def _start_ray(tmp: str, cfg: BenchmarkConfig) -> float:
+    import ray
+
+    from rayapp.pipeline.cluster import FORWARDED_ENV
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env[bp.TIMINGS_ENV] = os.environ[bp.TIMINGS_ENV]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    start = time.monotonic()
+    ray.init(
+        num_cpus=cfg.threads,
+        _node_ip_address="127.0.0.1",
+        include_dashboard=False,
+        _temp_dir=f"{tmp}/ray",
+        runtime_env={"env_vars": env},
+        object_spilling_directory=f"{tmp}/spill",
+    )
+    return time.monotonic() - start
+
+
+def section_pipeline(cfg: BenchmarkConfig) -> str:
+    """The video job end to end vs the bare model on the same frames, with its costs."""
+    import ray
+
+    from rayapp.sample import make_sample_video
+
+    w, h = cfg.size or (160, 120)
+    total_threads = max(1, cfg.threads // cfg.max_replicas) * cfg.max_replicas
+    torch.set_num_threads(total_threads)
+    with tempfile.TemporaryDirectory(prefix="rb-", dir="/tmp") as tmp:
+        for d in ("clips", "out", "work", "spill"):
+            os.makedirs(f"{tmp}/{d}")
+        os.environ[bp.TIMINGS_ENV] = f"{tmp}/timings.jsonl"
+        short = make_sample_video(
+            f"{tmp}/clips/short.mp4", seconds=cfg.seconds, fps=cfg.fps, width=w, height=h
+        )
+        long = make_sample_video(
+            f"{tmp}/clips/long.mp4", seconds=cfg.seconds * cfg.long, fps=cfg.fps, width=w, height=h
+        )
+        frames = bp.decode_frames(short)
+        step = max(1, len(frames) // cfg.bare_frames)
+        pick = frames[::step][: cfg.bare_frames]
+        upscaler = Upscaler.from_config(UpscaleConfig(model=cfg.model, outscale=cfg.outscale))
+        ray_init_s = _start_ray(tmp, cfg)
+        per_replica = max(1, cfg.threads // cfg.max_replicas)
+        runners = _bare_runners(upscaler, total_threads, per_replica, cfg)
+        for run in runners.values():
+            run(pick[:1])  # warm-up: oneDNN picks its kernels here; the actor starts
+        bare: dict[str, list[list[float]]] = {label: [] for label in runners}
+        dirs = {"work": f"{tmp}/work", "spill": f"{tmp}/spill"}
+        try:
+            with ResourceSampler(dirs) as sampler:
+                with sampler.phase() as idle:
+                    _bare_passes(runners, pick, bare)
+                runs = [_run_job("short", short, tmp, cfg, sampler)]
+                _bare_passes(runners, pick, bare)
+                runs.append(_run_local(short, tmp, cfg, upscaler, sampler))
+                runs.append(_run_job("long", long, tmp, cfg, sampler))
+                _bare_passes(runners, pick, bare)
+        finally:
+            ray.shutdown()
+    return pipeline_report(cfg, (w, h), total_threads, ray_init_s, bare, runs, idle)
