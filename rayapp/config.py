@@ -18,6 +18,7 @@ __all__ = [
     "ServeConfig",
     "UpscaleConfig",
     "VideoJobConfig",
+    "scaled_size",
 ]
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
@@ -42,6 +43,11 @@ FORWARDED_ENV = (
     "RAYAPP_CACHE_DIR",
     "RAYAPP_OFFLINE",
 )
+
+
+def scaled_size(height: int, width: int, outscale: float) -> tuple[int, int]:
+    """(height, width) of an image of ``height`` x ``width`` upscaled by ``outscale``."""
+    return round(height * outscale), round(width * outscale)
 
 
 class UpscaleConfig(BaseModel):

@@ -23,7 +23,7 @@ import spandrel
 import torch
 import torch.nn.functional as F
 
-from rayapp.config import UpscaleConfig
+from rayapp.config import UpscaleConfig, scaled_size
 from rayapp.errors import ConfigError, InputImageError
 from rayapp.models import load_model
 from rayapp.tiling import run_tiled
@@ -108,7 +108,7 @@ class Upscaler:
         return cls(load_model(config.model, config.weights), config)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        return round(height * self.outscale), round(width * self.outscale)
+        return scaled_size(height, width, self.outscale)
 
     # -- public calls -------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from rayapp.config import ServeConfig
+from rayapp.config import ServeConfig, scaled_size
 from rayapp.errors import InputImageError
 from rayapp.images import FORMATS, ImageTooLargeError, decode_image, encode_image
 from rayapp.models import get_spec
@@ -210,7 +210,7 @@ class Ingress:
         image = await asyncio.to_thread(self._decode, data)
         scale = outscale or float(get_spec(model).scale)
         h, w = image.shape[:2]
-        out_pixels = round(h * scale) * round(w * scale)
+        out_pixels = math.prod(scaled_size(h, w, scale))
         if out_pixels > self._limits.max_output_pixels:
             raise ApiError(
                 413,

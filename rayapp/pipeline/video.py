@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from rayapp import storage
-from rayapp.config import VideoJobConfig
+from rayapp.config import VideoJobConfig, scaled_size
 from rayapp.errors import FrameAccountingError
 from rayapp.models import REGISTRY, load_model
 from rayapp.pipeline.cluster import ensure_ray, replica_pool_args, replica_threads
@@ -70,7 +70,7 @@ def run_video_job(config: VideoJobConfig) -> VideoJobResult:
         config.input,
         config.output,
         settings,
-        lambda h, w: (round(h * outscale), round(w * outscale)),
+        lambda h, w: scaled_size(h, w, outscale),
         segment_s=config.segment_s,
         chunk_frames=config.chunk_frames,
     )
