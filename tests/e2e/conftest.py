@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -55,6 +56,23 @@ def start_serve(*, dashboard: bool) -> Iterator[ServeCluster]:
             serve.shutdown()
         finally:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def chromium_page(url: str, *, height: int) -> Iterator[Any]:
+    """A headless Debian Chromium page at ``url`` (1100 px wide); the browser closes after.
+    Screenshots go to ARTIFACTS."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": height})
+            page.goto(url, timeout=30_000)
+            yield page
+        finally:
+            browser.close()
 
 
 def rgb(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -23,8 +23,8 @@ from rayapp.upscaler import Upscaler
 from tests.e2e.conftest import (
     ARTIFACTS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     ServeCluster,
+    chromium_page,
     png,
     rgb,
     start_serve,
@@ -309,33 +309,24 @@ def test_load_gets_200_or_503_and_batches(service: ServeCluster) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
 def test_web_page_in_chromium(service: ServeCluster) -> None:
-    from playwright.sync_api import sync_playwright
-
     data = png(rgb(24, 32, seed=5))
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(f"{service.url}/", timeout=30_000)
-            page.fill("#token", TOKEN)
-            page.dispatch_event("#token", "change")
-            page.wait_for_function("document.querySelectorAll('#model option').length === 2")
-            assert page.input_value("#model") == MODEL
-            page.set_input_files(
-                "#file", files=[{"name": "in.png", "mimeType": "image/png", "buffer": data}]
-            )
-            page.select_option("#outscale", "2")
-            page.click("#go")
-            page.wait_for_selector("#after[data-ready='1']", state="attached", timeout=60_000)
-            size = page.evaluate(
-                "() => [$('after').naturalWidth, $('after').naturalHeight,"
-                " $('before').naturalWidth, $('before').naturalHeight]"
-            )
-            assert size == [64, 48, 32, 24]
-            assert page.get_attribute("#download", "download") == "in-upscaled.png"
-            assert page.is_visible("#download")
-            assert "Done in" in page.text_content("#image-status")
-            page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(f"{service.url}/", height=900) as page:
+        page.fill("#token", TOKEN)
+        page.dispatch_event("#token", "change")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 2")
+        assert page.input_value("#model") == MODEL
+        page.set_input_files(
+            "#file", files=[{"name": "in.png", "mimeType": "image/png", "buffer": data}]
+        )
+        page.select_option("#outscale", "2")
+        page.click("#go")
+        page.wait_for_selector("#after[data-ready='1']", state="attached", timeout=60_000)
+        size = page.evaluate(
+            "() => [$('after').naturalWidth, $('after').naturalHeight,"
+            " $('before').naturalWidth, $('before').naturalHeight]"
+        )
+        assert size == [64, 48, 32, 24]
+        assert page.get_attribute("#download", "download") == "in-upscaled.png"
+        assert page.is_visible("#download")
+        assert "Done in" in page.text_content("#image-status")
+        page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)

@@ -13,7 +13,7 @@ import requests
 
 from rayapp import storage
 from rayapp.testing import decode_video, make_test_video
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ServeCluster, start_serve
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ServeCluster, chromium_page, start_serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
@@ -131,30 +131,20 @@ def test_video_job_is_stopped(service: ServeCluster, bucket: str) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
 def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 700})
-            page.goto(f"{service.url}/", timeout=30_000)
-            page.fill("#job-input", src)
-            page.fill("#job-output", out)
-            page.fill("#job-outscale", "2")
-            page.click("#job-form button[type=submit]")
-            page.wait_for_function(
-                "/SUCCEEDED|FAILED|STOPPED/.test(document.getElementById('job-status')"
-                ".textContent)",
-                timeout=420_000,
-                polling=1000,
-            )
-            text = page.text_content("#job-status")
-            assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
-            assert page.evaluate("document.getElementById('job-progress').value") == 100
-            page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(f"{service.url}/", height=700) as page:
+        page.fill("#job-input", src)
+        page.fill("#job-output", out)
+        page.fill("#job-outscale", "2")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_function(
+            "/SUCCEEDED|FAILED|STOPPED/.test(document.getElementById('job-status').textContent)",
+            timeout=420_000,
+            polling=1000,
+        )
+        text = page.text_content("#job-status")
+        assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
+        assert page.evaluate("document.getElementById('job-progress').value") == 100
+        page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
     assert storage.exists(out)
