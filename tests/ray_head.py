@@ -47,7 +47,6 @@ class Head:
     dashboard_url: str
     token_path: Path
     home: Path  # HOME of every ray CLI here: the user's ~/.ray/auth_token is never read
-    tmp: Path  # our temp dir (Ray's session files, logs)
 
     def env(self, *, token: str | None = "file") -> dict[str, str]:
         """Environment of a ray CLI call: our token (``"file"``), a given one, or none."""
@@ -208,7 +207,6 @@ def ray_head(
         dashboard_url=f"http://127.0.0.1:{ports['--dashboard-port']}",
         token_path=token_path,
         home=home,
-        tmp=tmp,
     )
     agent_url = f"http://127.0.0.1:{ports['--dashboard-agent-listen-port']}"
     cmd = [

@@ -81,16 +81,17 @@ def fake_cluster_config(gcs_address: str) -> dict[str, Any]:
 def fake_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
     port = free_port()
     config = tmp_path_factory.mktemp("autoscaler") / "fake-cluster.yaml"
-    config.write_text(json.dumps(fake_cluster_config(f"127.0.0.1:{port}")))
+    cluster = fake_cluster_config(f"127.0.0.1:{port}")
+    config.write_text(json.dumps(cluster))
     env = {
         "RAY_FAKE_CLUSTER": "1",  # the provider refuses to run without it
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
         # Fake nodes take their IP from the monitor process: loopback, not the LAN address.
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
-    head_cpus = yaml.safe_load(config.read_text())["available_node_types"]["ray.head.default"]
+    head = cluster["available_node_types"]["ray.head.default"]
     with ray_head(
-        num_cpus=int(head_cpus["resources"]["CPU"]),
+        num_cpus=int(head["resources"]["CPU"]),
         port=port,
         args=[
             "--autoscaling-config",
@@ -99,8 +100,8 @@ def fake_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
             str(OBJECT_STORE_BYTES),
         ],
         env=env,
-    ) as head:
-        yield head
+    ) as started:
+        yield started
 
 
 def alive_nodes(head: Head) -> list[dict[str, Any]]:
