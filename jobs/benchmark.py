@@ -1,7 +1,7 @@
 """Benchmark on this machine: ``python -m jobs.benchmark [--section forward] [--models a,b]``.
 
 Sections (one function each, selected with ``--section``; later issues add more):
-- ``forward``: the bare network, ours (eager, and compiled by ``rayapp.accel``) next to the
+- ``forward``: the bare network, ours (eager, and compiled by ``rayapp._inductor``) next to the
   ncnn CPU run of the same model and this machine's matmul peak, all interleaved in one
   process so background load hits every variant alike.
 - ``pipeline``: the Ray video job end to end on generated clips (a short one and one
@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs._bench_forward import OFFLINE_MODELS, section_forward
-from jobs._bench_pipeline_section import section_pipeline
+from benchmarks.forward import OFFLINE_MODELS, section_forward
+from benchmarks.pipeline import section_pipeline
 from rayapp.config import ReplicaConfig
 
 
@@ -39,7 +39,7 @@ class BenchmarkConfig(BaseModel):
     threads: int = Field(2, ge=1, description="CPU threads for torch and ncnn.")
     optimise: tuple[str, ...] = Field(
         ("realesr-animevideov3",),
-        description="Models to also time through rayapp.accel (compiling RRDB takes minutes).",
+        description="Models to also time through rayapp._inductor (compiling RRDB takes minutes).",
     )
     model: str = Field("realesr-animevideov3", description="Pipeline section: the model.")
     outscale: float = Field(2.0, gt=0, description="Pipeline section: final scale.")
@@ -80,7 +80,7 @@ def parse_args(argv: Sequence[str] | None) -> BenchmarkConfig:
     p.add_argument(
         "--optimise",
         default=OFFLINE_MODELS[0],
-        help="comma list of models to also run compiled by rayapp.accel, 'all' or 'none'",
+        help="comma list of models to also run compiled by rayapp._inductor, 'all' or 'none'",
     )
     d = BenchmarkConfig.model_fields
     for flag, kind in PIPELINE_FLAGS.items():

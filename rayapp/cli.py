@@ -101,7 +101,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from rayapp.batch_images import upscale_directory, upscale_file
+    from rayapp.pipeline._local_images import upscale_directory, upscale_file
     from rayapp.upscaler import Upscaler
 
     config = upscale_config(args)

@@ -23,10 +23,10 @@ import spandrel
 import torch
 import torch.nn.functional as F
 
+from rayapp._tiling import run_tiled
 from rayapp.config import UpscaleConfig, scaled_size
 from rayapp.errors import ConfigError, InputImageError
 from rayapp.models import load_model
-from rayapp.tiling import run_tiled
 
 __all__ = ["Upscaler", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
 
@@ -90,7 +90,7 @@ class Upscaler:
         self._model = model.to(memory_format=torch.channels_last)
         self._run: Callable[[torch.Tensor], torch.Tensor] = self._model
         if config.compile and self.device.type == "cpu" and self.precision == "fp32":
-            from rayapp.accel import optimize_for_cpu
+            from rayapp._inductor import optimize_for_cpu
 
             example = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
             self._run = optimize_for_cpu(self._model, example)

@@ -11,9 +11,9 @@ from typing import Any
 import spandrel
 
 from rayapp.errors import UnknownModelError
-from rayapp.models.checkpoint import describe, is_checkpoint_ref, read_state_dict
-from rayapp.models.registry import REGISTRY, ModelSpec, get_spec
-from rayapp.models.sources import cache_dir, resolve_weights
+from rayapp.models._checkpoint import describe, is_checkpoint_ref, read_state_dict
+from rayapp.models._registry import REGISTRY, ModelSpec, get_spec
+from rayapp.models._sources import cache_dir, resolve_weights
 
 __all__ = ["REGISTRY", "ModelSpec", "get_spec", "load_model", "cache_dir"]
 

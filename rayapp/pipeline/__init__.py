@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rayapp.pipeline.cluster import ensure_ray
-from rayapp.pipeline.images import ImagesJobReport, run_images_job
-from rayapp.pipeline.video import VideoJobResult, run_video_job
+from rayapp.pipeline._cluster import ensure_ray
+from rayapp.pipeline._images import ImagesJobReport, run_images_job
+from rayapp.pipeline._video import VideoJobResult, run_video_job
 
 __all__ = ["ImagesJobReport", "VideoJobResult", "ensure_ray", "run_images_job", "run_video_job"]

@@ -7,13 +7,13 @@ one process.
 
 from __future__ import annotations
 
-from rayapp.video.assemble import AssembledVideo, assemble, check_coverage
-from rayapp.video.codecs import CODECS, EncodeSettings
-from rayapp.video.colour import Colour
-from rayapp.video.containers import OUTPUT_FORMATS, OutputPlan, plan_output
-from rayapp.video.decode import DecodedFrame, decode_segment
-from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri
-from rayapp.video.info import (
+from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
+from rayapp.video._codecs import CODECS, EncodeSettings
+from rayapp.video._colour import Colour
+from rayapp.video._containers import OUTPUT_FORMATS, OutputPlan, plan_output
+from rayapp.video._decode import DecodedFrame, decode_segment
+from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._info import (
     AudioStreamInfo,
     Keyframe,
     MediaInfo,
@@ -21,10 +21,10 @@ from rayapp.video.info import (
     SubtitleStreamInfo,
     VideoStreamInfo,
 )
-from rayapp.video.local import FrameUpscaler, UpscaleResult, upscale_video_local
-from rayapp.video.plan import JobPlan, plan_job
-from rayapp.video.probe import probe
-from rayapp.video.segments import Run, Segment, plan_runs, plan_segments
+from rayapp.video._local import FrameUpscaler, UpscaleResult, upscale_video_local
+from rayapp.video._plan import JobPlan, plan_job
+from rayapp.video._probe import probe
+from rayapp.video._segments import Run, Segment, plan_runs, plan_segments
 
 __all__ = [
     "CODECS",

@@ -8,7 +8,7 @@ import pytest
 import torch
 from spandrel.architectures.Compact import Compact
 
-from rayapp.accel import TOLERANCE, CompiledForward, optimize_for_cpu
+from rayapp._inductor import TOLERANCE, CompiledForward, optimize_for_cpu
 
 
 def _image(n: int, h: int, w: int, seed: int) -> torch.Tensor:

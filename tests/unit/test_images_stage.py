@@ -11,7 +11,7 @@ from rayapp import storage
 from rayapp.config import ImagesJobConfig, UpscaleConfig
 from rayapp.errors import ConfigError, StorageError
 from rayapp.images import decode_image, encode_image
-from rayapp.pipeline.images import (
+from rayapp.pipeline._images import (
     FailedImage,
     ImageTask,
     SkippedImage,

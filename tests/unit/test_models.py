@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from rayapp.errors import UnknownModelError, UnsafeCheckpointError, WeightsError
 from rayapp.models import REGISTRY, cache_dir, get_spec, load_model
-from rayapp.models.sources import resolve_weights
+from rayapp.models._sources import resolve_weights
 from rayapp.upscaler import Upscaler
 from tests.unit.test_models_reference import photo
 

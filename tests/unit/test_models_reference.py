@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rayapp.metrics import psnr
 from rayapp.models import get_spec
-from rayapp.models.ncnn import package_file
+from rayapp.models._ncnn import package_file
+from rayapp.testing.metrics import psnr
 from rayapp.upscaler import Upscaler
 from tests.conftest import DATA
 

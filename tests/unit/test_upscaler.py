@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rayapp.errors import ConfigError, InputImageError
-from rayapp.metrics import psnr
+from rayapp.testing.metrics import psnr
 from rayapp.upscaler import Upscaler
 from tests.unit.test_models_reference import photo
 

@@ -128,7 +128,7 @@ def test_chunk_starting_off_the_millisecond_grid_keeps_exact_pts(tmp_path) -> No
     timescale it would round a chunk that starts at 1/3 s (4096/12288) to 4092."""
     from rayapp.testing import make_test_video
     from rayapp.video import ChunkEncoder, plan_segments, probe
-    from rayapp.video.decode import decode_segment
+    from rayapp.video._decode import decode_segment
 
     src = make_test_video(str(tmp_path / "in.mp4"), frames=12, width=32, height=24, gop=12)
     info = probe(src)

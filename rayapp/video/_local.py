@@ -20,13 +20,13 @@ from tqdm import tqdm
 from rayapp import storage
 from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_MICRO_BATCH, DEFAULT_SEGMENT_S
 from rayapp.errors import ConfigError, VideoError
-from rayapp.video.assemble import assemble
-from rayapp.video.codecs import EncodeSettings
-from rayapp.video.decode import DecodedFrame, decode_segment
-from rayapp.video.encode import Chunk, ChunkEncoder, chunk_uri
-from rayapp.video.info import MediaInfo
-from rayapp.video.plan import plan_job
-from rayapp.video.segments import Run
+from rayapp.video._assemble import assemble
+from rayapp.video._codecs import EncodeSettings
+from rayapp.video._decode import DecodedFrame, decode_segment
+from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._info import MediaInfo
+from rayapp.video._plan import plan_job
+from rayapp.video._segments import Run
 
 __all__ = ["FrameUpscaler", "UpscaleResult", "upscale_video_local"]
 

@@ -7,9 +7,9 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from jobs import _bench_pipeline as bp
-from jobs._bench_sampler import PhasePeaks
-from jobs._bench_table import table
+from benchmarks import pipeline_probes as bp
+from benchmarks.sampler import PhasePeaks
+from benchmarks.table import table
 
 if TYPE_CHECKING:
     from jobs.benchmark import BenchmarkConfig

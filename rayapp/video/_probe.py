@@ -15,8 +15,8 @@ import av
 
 from rayapp import storage
 from rayapp.errors import InvalidVideoError, UnsupportedCodecError
-from rayapp.video.colour import Colour
-from rayapp.video.info import (
+from rayapp.video._colour import Colour
+from rayapp.video._info import (
     AudioStreamInfo,
     Keyframe,
     MediaInfo,

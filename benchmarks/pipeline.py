@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from jobs import _bench_pipeline as bp
-from jobs._bench_pipeline import TimedUpscaler
-from jobs._bench_pipeline_report import TimedRun, pipeline_report
-from jobs._bench_sampler import ResourceSampler
+from benchmarks import pipeline_probes as bp
+from benchmarks.pipeline_probes import TimedUpscaler
+from benchmarks.pipeline_report import TimedRun, pipeline_report
+from benchmarks.sampler import ResourceSampler
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.upscaler import Upscaler
 
@@ -135,7 +135,7 @@ def _run_local(
 def _start_ray(tmp: str, cfg: BenchmarkConfig) -> float:
     import ray
 
-    from rayapp.pipeline.cluster import FORWARDED_ENV
+    from rayapp.pipeline._cluster import FORWARDED_ENV
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}

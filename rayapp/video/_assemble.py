@@ -19,10 +19,10 @@ import av
 
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
-from rayapp.video.containers import OutputPlan, plan_output
-from rayapp.video.encode import Chunk, movie_timescale_options
-from rayapp.video.info import MediaInfo
-from rayapp.video.remux import SourcePackets, VideoPackets
+from rayapp.video._containers import OutputPlan, plan_output
+from rayapp.video._encode import Chunk, movie_timescale_options
+from rayapp.video._info import MediaInfo
+from rayapp.video._remux import SourcePackets, VideoPackets
 
 __all__ = ["AssembledVideo", "assemble", "check_coverage"]
 

@@ -23,8 +23,8 @@ from safetensors.torch import save as save_safetensors
 
 from rayapp import storage
 from rayapp.errors import WeightsError
-from rayapp.models import ncnn
-from rayapp.models.registry import ModelSpec
+from rayapp.models import _ncnn as ncnn
+from rayapp.models._registry import ModelSpec
 
 __all__ = ["cache_dir", "resolve_weights"]
 

@@ -19,11 +19,11 @@ import numpy as np
 
 from rayapp.config import UpscaleConfig
 from rayapp.errors import RayappError, VideoError
-from rayapp.pipeline.cluster import load_replica
-from rayapp.pipeline.metrics import ReplicaMetrics
-from rayapp.pipeline.resume import record_chunk
+from rayapp.pipeline._cluster import load_replica
+from rayapp.pipeline._metrics import ReplicaMetrics
+from rayapp.pipeline._resume import record_chunk
 from rayapp.video import ChunkEncoder, EncodeSettings, Segment, VideoStreamInfo, chunk_uri
-from rayapp.video.decode import decode_segment
+from rayapp.video._decode import decode_segment
 
 __all__ = ["ChunkFailedError", "decode_runs", "UpscaleEncode"]
 

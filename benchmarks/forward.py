@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from jobs._bench_table import table
-from rayapp.accel import optimize_for_cpu
-from rayapp.models.ncnn import package_file
-from rayapp.models.registry import get_spec
+from benchmarks.table import table
+from rayapp._inductor import optimize_for_cpu
+from rayapp.models._ncnn import package_file
+from rayapp.models._registry import get_spec
 from rayapp.upscaler import Upscaler, cpu_has_native_bf16
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def forward_variants(name: str, x: torch.Tensor, cfg: BenchmarkConfig) -> list[V
         start = time.perf_counter()
         fast = optimize_for_cpu(model, x)
         label = "ours (optimised) fp32" if fast.compiled else "ours (optimised: fell back)"
-        print(f"  {name}: rayapp.accel compile {time.perf_counter() - start:.1f} s", flush=True)
+        print(f"  {name}: rayapp._inductor compile {time.perf_counter() - start:.1f} s", flush=True)
         variants.append(Variant(label, fast))
     if cpu_has_native_bf16():
         bf16 = Upscaler.load(name, device="cpu", precision="bf16")

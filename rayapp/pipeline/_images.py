@@ -23,9 +23,9 @@ from rayapp.config import ImagesJobConfig, UpscaleConfig
 from rayapp.errors import ConfigError, RayappError
 from rayapp.images import DEFAULT_MAX_PIXELS, decode_image, encode_image
 from rayapp.models import REGISTRY, get_spec
-from rayapp.models.checkpoint import is_checkpoint_ref
-from rayapp.pipeline.cluster import ensure_ray, load_replica, replica_pool_args, replica_threads
-from rayapp.pipeline.images_plan import (
+from rayapp.models._checkpoint import is_checkpoint_ref
+from rayapp.pipeline._cluster import ensure_ray, load_replica, replica_pool_args, replica_threads
+from rayapp.pipeline._images_plan import (
     IMAGE_SUFFIXES,
     FailedImage,
     ImagesPlan,

@@ -18,8 +18,8 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.errors import ConfigError, InvalidVideoError
-from rayapp.video.colour import sws_matrix, sws_range
-from rayapp.video.segments import Segment
+from rayapp.video._colour import sws_matrix, sws_range
+from rayapp.video._segments import Segment
 
 __all__ = ["DecodedFrame", "decode_segment"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from rayapp.video.colour import Colour
+from rayapp.video._colour import Colour
 
 __all__ = [
     "Keyframe",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import av
 
 from rayapp.errors import ConfigError, UnsupportedCodecError
-from rayapp.video.info import VideoStreamInfo
+from rayapp.video._info import VideoStreamInfo
 
 __all__ = ["CodecSpec", "CODECS", "EncodeSettings"]
 

@@ -18,10 +18,10 @@ from rayapp import storage
 from rayapp.config import VideoJobConfig, scaled_size
 from rayapp.errors import FrameAccountingError
 from rayapp.models import REGISTRY, load_model
-from rayapp.pipeline.cluster import ensure_ray, replica_pool_args, replica_threads
+from rayapp.pipeline._cluster import ensure_ray, replica_pool_args, replica_threads
+from rayapp.pipeline._resume import finished_chunks, work_prefix
+from rayapp.pipeline._stages import UpscaleEncode, decode_runs
 from rayapp.pipeline.progress import ProgressLine
-from rayapp.pipeline.resume import finished_chunks, work_prefix
-from rayapp.pipeline.stages import UpscaleEncode, decode_runs
 from rayapp.video import (
     Chunk,
     EncodeSettings,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from rayapp.errors import ConfigError
-from rayapp.video.info import MediaInfo
+from rayapp.video._info import MediaInfo
 
 __all__ = ["Run", "Segment", "plan_runs", "plan_segments"]
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rayapp import storage
-from rayapp.video.codecs import EncodeSettings
-from rayapp.video.containers import OutputPlan, plan_output
-from rayapp.video.encode import frame_depth
-from rayapp.video.info import MediaInfo
-from rayapp.video.probe import probe
-from rayapp.video.segments import Run, Segment, plan_runs, plan_segments
+from rayapp.video._codecs import EncodeSettings
+from rayapp.video._containers import OutputPlan, plan_output
+from rayapp.video._encode import frame_depth
+from rayapp.video._info import MediaInfo
+from rayapp.video._probe import probe
+from rayapp.video._segments import Run, Segment, plan_runs, plan_segments
 
 __all__ = ["JobPlan", "plan_job"]
 

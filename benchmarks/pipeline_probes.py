@@ -7,7 +7,7 @@
 - ``ProgressTimes``: a logging handler that timestamps the job's progress line (one
   update per chunk arriving at the driver).
 
-Memory, object store and disk peaks are sampled by ``jobs._bench_sampler``.
+Memory, object store and disk peaks are sampled by ``benchmarks.sampler``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from rayapp.config import UpscaleConfig
-from rayapp.pipeline import stages, video
+from rayapp.pipeline import _stages as stages
+from rayapp.pipeline import _video as video
 from rayapp.video import plan_segments, probe
-from rayapp.video.decode import decode_segment
+from rayapp.video._decode import decode_segment
 
 __all__ = [
     "TIMINGS_ENV",

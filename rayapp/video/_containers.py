@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import av
 
 from rayapp.errors import ContainerError
-from rayapp.video.info import AudioStreamInfo, MediaInfo, OtherStreamInfo, SubtitleStreamInfo
+from rayapp.video._info import AudioStreamInfo, MediaInfo, OtherStreamInfo, SubtitleStreamInfo
 
 __all__ = ["OUTPUT_FORMATS", "OutputPlan", "output_format", "plan_output"]
 

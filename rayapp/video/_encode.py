@@ -19,9 +19,9 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.errors import FrameAccountingError, VideoError
-from rayapp.video.codecs import EncodeSettings
-from rayapp.video.colour import sws_matrix, sws_range
-from rayapp.video.info import VideoStreamInfo
+from rayapp.video._codecs import EncodeSettings
+from rayapp.video._colour import sws_matrix, sws_range
+from rayapp.video._info import VideoStreamInfo
 
 __all__ = ["Chunk", "ChunkEncoder", "chunk_uri"]
 

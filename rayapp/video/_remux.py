@@ -19,10 +19,10 @@ import av
 
 from rayapp import storage
 from rayapp.errors import ContainerError, FrameAccountingError, InvalidVideoError
-from rayapp.video.containers import OutputPlan
-from rayapp.video.encode import Chunk
-from rayapp.video.info import MediaInfo, VideoStreamInfo
-from rayapp.video.subtitles import SubtitleConverter
+from rayapp.video._containers import OutputPlan
+from rayapp.video._encode import Chunk
+from rayapp.video._info import MediaInfo, VideoStreamInfo
+from rayapp.video._subtitles import SubtitleConverter
 
 __all__ = ["SourcePackets", "VideoPackets"]
 
