@@ -13,6 +13,7 @@ are byte for byte those of the sample.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -22,9 +23,11 @@ from typing import TYPE_CHECKING
 
 import av
 
-from jobs._common import EXIT_FAILED, run_job
 from rayapp import storage
+from rayapp.arguments import ArgumentParser
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.entrypoint import run_entry_point
+from rayapp.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
     from rayapp.pipeline import VideoJobResult
@@ -42,8 +45,9 @@ def _seconds(text: str) -> float:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m jobs.demo",
+        name="demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -104,13 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     def job() -> int:
-        from rayapp.pipeline import ensure_ray, run_video_job
+        from rayapp.pipeline import run_video_job
         from rayapp.sample import make_sample_video
 
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="rayapp-demo-") as tmp:
             sample = make_sample_video(str(Path(tmp) / "sample.mp4"), seconds=args.seconds)
-            ensure_ray()
             result = run_video_job(demo_config(sample, args.output))
             problems = _report(result, sample, args.output, time.monotonic() - started)
         if problems:
@@ -118,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         return 0
 
-    return run_job("demo", job)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
+    )
+    return run_entry_point("demo", job)
 
 
 if __name__ == "__main__":

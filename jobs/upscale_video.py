@@ -4,9 +4,10 @@
         --model realesr-animevideov3
 
 With ``ray job submit --working-dir . -- python -m jobs.upscale_video ...`` it runs on the
-cluster ``RAY_ADDRESS`` names; run directly with no cluster, it starts a local Ray.
-Exit code 0 only when the output was written and verified; a bad input or option is one
-line on stderr and exit 2; a failure of the job itself is exit 1.
+cluster ``RAY_ADDRESS`` names; run directly with no cluster, it starts a local Ray. The
+whole job can also come as one JSON document (``--config-json``: a ``VideoJobConfig``, as
+the Serve jobs API submits it). Exit code 0 only when the output was written and verified;
+a bad input or option is one line on stderr and exit 2; a failure of the job itself is 1.
 """
 
 from __future__ import annotations
@@ -15,65 +16,72 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 
-from jobs._common import run_job
-from rayapp.arguments import (
-    add_fields,
-    add_replica_arguments,
-    add_upscale_arguments,
-    replica_config,
-    upscale_config,
-)
+from rayapp.arguments import ArgumentParser, add_config_arguments, config_from_arguments
 from rayapp.config import VideoJobConfig
-
-log = logging.getLogger("jobs.upscale_video")
+from rayapp.entrypoint import run_entry_point
+from rayapp.errors import ErrorReport
 
 
 def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m jobs.upscale_video",
+        name="upscale_video",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_fields(p, VideoJobConfig, ("input", "output"))
-    add_upscale_arguments(p)
-    add_fields(p, VideoJobConfig, ("codec", "crf", "preset", "segment_s", "chunk_frames"))
-    add_replica_arguments(p)
-    add_fields(p, VideoJobConfig, ("work", "keep_work"))
-    a = p.parse_args(argv)
-    return VideoJobConfig(
-        input=a.input,
-        output=a.output,
-        upscale=upscale_config(a),
-        codec=a.codec,
-        crf=a.crf,
-        preset=a.preset,
-        segment_s=a.segment_s,
-        chunk_frames=a.chunk_frames,
-        replicas=replica_config(a),
-        work=a.work,
-        keep_work=a.keep_work,
-    )
+    p.add_argument("--config-json", help="the whole job as a VideoJobConfig JSON document")
+    add_config_arguments(p, VideoJobConfig)
+    args = p.parse_args(argv)
+    if args.config_json is None:
+        return config_from_arguments(VideoJobConfig, args)
+    if len(vars(args)) > 1:
+        p.error("--config-json carries the whole job; give no other option with it")
+    return VideoJobConfig.model_validate_json(args.config_json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    def job() -> int:
-        from rayapp.pipeline import run_video_job
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
+    )
+    return run_entry_point("upscale_video", lambda: _run(argv), on_error=_publish_error)
 
-        config = parse_args(argv)
-        result = run_video_job(config)
-        w, h = result.input_size
-        ow, oh = result.output_size
-        print(
-            f"wrote {result.output_uri}: {result.frames} frames, {w}x{h} -> {ow}x{oh} "
-            f"{result.video_codec}, {result.chunks_computed} chunks computed, "
-            f"{result.chunks_reused} reused, {result.elapsed_s:.1f} s "
-            f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
-            flush=True,
-        )
-        return 0
 
-    return run_job("upscale_video", job)
+def _run(argv: Sequence[str] | None) -> int:
+    config = parse_args(argv)  # before the heavy imports: a bad option fails fast
+    from rayapp.pipeline import LogProgress, run_video_job
+    from rayapp.pipeline._cluster import submission_id
+    from rayapp.pipeline.progress import RayKvProgress
+
+    job_id = submission_id()
+    progress = [LogProgress(), *([RayKvProgress(job_id)] if job_id else [])]
+    result = run_video_job(config, progress=progress)
+    w, h = result.input_size
+    ow, oh = result.output_size
+    print(
+        f"wrote {result.output_uri}: {result.frames} frames, {w}x{h} -> {ow}x{oh} "
+        f"{result.video_codec}, {result.chunks_computed} chunks computed, "
+        f"{result.chunks_reused} reused, {result.elapsed_s:.1f} s "
+        f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
+        flush=True,
+    )
+    return 0
+
+
+def _publish_error(report: ErrorReport) -> None:
+    """Under Ray's job API, the error goes where the Serve jobs API reads the job's state."""
+    from rayapp.pipeline._cluster import submission_id
+
+    job_id = submission_id()
+    if job_id is None:
+        return
+    from rayapp.pipeline.progress import publish_job_state
+
+    try:
+        publish_job_state(job_id, {"error": asdict(report)})
+    except Exception:  # noqa: BLE001 - the error line on stderr is the report that counts
+        logging.getLogger("upscale_video").warning("could not publish the error", exc_info=True)
 
 
 if __name__ == "__main__":

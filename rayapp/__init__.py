@@ -3,7 +3,7 @@
 The names users need, imported lazily (``import rayapp`` stays fast; torch, PyAV and Ray
 load on first use)::
 
-    from rayapp import Upscaler, upscale_video_local, run_video_job, VideoJobConfig
+    from rayapp import Upscaler, VideoJobConfig, run_video_job
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ _EXPORTS = {
     "ImagesJobConfig": "rayapp.config",
     "ReplicaConfig": "rayapp.config",
     "REGISTRY": "rayapp.models",
+    "resolve": "rayapp.models",
     "load_model": "rayapp.models",
     "decode_image": "rayapp.images",
     "encode_image": "rayapp.images",
     "probe": "rayapp.video",
-    "upscale_video_local": "rayapp.video",
     "run_video_job": "rayapp.pipeline",
+    "VideoJobResult": "rayapp.pipeline",
     "run_images_job": "rayapp.pipeline",
     "RayappError": "rayapp.errors",
 }

@@ -1,6 +1,7 @@
 """The ``rayapp`` command: ``upscale`` (an image or a directory), ``models``, ``video``, ``demo``.
 
-User mistakes end in one readable line on stderr and a non-zero exit, never a traceback.
+Options come from the configs (``rayapp.arguments``); a mistake is one readable line on
+stderr and exit 2, never a traceback (``rayapp.entrypoint``).
 """
 
 from __future__ import annotations
@@ -11,80 +12,51 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from rayapp.arguments import add_upscale_arguments, upscale_config
-from rayapp.config import DEFAULT_CHUNK_FRAMES, DEFAULT_SEGMENT_S
-from rayapp.errors import RayappError, StorageError
+from rayapp.arguments import (
+    ArgumentParser,
+    add_config_arguments,
+    config_from_arguments,
+    flat_fields,
+)
+from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.entrypoint import run_entry_point
+from rayapp.errors import EXIT_FAILED, StorageError
 
 __all__ = ["main"]
 
-log = logging.getLogger("rayapp")
-
-EXIT_USER_ERROR = 2
-EXIT_PARTIAL = 1
+# The video command runs the job in this process: no replica pool, no retries of replicas.
+_NOT_LOCAL = (*(name for name, _, _ in flat_fields(ReplicaConfig)), "max_chunk_retries")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rayapp", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="rayapp", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     up = sub.add_parser("upscale", help="upscale one image, or every image in a directory")
     up.add_argument("input", help="image file or directory (png, jpg, webp)")
     up.add_argument("output", help="output file, or directory for a directory input")
-    add_upscale_arguments(up)
+    add_config_arguments(up, UpscaleConfig)
 
     sub.add_parser("models", help="list the model registry")
 
-    video = sub.add_parser("video", help="upscale a video on this machine (sequential driver)")
-    video.add_argument("input", help="video path or URI (file, s3://, memory://)")
-    video.add_argument("output", help="output path or URI; container from the extension")
-    add_upscale_arguments(video)
-    video.add_argument(
-        "--codec", default="libx264", help="libx264 | libx265 | libsvtav1 | libvpx-vp9"
-    )
-    video.add_argument("--crf", type=int, help="quality (lower is better); codec default if unset")
-    video.add_argument("--preset", help="encoder preset (codec default if unset)")
-    video.add_argument(
-        "--segment-s",
-        type=float,
-        default=DEFAULT_SEGMENT_S,
-        help="target segment length in seconds (keyframe-aligned)",
-    )
-    video.add_argument(
-        "--chunk-frames",
-        type=int,
-        default=DEFAULT_CHUNK_FRAMES,
-        help="most frames per encoded chunk (the unit of resume)",
-    )
-    video.add_argument("--work", help="URI for chunks, kept for resume (default: a temp dir)")
+    video = sub.add_parser("video", help="upscale a video on this machine (in-process runner)")
+    add_config_arguments(video, VideoJobConfig, positional=("input", "output"), exclude=_NOT_LOCAL)
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     demo = sub.add_parser("demo", help="upscale the bundled sample image (no network needed)")
     demo.add_argument("--output", default="rayapp-demo.png", help="where to write the result")
-    add_upscale_arguments(demo)
+    add_config_arguments(demo, UpscaleConfig)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        return _COMMANDS[args.command](args)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        print(f"rayapp: error: {where}: {err['msg']}", file=sys.stderr)
-    except RayappError as e:
-        print(f"rayapp: error: {e}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("rayapp: interrupted", file=sys.stderr)
-    return EXIT_USER_ERROR
+    return run_entry_point("rayapp", lambda: _COMMANDS[args.command](args))
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -104,7 +76,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from rayapp.pipeline._local_images import upscale_directory, upscale_file
     from rayapp.upscaler import Upscaler
 
-    config = upscale_config(args)
+    config = config_from_arguments(UpscaleConfig, args)
     src = Path(args.input)
     if not src.exists():
         raise StorageError(f"Input not found: {args.input}")
@@ -114,34 +86,23 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         for name, error in report.failed:
             print(f"rayapp: failed: {name}: {error}", file=sys.stderr)
         print(f"{len(report.written)} written, {len(report.failed)} failed -> {args.output}")
-        return EXIT_PARTIAL if report.failed else 0
+        return EXIT_FAILED if report.failed else 0
     h, w, out_h, out_w = upscale_file(upscaler, str(src), args.output)
     print(f"{args.input} ({w}x{h}) -> {args.output} ({out_w}x{out_h})")
     return 0
 
 
 def _cmd_video(args: argparse.Namespace) -> int:
-    from rayapp.upscaler import Upscaler
-    from rayapp.video import upscale_video_local
+    from rayapp.pipeline import TqdmProgress, run_video_job
 
-    config = upscale_config(args)
-    upscaler = Upscaler.from_config(config)
-    result = upscale_video_local(
-        args.input,
-        args.output,
-        upscaler,
-        codec=args.codec,
-        crf=args.crf,
-        preset=args.preset,
-        segment_s=args.segment_s,
-        chunk_frames=args.chunk_frames,
-        work_uri=args.work,
-        progress=not args.no_progress,
+    config = config_from_arguments(VideoJobConfig, args)
+    result = run_video_job(
+        config, runner="local", progress=() if args.no_progress else (TqdmProgress(),)
     )
     w, h = result.input_size
     ow, oh = result.output_size
     print(
-        f"{args.input} ({w}x{h}) -> {result.output_uri} ({ow}x{oh} {result.video_codec}): "
+        f"{config.input} ({w}x{h}) -> {result.output_uri} ({ow}x{oh} {result.video_codec}): "
         f"{result.frames} frames in {result.elapsed_s:.1f} s "
         f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)"
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from rayapp.image_formats import IMAGE_FORMATS
+from rayapp.video._codecs import CODECS, CodecName
 
 __all__ = [
     "Device",
@@ -18,17 +21,16 @@ __all__ = [
     "ServeConfig",
     "UpscaleConfig",
     "VideoJobConfig",
+    "final_scale",
     "scaled_size",
 ]
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Device = str  # "auto" | "cpu" | "cuda" | "cuda:<i>"
+OutputFormat = Literal[("same", *IMAGE_FORMATS)]  # type: ignore[valid-type]
 
 MAX_OUTSCALE = 16.0
-DEFAULT_SEGMENT_S = 4.0
-DEFAULT_CHUNK_FRAMES = 48
-# Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
-DEFAULT_MICRO_BATCH = 1
+MAX_URI_LENGTH = 2048
 # Forwarded from the submitting process to every Ray worker of a job, so that the same command
 # reaches the same object store from every node (AWS, an S3-compatible store, a local test
 # server) and the same weights.
@@ -43,6 +45,11 @@ FORWARDED_ENV = (
     "RAYAPP_CACHE_DIR",
     "RAYAPP_OFFLINE",
 )
+
+
+def final_scale(outscale: float | None, native_scale: int) -> float:
+    """The output's scale relative to the input: ``outscale`` if given, else the model's own."""
+    return outscale or float(native_scale)
 
 
 def scaled_size(height: int, width: int, outscale: float) -> tuple[int, int]:
@@ -117,31 +124,51 @@ class ReplicaConfig(BaseModel):
         None, ge=1, description="torch threads per replica; default: host cores / max_replicas."
     )
 
+    @model_validator(mode="after")
+    def _range(self) -> ReplicaConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas {self.min_replicas} is more than max_replicas {self.max_replicas}"
+            )
+        return self
+
 
 class VideoJobConfig(BaseModel):
     """One video job: input and output URIs, the model, the encoder, the replicas."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input: str = Field(..., description="Source video URI (s3://, gs://, file path, memory://).")
-    output: str = Field(..., description="Output URI; the container comes from its extension.")
+    input: str = Field(
+        ...,
+        max_length=MAX_URI_LENGTH,
+        description="Source video URI (s3://, gs://, file path, memory://).",
+    )
+    output: str = Field(
+        ...,
+        max_length=MAX_URI_LENGTH,
+        description="Output URI; the container comes from its extension.",
+    )
     upscale: UpscaleConfig = Field(default_factory=UpscaleConfig)
-    codec: str = Field("libx264", description="libx264 | libx265 | libsvtav1 | libvpx-vp9.")
-    crf: int | None = Field(None, ge=0, le=63, description="Encoder quality; codec default.")
-    preset: str | None = Field(None, description="Encoder preset; codec default.")
+    codec: CodecName = Field("libx264", description="Output video encoder.")
+    crf: int | None = Field(
+        None, ge=0, le=63, description="Encoder quality, lower is better; the codec's default."
+    )
+    preset: str | None = Field(None, description="Encoder preset; the codec's default.")
     segment_s: float = Field(
-        DEFAULT_SEGMENT_S,
+        4.0,
         gt=0,
+        le=600,
+        allow_inf_nan=False,
         description="Target segment length in seconds (keyframe-aligned decode unit).",
     )
     chunk_frames: int = Field(
-        DEFAULT_CHUNK_FRAMES,
+        48,
         ge=1,
+        le=10_000,
         description="Most frames per encoded chunk (the unit of retry and resume).",
     )
-    micro_batch: int = Field(
-        DEFAULT_MICRO_BATCH, ge=1, description="Frames per model forward inside a replica."
-    )
+    # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
+    micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     work: str | None = Field(
         None, description="Work prefix for chunks; default: next to the output (resumable)."
@@ -150,6 +177,11 @@ class VideoJobConfig(BaseModel):
     max_chunk_retries: int = Field(
         3, ge=0, description="Retries of a chunk whose replica died (crashes, not bad frames)."
     )
+
+    @model_validator(mode="after")
+    def _crf_in_codec_range(self) -> VideoJobConfig:
+        CODECS[self.codec].check_crf(self.crf)  # a ValueError: pydantic reports it
+        return self
 
 
 class ImagesJobConfig(BaseModel):
@@ -161,7 +193,7 @@ class ImagesJobConfig(BaseModel):
     input: str = Field(..., description="Input prefix URI (s3://b/lowres/, a directory, ...).")
     output: str = Field(..., description="Output prefix URI; same relative names as the input.")
     upscale: UpscaleConfig = Field(default_factory=UpscaleConfig)
-    format: Literal["same", "png", "jpeg", "webp"] = Field(
+    format: OutputFormat = Field(
         "same", description="Output format; 'same' keeps each input's format."
     )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)

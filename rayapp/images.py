@@ -16,29 +16,12 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rayapp.errors import InputImageError
+from rayapp.errors import ImageTooLargeError, InputImageError
+from rayapp.image_formats import IMAGE_FORMATS
 
-__all__ = ["FORMATS", "ImageTooLargeError", "decode_image", "encode_image", "format_for_path"]
+__all__ = ["decode_image", "encode_image"]
 
-FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-_EXT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MAX_PIXELS = 64_000_000
-
-
-class ImageTooLargeError(InputImageError):
-    """The image declares more pixels than allowed."""
-
-
-def format_for_path(path: str) -> str:
-    ext = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    try:
-        return _EXT[ext]
-    except KeyError:
-        raise InputImageError(
-            f"Unsupported image extension {ext!r} in {path!r}; expected one of "
-            f"{', '.join(sorted(_EXT))}"
-        ) from None
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
@@ -54,7 +37,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     """Bytes of a PNG/JPEG/WebP -> array (see module contract)."""
     if not data:
         raise InputImageError("Empty image")
-    if data.startswith(_PNG_MAGIC) and len(data) >= 26 and data[24] == 16:
+    if IMAGE_FORMATS["png"].matches(data) and len(data) >= 26 and data[24] == 16:
         width, height = struct.unpack(">II", data[16:24])
         _check_pixels(width, height, max_pixels)
         return _decode_png16(data)
@@ -105,8 +88,10 @@ def _decode_png16(data: bytes) -> np.ndarray:
 
 def encode_image(arr: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
     """Array -> bytes in ``fmt`` (png, jpeg, webp). 16-bit arrays need png."""
-    if fmt not in FORMATS:
-        raise InputImageError(f"Unsupported output format {fmt!r}; expected one of {list(FORMATS)}")
+    if fmt not in IMAGE_FORMATS:
+        raise InputImageError(
+            f"Unsupported output format {fmt!r}; expected one of {', '.join(IMAGE_FORMATS)}"
+        )
     if arr.dtype == np.uint16:
         if fmt != "png":
             raise InputImageError(f"16-bit images can only be written as png, not {fmt}")

@@ -29,6 +29,7 @@ __all__ = [
     "filesystem",
     "open_input",
     "exists",
+    "file_size",
     "read_bytes",
     "atomic_write",
     "write_bytes",
@@ -68,6 +69,21 @@ def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSys
 def exists(uri: str, **storage_options: Any) -> bool:
     fs, path = filesystem(uri, **storage_options)
     return fs.exists(path)
+
+
+def file_size(uri: str, **storage_options: Any) -> int:
+    """The size in bytes of the file at ``uri``; ``StorageError`` when there is none, or
+    when ``uri`` names a directory (a prefix) instead."""
+    fs, path = filesystem(uri, **storage_options)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError as e:
+        raise StorageError(f"Input not found: {uri}") from e
+    except OSError as e:
+        raise StorageError(f"Cannot read {uri}: {e}") from e
+    if info.get("type") == "directory":
+        raise StorageError(f"{uri} is a directory; expected a file")
+    return int(info.get("size") or 0)
 
 
 def open_input(uri: str, **storage_options: Any) -> IO[bytes]:

@@ -5,6 +5,8 @@ Contracts:
   of size ``output_size(h, w)``.
 - ``upscale``: one image ``HW`` (gray), ``HWC`` with C in {1, 3, 4}, ``uint8`` or ``uint16``
   -> the same layout and dtype, upscaled. Alpha is upscaled separately and re-attached.
+- ``forward``: the bare network, ``NCHW`` float in [0, 1] -> ``NCHW`` float at the
+  network's own scale (not clamped, not resized): what benchmarks time.
 - model input: ``NCHW`` float in [0, 1]; output clamped to [0, 1].
 
 The instance holds only the model and its settings: every call keeps its state in locals,
@@ -24,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from rayapp._tiling import run_tiled
-from rayapp.config import UpscaleConfig, scaled_size
+from rayapp.config import UpscaleConfig, final_scale, scaled_size
 from rayapp.errors import ConfigError, InputImageError
-from rayapp.models import load_model
+from rayapp.models import resolve
 
 __all__ = ["Upscaler", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
 
@@ -80,7 +82,7 @@ class Upscaler:
             )
         self.config = config
         self.scale: int = desc.scale
-        self.outscale: float = config.outscale or float(desc.scale)
+        self.outscale: float = final_scale(config.outscale, desc.scale)
         self.device = resolve_device(config.device)
         self.precision = resolve_precision(config.precision, self.device, desc)
         self._size_req = desc.size_requirements
@@ -100,12 +102,11 @@ class Upscaler:
     @classmethod
     def load(cls, model: str = "realesr-animevideov3", **options: Any) -> Upscaler:
         """``Upscaler.load("realesrgan-x4plus", device="cpu", outscale=2, tile=256)``."""
-        config = UpscaleConfig(model=model, **options)
-        return cls(load_model(config.model, config.weights), config)
+        return cls.from_config(UpscaleConfig(model=model, **options))
 
     @classmethod
     def from_config(cls, config: UpscaleConfig) -> Upscaler:
-        return cls(load_model(config.model, config.weights), config)
+        return cls(resolve(config.model, config.weights).load(), config)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return scaled_size(height, width, self.outscale)
@@ -160,9 +161,9 @@ class Upscaler:
         tile = self.config.tile
         with torch.inference_mode():
             if tile and (h > tile or w > tile):
-                y = run_tiled(x, self._forward, self.scale, tile, self.config.tile_overlap)
+                y = run_tiled(x, self.forward, self.scale, tile, self.config.tile_overlap)
             else:
-                y = self._forward(x)
+                y = self.forward(x)
             y = y.float().clamp_(0, 1)
             out_h, out_w = self.output_size(h, w)
             if (out_h, out_w) != tuple(y.shape[-2:]):
@@ -176,8 +177,10 @@ class Upscaler:
                 ).clamp_(0, 1)
         return y
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The network at native scale, with padding to its size requirements cropped back."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network at its own scale on ``x`` (``NCHW`` float in [0, 1] on this device):
+        padded to the network's size requirements and cropped back, in this upscaler's
+        precision. No clamping, no resize to ``outscale``: the bare forward."""
         _, _, h, w = x.shape
         pad_w, pad_h = self._size_req.get_padding(w, h)
         if pad_w or pad_h:
@@ -186,7 +189,7 @@ class Upscaler:
         x = x.contiguous(memory_format=torch.channels_last)
         if self.precision == "fp16":
             x = x.half()
-        with self._autocast():
+        with torch.inference_mode(), self._autocast():
             y = self._run(x)
         return y[:, :, : h * self.scale, : w * self.scale]
 

@@ -1,8 +1,10 @@
 """Every HTTP error is ``{"error": {"code", "message"}}`` with the right status.
 
-``ApiError`` is raised by the routes; the handlers installed by ``install_error_handlers``
-turn it, FastAPI's validation errors and Starlette's 404/405 into that body. Messages say
-what was expected and what came, and never carry a credential.
+``ApiError`` is raised by the routes for what only HTTP has (auth, bodies, routes); a rayapp
+error answers with the status and code of the error table (``rayapp.errors``). The handlers
+installed by ``install_error_handlers`` turn those, FastAPI's validation errors and
+Starlette's 404/405 into that body. Messages say what was expected and what came, and never
+carry a credential.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rayapp.errors import InputImageError
+from rayapp.errors import ErrorReport, RayappError, describe
 
 __all__ = [
     "ApiError",
     "await_pool",
     "error_response",
+    "rayapp_error_response",
     "install_error_handlers",
     "validation_message",
 ]
@@ -68,6 +71,13 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def rayapp_error_response(exc: RayappError) -> JSONResponse:
+    """The answer the error table gives ``exc`` (or, for Ray's wrapper of a replica's error,
+    the error it wraps)."""
+    report = describe(exc) or ErrorReport.of(exc)
+    return error_response(report.http_status, report.code, " ".join(report.message.split()))
+
+
 def validation_message(errors: list[dict]) -> str:
     """Pydantic/FastAPI errors -> one line naming each bad field (never echoing input)."""
     parts = []
@@ -81,6 +91,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RayappError)
+    async def _rayapp(request: Request, exc: RayappError) -> JSONResponse:
+        return rayapp_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -110,8 +124,8 @@ async def await_pool(response: Awaitable[Any], retry_after_s: float) -> Any:
             "overloaded",
             {"Retry-After": str(math.ceil(retry))},
         ) from None
-    except InputImageError as e:  # RayTaskError subclasses the replica's error type
-        raise ApiError(400, str(e).splitlines()[-1], "undecodable_image") from None
+    except RayappError:
+        raise  # a bad input seen by the replica: answered from the error table
     except (RayTaskError, RayActorError) as e:
         log.warning("model pool call failed: %s", type(e).__name__)
         raise ApiError(500, "Upscaling failed on the model replica", "internal") from None

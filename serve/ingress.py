@@ -25,10 +25,11 @@ from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from rayapp.config import ServeConfig, scaled_size
-from rayapp.errors import InputImageError
-from rayapp.images import FORMATS, ImageTooLargeError, decode_image, encode_image
-from rayapp.models import get_spec
+from rayapp.config import ServeConfig, final_scale, scaled_size
+from rayapp.errors import ConfigError, ImageTooLargeError, UnknownModelError
+from rayapp.image_formats import IMAGE_FORMATS
+from rayapp.images import decode_image, encode_image
+from rayapp.models import get_spec, resolve
 from serve import jobs
 from serve.auth import check_bearer, configured_token
 from serve.errors import ApiError, await_pool, install_error_handlers, validation_message
@@ -134,7 +135,7 @@ class Ingress:
         model = self._check_params(model, outscale, tile, format)
         data = await image_from_body(request, self._limits.max_body_bytes)
         out, fmt, result = await self._upscale_bytes(data, model, outscale, tile, format)
-        return Response(out, media_type=FORMATS[fmt], headers=self._headers(result))
+        return Response(out, media_type=IMAGE_FORMATS[fmt].mime, headers=self._headers(result))
 
     @api.post(
         "/v1/upscale/base64",
@@ -182,12 +183,8 @@ class Ingress:
         served = self._config.pool.models
         if model is None:
             return served[0]
-        if model not in served:
-            raise ApiError(
-                404,
-                f"Unknown model {model[:64]!r}. Available: {', '.join(served)}",
-                "unknown_model",
-            )
+        if model not in served:  # never a path: only what this service loads
+            raise UnknownModelError(f"Unknown model {model[:64]!r}. Available: {', '.join(served)}")
         return model
 
     def _check_params(
@@ -196,33 +193,34 @@ class Ingress:
         name = self._check_model(model)
         top = self._limits.max_outscale
         if outscale is not None and not (math.isfinite(outscale) and 0 < outscale <= top):
-            raise ApiError(422, f"outscale must be a number in (0, {top:g}], got {outscale}")
+            raise ConfigError(f"outscale must be a number in (0, {top:g}], got {outscale}")
         if not 0 <= tile <= self._limits.max_tile:
-            raise ApiError(422, f"tile must be in [0, {self._limits.max_tile}], got {tile}")
-        if fmt is not None and fmt not in FORMATS:
-            raise ApiError(422, f"format must be one of {', '.join(FORMATS)}, got {fmt[:16]!r}")
+            raise ConfigError(f"tile must be in [0, {self._limits.max_tile}], got {tile}")
+        if fmt is not None and fmt not in IMAGE_FORMATS:
+            names = ", ".join(IMAGE_FORMATS)
+            raise ConfigError(f"format must be one of {names}, got {fmt[:16]!r}")
         return name
 
     async def _upscale_bytes(
         self, data: bytes, model: str, outscale: float | None, tile: int, fmt: str | None
     ) -> tuple[bytes, str, Upscaled]:
         in_fmt = sniff_format(data)
-        image = await asyncio.to_thread(self._decode, data)
-        scale = outscale or float(get_spec(model).scale)
+        image = await asyncio.to_thread(
+            decode_image, data, max_pixels=self._limits.max_input_pixels
+        )
+        scale = final_scale(outscale, resolve(model).scale)
         h, w = image.shape[:2]
         out_pixels = math.prod(scaled_size(h, w, scale))
         if out_pixels > self._limits.max_output_pixels:
-            raise ApiError(
-                413,
+            raise ImageTooLargeError(
                 f"Output would be {out_pixels} pixels; the limit is "
-                f"{self._limits.max_output_pixels}",
-                "image_too_large",
+                f"{self._limits.max_output_pixels}"
             )
         out_fmt = fmt or in_fmt
         if image.dtype == np.uint16 and out_fmt != "png":
-            raise ApiError(422, f"16-bit images can only be returned as png, not {out_fmt}")
+            raise ConfigError(f"16-bit images can only be returned as png, not {out_fmt}")
         if image.ndim == 3 and image.shape[2] == 4 and out_fmt == "jpeg":
-            raise ApiError(422, "JPEG has no alpha channel; ask for format=png or webp")
+            raise ConfigError("JPEG has no alpha channel; ask for format=png or webp")
         auto = self._limits.auto_tile
         if tile == 0 and auto and max(h, w) > auto:
             tile = auto  # a large untiled forward could exhaust the replica's memory
@@ -230,14 +228,6 @@ class Ingress:
         result: Upscaled = await self._call(handle.upscale.remote(image, outscale, tile))
         encoded = await asyncio.to_thread(encode_image, result.image, out_fmt)
         return encoded, out_fmt, result
-
-    def _decode(self, data: bytes) -> np.ndarray:
-        try:
-            return decode_image(data, max_pixels=self._limits.max_input_pixels)
-        except ImageTooLargeError as e:
-            raise ApiError(413, str(e), "image_too_large") from None
-        except InputImageError as e:
-            raise ApiError(400, str(e), "undecodable_image") from None
 
     async def _call(self, response: Any) -> Any:
         return await await_pool(response, self._config.ingress.retry_after_s)

@@ -1,9 +1,12 @@
 """``/v1/jobs``: a video job submitted to the cluster's job API, and its progress.
 
-The job is ``python -m jobs.upscale_video`` run by Ray's job API (``JobSubmissionClient``)
-with the repository as working_dir. Its progress comes from the lines the job logs through
-``rayapp.progress``: ``frames D/T (P%), F fps, ETA E s``. Only URIs under the configured
-prefixes are accepted, and only jobs this service submitted can be read or stopped.
+A request is validated into the job's own ``VideoJobConfig`` (the client chooses the fields
+of ``JobRequest``, the operator the replicas) and submitted to Ray's job API
+(``JobSubmissionClient``) as ``python -m jobs.upscale_video --config-json <the config>``,
+with the repository as working_dir. The job publishes its progress and, on failure, its
+error as JSON in the cluster's key-value store (``rayapp.pipeline.progress``); the status
+route reads it there. Only URIs under the configured prefixes are accepted, and only jobs
+this service submitted can be read or stopped.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import secrets
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from rayapp.config import MAX_OUTSCALE, ServeJobsConfig
+from rayapp.arguments import config_from_flat, flat_fields
+from rayapp.config import ServeJobsConfig, VideoJobConfig
+from rayapp.pipeline.progress import read_job_state
+from rayapp.video._probe import check_video_input
 from serve.errors import ApiError
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "JobStatus",
     "check_uri",
     "entrypoint",
+    "job_config",
     "job_status",
     "new_job_id",
 ]
@@ -37,24 +44,40 @@ log = logging.getLogger("rayapp.serve")
 
 REPO = Path(__file__).resolve().parents[1]
 _ID = re.compile(r"^rayapp-serve-[0-9a-f]{16}$")
-_PROGRESS = re.compile(r"frames (\d+)/(\d+) \(([\d.]+)%\), ([\d.]+) fps, ETA (\d+ s|\?)")
 _EXCLUDES = [".venv", ".git", "**/__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache",
              "test-artifacts"]  # fmt: skip
 
 
-class JobRequest(BaseModel):
-    """One video to upscale; resources are the operator's (ServeJobsConfig.replicas)."""
+# What a client may choose; the rest of a job (replicas, retries, work prefix, device,
+# weights) is the operator's. The fields, their types and limits are VideoJobConfig's own.
+CLIENT_FIELDS = (
+    "input",
+    "output",
+    "model",
+    "outscale",
+    "codec",
+    "crf",
+    "segment_s",
+    "chunk_frames",
+)
 
-    model_config = ConfigDict(extra="forbid")
 
-    input: str = Field(..., max_length=1024, description="Source video URI.")
-    output: str = Field(..., max_length=1024, description="Output video URI.")
-    model: str | None = Field(None, description="Registry name; default: the first served.")
-    outscale: float | None = Field(None, gt=0, le=MAX_OUTSCALE, allow_inf_nan=False)
-    codec: Literal["libx264", "libx265", "libsvtav1", "libvpx-vp9"] = "libx264"
-    crf: int | None = Field(None, ge=0, le=63)
-    segment_s: float | None = Field(None, gt=0, le=600, allow_inf_nan=False)
-    chunk_frames: int | None = Field(None, ge=1, le=10_000)
+def _request_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        name: (field.annotation, field)
+        for name, _, field in flat_fields(VideoJobConfig)
+        if name in CLIENT_FIELDS
+    }
+    fields["model"] = (str | None, Field(None, description="A served model; default: the first."))
+    return create_model(
+        "JobRequest",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__="One video to upscale; resources are the operator's (ServeJobsConfig.replicas).",
+        **fields,
+    )
+
+
+JobRequest = _request_model()
 
 
 class JobStatus(BaseModel):
@@ -97,24 +120,16 @@ def check_uri(uri: str, allowed: list[str], what: str) -> str:
     raise ApiError(422, f"{what} must be a URI under one of: {shown}", "uri_not_allowed")
 
 
-def entrypoint(req: JobRequest, model: str, config: ServeJobsConfig) -> str:
-    r = config.replicas
-    args = [
-        sys.executable, "-m", "jobs.upscale_video",
-        "--input", req.input, "--output", req.output, "--model", model,
-        "--codec", req.codec,
-        "--min-replicas", str(r.min_replicas), "--max-replicas", str(r.max_replicas),
-        "--num-cpus-per-replica", str(r.num_cpus_per_replica),
-        "--num-gpus-per-replica", str(r.num_gpus_per_replica),
-    ]  # fmt: skip
-    for flag, value in (
-        ("--outscale", req.outscale),
-        ("--crf", req.crf),
-        ("--segment-s", req.segment_s),
-        ("--chunk-frames", req.chunk_frames),
-    ):
-        if value is not None:
-            args += [flag, str(value)]
+def job_config(req: BaseModel, model: str, config: ServeJobsConfig) -> VideoJobConfig:
+    """The request as the job's config: the client's fields, the served ``model``, the
+    operator's replicas. A value the job would refuse is a 422 now, not a failed job."""
+    values = {**req.model_dump(), "model": model, **config.replicas.model_dump()}
+    return config_from_flat(VideoJobConfig, values)
+
+
+def entrypoint(config: VideoJobConfig) -> str:
+    """The job's command line: the whole config as one JSON argument."""
+    args = [sys.executable, "-m", "jobs.upscale_video", "--config-json", config.model_dump_json()]
     return shlex.join(args)  # the job API runs a shell command: every argument quoted
 
 
@@ -127,20 +142,18 @@ def runtime_env(config: ServeJobsConfig, environ: dict[str, str]) -> dict:
     }
 
 
-def job_status(job_id: str, status: str, message: str | None, logs: str) -> JobStatus:
-    """Status from the job API plus the last progress line and, on failure, the error."""
+def job_status(job_id: str, status: str, message: str | None, state: dict) -> JobStatus:
+    """Status from the job API plus what the job published (``read_job_state``)."""
     out = JobStatus(job_id=job_id, status=status)
-    matches = _PROGRESS.findall(logs)
-    if matches:
-        done, total, pct, fps, eta = matches[-1]
-        out.frames_done, out.frames_total = int(done), int(total)
-        out.percent, out.fps = float(pct), float(fps)
-        out.eta_s = float(eta.split()[0]) if eta != "?" else None
+    progress = state.get("progress")
+    if progress:
+        out.frames_done, out.frames_total = progress["frames_done"], progress["frames_total"]
+        out.percent, out.fps, out.eta_s = progress["percent"], progress["fps"], progress["eta_s"]
     if status == "SUCCEEDED" and out.frames_total is not None:
         out.frames_done, out.percent, out.eta_s = out.frames_total, 100.0, 0.0
     if status == "FAILED":
-        errors = [ln for ln in logs.splitlines() if ": error: " in ln or ": failed: " in ln]
-        out.error = errors[-1].strip() if errors else (message or "job failed")
+        error = state.get("error")
+        out.error = error["message"] if error else (message or "job failed")
     return out
 
 
@@ -171,15 +184,17 @@ class JobApi:
             raise ApiError(404, "Video jobs are not enabled on this service", "jobs_disabled")
         return self._config
 
-    async def submit(self, req: JobRequest, model: str) -> str:
+    async def submit(self, req: BaseModel, model: str) -> str:
         cfg = self.check_enabled()
-        check_uri(req.input, cfg.allowed_prefixes, "input")
-        check_uri(req.output, cfg.allowed_prefixes, "output")
+        config = job_config(req, model, cfg)
+        check_uri(config.input, cfg.allowed_prefixes, "input")
+        check_uri(config.output, cfg.allowed_prefixes, "output")
+        await asyncio.to_thread(check_video_input, config.input)  # missing, a prefix, empty
         job_id = new_job_id()
         client = await self._get_client()
         await asyncio.to_thread(
             client.submit_job,
-            entrypoint=entrypoint(req, model, cfg),
+            entrypoint=entrypoint(config),
             submission_id=job_id,
             runtime_env=runtime_env(cfg, dict(os.environ)),
         )
@@ -189,8 +204,8 @@ class JobApi:
     async def status(self, job_id: str) -> JobStatus:
         client = await self._known(job_id)
         info = await self._info(client, job_id)
-        logs = await asyncio.to_thread(client.get_job_logs, job_id)
-        return job_status(job_id, str(info.status.value), info.message, logs)
+        state = await asyncio.to_thread(read_job_state, job_id)
+        return job_status(job_id, str(info.status.value), info.message, state)
 
     async def stop(self, job_id: str) -> bool:
         client = await self._known(job_id)

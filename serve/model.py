@@ -22,7 +22,7 @@ import torch
 from ray import serve
 
 from rayapp.config import ServeModelPoolConfig, UpscaleConfig
-from rayapp.models import load_model
+from rayapp.models import resolve
 from rayapp.upscaler import Upscaler
 
 __all__ = ["ModelPool", "Upscaled"]
@@ -62,7 +62,7 @@ class LoadedModel:
     def __init__(self, name: str, pool: ServeModelPoolConfig) -> None:
         self.name = name
         self._pool = pool
-        self._desc: spandrel.ImageModelDescriptor = load_model(name)
+        self._desc: spandrel.ImageModelDescriptor = resolve(name).load()
         self._upscalers: OrderedDict[tuple[float | None, int], Upscaler] = OrderedDict()
 
     def upscaler(self, outscale: float | None, tile: int) -> Upscaler:

@@ -16,7 +16,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rayapp.images import FORMATS
+from rayapp.image_formats import IMAGE_FORMATS
+from rayapp.image_formats import sniff_format as sniff
 from serve.errors import ApiError
 
 __all__ = [
@@ -32,7 +33,7 @@ __all__ = [
     "sniff_format",
 ]
 
-IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "application/octet-stream"}
+IMAGE_TYPES = {*(f.mime for f in IMAGE_FORMATS.values()), "application/octet-stream"}
 _MULTIPART = "multipart/form-data"
 
 # OpenAPI for the bytes route: the body is the image itself, or a multipart "file" field.
@@ -40,7 +41,10 @@ IMAGE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            **{t: {"schema": {"type": "string", "format": "binary"}} for t in FORMATS.values()},
+            **{
+                f.mime: {"schema": {"type": "string", "format": "binary"}}
+                for f in IMAGE_FORMATS.values()
+            },
             _MULTIPART: {
                 "schema": {
                     "type": "object",
@@ -51,7 +55,9 @@ IMAGE_BODY = {
         },
     }
 }
-IMAGE_RESPONSE = {200: {"content": {t: {} for t in FORMATS.values()}, "description": "Image"}}
+IMAGE_RESPONSE = {
+    200: {"content": {f.mime: {} for f in IMAGE_FORMATS.values()}, "description": "Image"}
+}
 
 
 class Base64Request(BaseModel):
@@ -132,10 +138,9 @@ async def image_from_body(request: Request, max_bytes: int) -> bytes:
     """Image bytes from a raw ``image/*`` body or a multipart form's file field."""
     kind = media_type(request)
     if kind not in IMAGE_TYPES and kind != _MULTIPART:
+        types = ", ".join(f.mime for f in IMAGE_FORMATS.values())
         raise ApiError(
-            415,
-            f"Expected a body of type image/png, image/jpeg, image/webp or {_MULTIPART}, "
-            f"but got {kind or 'none'!r}",
+            415, f"Expected a body of type {types} or {_MULTIPART}, but got {kind or 'none'!r}"
         )
     body = await read_body(request, max_bytes)
     if kind == _MULTIPART:
@@ -166,13 +171,11 @@ async def _file_field(request: Request, body: bytes, max_bytes: int) -> bytes:
 
 
 def sniff_format(data: bytes) -> str:
-    """png | jpeg | webp from the magic bytes; anything else is 415."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    raise ApiError(
-        415, "Unsupported image format: expected PNG, JPEG or WebP bytes", "unsupported_image"
-    )
+    """The image format from the magic bytes; anything else is 415."""
+    fmt = sniff(data)
+    if fmt is None:
+        names = ", ".join(f.name.upper() for f in IMAGE_FORMATS.values())
+        raise ApiError(
+            415, f"Unsupported image format: expected {names} bytes", "unsupported_image"
+        )
+    return fmt

@@ -1,32 +1,75 @@
 """Model registry, weight sources and loading.
 
-``load_model("realesr-animevideov3")`` gives a spandrel ``ImageModelDescriptor`` with the
-weights loaded; a checkpoint path or URI works in place of a name.
+``resolve(ref)`` is the one place that decides what a user's model reference means: a
+registry name (optionally with explicit weights) or a checkpoint path/URI. The result knows
+the network's own scale (so the default outscale), where its weights come from, and loads
+it as a spandrel ``ImageModelDescriptor``. Resolving a registry name loads nothing, so a
+job's driver can plan without torch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import spandrel
-
-from rayapp.errors import UnknownModelError
-from rayapp.models._checkpoint import describe, is_checkpoint_ref, read_state_dict
+from rayapp.errors import ConfigError
 from rayapp.models._registry import REGISTRY, ModelSpec, get_spec
-from rayapp.models._sources import cache_dir, resolve_weights
+from rayapp.models._sources import cache_dir
 
-__all__ = ["REGISTRY", "ModelSpec", "get_spec", "load_model", "cache_dir"]
+if TYPE_CHECKING:
+    import spandrel
+
+__all__ = ["REGISTRY", "ModelRef", "ModelSpec", "cache_dir", "get_spec", "load_model", "resolve"]
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
 
-def load_model(
-    model: str, weights: str | None = None, **storage_options: Any
-) -> spandrel.ImageModelDescriptor:
-    """A registry name (optionally with explicit ``weights``) or a checkpoint path/URI."""
-    if model in REGISTRY:
-        source = resolve_weights(get_spec(model), weights)
-    elif is_checkpoint_ref(model):
-        source = model
-    else:
-        get_spec(model)  # raises UnknownModelError listing the known names
-        raise UnknownModelError(model)  # pragma: no cover
-    return describe(read_state_dict(source, **storage_options), source)
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as the user named it: a registry entry (``spec``), or a checkpoint at ``name``."""
+
+    name: str  # the registry name, or the checkpoint's path/URI
+    spec: ModelSpec | None  # None: a checkpoint
+    weights: str | None = None  # an explicit checkpoint for a registry model
+
+    def source(self) -> str:
+        """Path or URI of the weights: the checkpoint, or a registry model's first source
+        that has them (explicit weights, the cache, the download, the ncnn files)."""
+        if self.spec is None:
+            return self.name
+        from rayapp.models._sources import resolve_weights
+
+        return resolve_weights(self.spec, self.weights)
+
+    def load(self, **storage_options: Any) -> spandrel.ImageModelDescriptor:
+        """The network with its weights loaded, in eval mode, on the CPU."""
+        from rayapp.models._checkpoint import describe, read_state_dict
+
+        source = self.source()
+        return describe(read_state_dict(source, **storage_options), source)
+
+    @property
+    def scale(self) -> int:
+        """The network's own scale: the registry's, or read from a checkpoint's weights."""
+        if self.spec is not None and self.weights is None:
+            return self.spec.scale
+        return self.load().scale
+
+
+def resolve(ref: str, weights: str | None = None) -> ModelRef:
+    """What ``ref`` names: a registry model, else a checkpoint path/URI (one ending in a
+    checkpoint suffix or holding a ``/``). ``UnknownModelError`` lists the registry."""
+    if ref in REGISTRY or not _is_checkpoint_ref(ref):
+        return ModelRef(ref, get_spec(ref), weights)
+    if weights is not None:
+        raise ConfigError(f"weights {weights!r} given for a checkpoint model {ref!r}; give one")
+    return ModelRef(ref, None)
+
+
+def load_model(model: str, weights: str | None = None, **storage_options: Any):
+    """``resolve(model, weights).load()``: a spandrel ``ImageModelDescriptor``."""
+    return resolve(model, weights).load(**storage_options)
+
+
+def _is_checkpoint_ref(ref: str) -> bool:
+    return ref.lower().endswith(CHECKPOINT_SUFFIXES) or "/" in ref or "://" in ref

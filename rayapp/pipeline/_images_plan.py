@@ -14,19 +14,15 @@ import fsspec
 from rayapp import storage
 from rayapp.config import ImagesJobConfig
 from rayapp.errors import ConfigError, StorageError
-from rayapp.images import format_for_path
+from rayapp.image_formats import IMAGE_FORMATS, IMAGE_SUFFIXES, format_for_path
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "FailedImage",
     "ImageTask",
     "ImagesPlan",
     "SkippedImage",
     "plan_images",
 ]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ def _output_name(rel: str, fmt: str) -> str:
     """Same relative name; the suffix changes only when the format does."""
     if format_for_path(rel) == fmt:
         return rel
-    return rel.rsplit(".", 1)[0] + _SUFFIX[fmt]
+    return rel.rsplit(".", 1)[0] + IMAGE_FORMATS[fmt].extensions[0]
 
 
 def _uri(fs: fsspec.AbstractFileSystem, path: str) -> str:

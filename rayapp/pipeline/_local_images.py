@@ -1,4 +1,4 @@
-"""Upscaling image files one by one on a single machine (the CLI's ``upscale``)."""
+"""The local image driver: image files upscaled one by one in this process (``rayapp upscale``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from pathlib import Path
 
 from rayapp import storage
 from rayapp.errors import RayappError
-from rayapp.images import decode_image, encode_image, format_for_path
+from rayapp.image_formats import IMAGE_SUFFIXES, format_for_path
+from rayapp.images import decode_image, encode_image
 from rayapp.upscaler import Upscaler
 
-__all__ = ["IMAGE_SUFFIXES", "DirectoryReport", "upscale_file", "upscale_directory"]
+__all__ = ["DirectoryReport", "upscale_file", "upscale_directory"]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-__all__ = ["ReplicaMetrics"]
+__all__ = ["NoMetrics", "ReplicaMetrics"]
 
 _LATENCY_BOUNDARIES_S = [0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320]
 
@@ -31,10 +31,8 @@ class ReplicaMetrics:
         for m in (self._frames, self._latency, self._busy):
             m.set_default_tags(tags)
 
-    def frames(self, n: int) -> None:
-        self._frames.inc(n)
-
-    def chunk_done(self, elapsed_s: float) -> None:
+    def chunk_done(self, frames: int, elapsed_s: float) -> None:
+        self._frames.inc(frames)
         self._latency.observe(elapsed_s)
 
     @contextlib.contextmanager
@@ -44,3 +42,14 @@ class ReplicaMetrics:
             yield
         finally:
             self._busy.set(0)
+
+
+class NoMetrics:
+    """The same calls, doing nothing: a replica outside Ray (the local runner)."""
+
+    def chunk_done(self, frames: int, elapsed_s: float) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        yield

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 
 from rayapp import __version__, storage
 from rayapp.config import VideoJobConfig
-from rayapp.video import Chunk, Run, chunk_uri
+from rayapp.video._encode import Chunk, chunk_uri
+from rayapp.video._segments import Run
 
 __all__ = ["fingerprint", "work_prefix", "record_chunk", "finished_chunks"]
 
@@ -29,18 +31,15 @@ def _input_identity(uri: str) -> dict[str, str]:
     return {k: str(info[k]) for k in keys if k in info}
 
 
-def fingerprint(config: VideoJobConfig) -> str:
-    """16 hex digits naming this job's chunk content."""
-    up = config.upscale
+def fingerprint(config: VideoJobConfig, model: str, size: tuple[int, int]) -> str:
+    """16 hex digits naming this job's chunk content: ``model`` identifies the upscaler
+    (its settings), ``size`` is the output frame (height, width)."""
     material = {
         "rayapp": __version__,
         "input": config.input,
         "input_identity": _input_identity(config.input),
-        "model": up.model,
-        "weights": up.weights,
-        "outscale": up.outscale,
-        "precision": up.precision,
-        "tile": [up.tile, up.tile_overlap],
+        "model": model,
+        "size": list(size),
         "encoder": [config.codec, config.crf, config.preset],
         "cut": [config.segment_s, config.chunk_frames],
     }
@@ -48,9 +47,11 @@ def fingerprint(config: VideoJobConfig) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def work_prefix(config: VideoJobConfig) -> str:
+def work_prefix(config: VideoJobConfig, model: str, size: tuple[int, int]) -> str:
+    """Where this job's chunks live: under ``config.work`` (default: beside the output),
+    in a folder named by the job's fingerprint."""
     base = config.work or f"{config.output}.rayapp-work"
-    return storage.join(base, fingerprint(config))
+    return storage.join(base, fingerprint(config, model, size))
 
 
 def _record_uri(work: str, first_frame_index: int) -> str:
@@ -63,7 +64,7 @@ def record_chunk(work: str, chunk: Chunk) -> None:
     storage.write_bytes(_record_uri(work, chunk.first_frame_index), json.dumps(record).encode())
 
 
-def finished_chunks(work: str, runs: list[Run]) -> dict[int, Chunk]:
+def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, Chunk]:
     """The runs whose chunk is already finished under ``work``, by first frame index."""
     fs, path = storage.filesystem(work)
     try:

@@ -1,48 +1,133 @@
-"""The Ray Data stages of the video pipeline: plain callables that also work without Ray.
+"""The video job's stages: plain callables that both runners call (DESIGN.md "The video
+pipeline"). Ray Data runs them in tasks and actors; the local runner in a loop.
 
+- ``segment_rows``: the segments that still have runs to do -> one row each.
 - ``decode_runs`` (CPU task): one segment row -> one row per run of consecutive frames,
   ``{frames: NHWC uint8/uint16 RGB, pts: int64[N], first_frame_index}``: low-resolution
   frames travel through the object store.
-- ``UpscaleEncode`` (actor = one model replica): one run -> one encoded chunk under the work
-  prefix, ``{chunk_uri, first_frame_index, frame_count, elapsed_s}``. High-resolution frames
-  never leave the replica that made them.
+- ``UpscaleEncode`` (actor = one model replica): one run row -> one encoded chunk under the
+  work prefix, ``{chunk_uri, first_frame_index, frame_count, ...timings}``. High-resolution
+  frames never leave the replica that made them; ``encode_run`` is the upscale-and-encode
+  itself.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import socket
 import time
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rayapp.config import UpscaleConfig
-from rayapp.errors import RayappError, VideoError
-from rayapp.pipeline._cluster import load_replica
-from rayapp.pipeline._metrics import ReplicaMetrics
+from rayapp.errors import ChunkFailedError, RayappError, VideoError
+from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
 from rayapp.pipeline._resume import record_chunk
-from rayapp.video import ChunkEncoder, EncodeSettings, Segment, VideoStreamInfo, chunk_uri
+from rayapp.video._codecs import EncodeSettings
 from rayapp.video._decode import decode_segment
+from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._info import VideoStreamInfo
+from rayapp.video._segments import Run, Segment
 
-__all__ = ["ChunkFailedError", "decode_runs", "UpscaleEncode"]
+__all__ = [
+    "ChunkRecord",
+    "EncodeJob",
+    "FrameUpscaler",
+    "UpscaleEncode",
+    "decode_runs",
+    "encode_run",
+    "segment_rows",
+]
 
 log = logging.getLogger(__name__)
 
 
-class ChunkFailedError(VideoError):
-    """A chunk's frames could not be upscaled or encoded."""
+@runtime_checkable
+class FrameUpscaler(Protocol):
+    """What the video pipeline needs from a model replica (``rayapp.Upscaler`` is one)."""
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(H, W) of the upscaled frame."""
+        ...
+
+    def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
+        """frames: NHWC RGB uint8 (or uint16) -> NHWC, same dtype, of ``output_size``."""
+        ...
 
 
-def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> list[dict[str, Any]]:
-    """Decode one segment (``row["segment"]``: a pickled Segment) into its requested runs."""
+@dataclass(frozen=True)
+class EncodeJob:
+    """What every chunk of one job shares: the source stream, the output frame size
+    (height, width), the encoder, the work prefix and the frames per model forward."""
+
+    source: VideoStreamInfo
+    size: tuple[int, int]
+    settings: EncodeSettings
+    work: str
+    micro_batch: int = 1
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk of the output and what it cost.
+
+    Times are wall clock (``time.time()``), comparable across the processes of a machine;
+    ``model_s`` is the time inside the model (the rest of ``elapsed_s`` is colour
+    conversion, encode and I/O). A chunk reused from an earlier run has no timings.
+    """
+
+    chunk: Chunk
+    reused: bool = False
+    replica: str = ""  # "pid@host" of the replica that made it
+    replica_ready_at: float = 0.0  # when that replica had loaded its model
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    model_s: float = 0.0
+
+    @property
+    def frame_count(self) -> int:
+        return self.chunk.frame_count
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.finished_at - self.started_at
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ChunkRecord:
+        """The record of an ``UpscaleEncode`` output row."""
+        chunk = Chunk(str(row["chunk_uri"]), int(row["first_frame_index"]), int(row["frame_count"]))
+        return cls(
+            chunk,
+            replica=str(row["replica"]),
+            replica_ready_at=float(row["replica_ready_at"]),
+            started_at=float(row["started_at"]),
+            finished_at=float(row["finished_at"]),
+            model_s=float(row["model_s"]),
+        )
+
+
+def segment_rows(segments: Sequence[Segment], runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """One row per segment that has runs to do: ``{segment: pickled Segment, runs: [[start,
+    stop], ...]}`` (a Segment holds Fractions and a pts tuple: pickled, it is one column)."""
+    by_segment: dict[int, list[list[int]]] = {}
+    for run in runs:
+        by_segment.setdefault(run.segment, []).append([run.start, run.stop])
+    return [{"segment": pickle.dumps(segments[i]), "runs": r} for i, r in by_segment.items()]
+
+
+def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[str, Any]]:
+    """Decode one segment row into its requested runs, each yielded as soon as it is whole."""
     segment: Segment = pickle.loads(row["segment"])
-    wanted = [tuple(r) for r in row["runs"]]  # [(start, stop), ...] inside the segment
+    bounds = {int(start): int(stop) for start, stop in row["runs"]}
     frames: list[np.ndarray] = []
     pts: list[int] = []
-    out: list[dict[str, Any]] = []
-    bounds = dict(wanted)
     start = None
+    emitted = 0
     for frame in decode_segment(uri, segment, depth=depth):
         if start is None and frame.frame_index in bounds:
             start = frame.frame_index
@@ -51,72 +136,101 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> list[dict[str, 
         frames.append(frame.image)
         pts.append(frame.pts)
         if frame.frame_index + 1 == bounds[start]:
-            out.append(
-                {
-                    "frames": np.stack(frames),
-                    "pts": np.asarray(pts, np.int64),
-                    "first_frame_index": start,
-                }
-            )
+            yield {
+                "frames": np.stack(frames),
+                "pts": np.asarray(pts, np.int64),
+                "first_frame_index": start,
+            }
+            emitted += 1
             frames, pts, start = [], [], None
-    if start is not None or len(out) != len(wanted):
+    if start is not None or emitted != len(bounds):
         raise VideoError(
-            f"Segment {segment.index}: decoded {len(out)} of {len(wanted)} runs of frames "
+            f"Segment {segment.index}: decoded {emitted} of {len(bounds)} runs of frames "
             f"{segment.start}-{segment.stop - 1}"
         )
-    return out
+
+
+def encode_run(
+    upscaler: FrameUpscaler,
+    job: EncodeJob,
+    frames: np.ndarray,
+    pts: np.ndarray,
+    first_frame_index: int,
+) -> tuple[Chunk, float]:
+    """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches and
+    encode them into one chunk under the work prefix. Returns the chunk and the seconds
+    spent inside the model. The one upscale-and-encode of both runners."""
+    height, width = job.size
+    uri = chunk_uri(job.work, first_frame_index)
+    model_s = 0.0
+    with ChunkEncoder(uri, job.source, height=height, width=width, settings=job.settings) as enc:
+        for i in range(0, len(frames), job.micro_batch):
+            batch = frames[i : i + job.micro_batch]
+            started = time.perf_counter()
+            upscaled = upscaler.upscale_batch(batch)
+            model_s += time.perf_counter() - started
+            expected = (len(batch), height, width, 3)
+            if upscaled.shape != expected or upscaled.dtype != batch.dtype:
+                first = first_frame_index + i
+                raise VideoError(
+                    f"Expected the upscaler to return {expected} {batch.dtype}, but got "
+                    f"{upscaled.shape} {upscaled.dtype} (frames {first}-{first + len(batch) - 1})"
+                )
+            for j, image in enumerate(upscaled):
+                enc.write(image, frame_index=first_frame_index + i + j, pts=int(pts[i + j]))
+    if enc.chunk is None or enc.chunk.frame_count != len(frames):
+        raise VideoError(f"{uri}: expected {len(frames)} frames in the chunk")
+    return enc.chunk, model_s
 
 
 class UpscaleEncode:
-    """One model replica: upscales runs of frames and encodes each into a chunk."""
+    """One model replica: upscales runs of frames and encodes each into a chunk.
+
+    The model comes from ``upscale`` (loaded once, here), or is given ready as ``upscaler``
+    (any ``FrameUpscaler``; tests use ``rayapp.testing.NearestUpscaler``). ``metrics``
+    exports Ray metrics (only inside a Ray worker).
+    """
 
     def __init__(
         self,
-        upscale: UpscaleConfig,
-        settings: EncodeSettings,
-        source: VideoStreamInfo,
-        work: str,
-        micro_batch: int = 1,
+        job: EncodeJob,
+        upscale: UpscaleConfig | None = None,
+        *,
+        upscaler: FrameUpscaler | None = None,
         threads: int | None = None,
+        metrics: bool = False,
     ) -> None:
-        self._upscaler = load_replica(upscale, threads)
-        self._settings = settings
-        self._source = source
-        self._work = work
-        self._micro_batch = micro_batch
-        self._size = self._upscaler.output_size(source.height, source.width)
-        self._metrics = ReplicaMetrics(upscale.model)
+        if upscaler is None:
+            from rayapp.pipeline._cluster import load_replica
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = [self._encode_run(batch, i) for i in range(len(batch["first_frame_index"]))]
-        return {k: np.asarray([r[k] for r in results]) for k in results[0]}
+            upscaler = load_replica(upscale or UpscaleConfig(), threads)
+        self._upscaler = upscaler
+        self._job = job
+        self._replica = f"{os.getpid()}@{socket.gethostname()}"
+        name = getattr(upscaler, "name", type(upscaler).__name__)
+        self._metrics = ReplicaMetrics(name) if metrics else NoMetrics()
+        self._ready_at = time.time()
 
-    def _encode_run(self, batch: dict[str, np.ndarray], i: int) -> dict[str, Any]:
-        frames, pts = batch["frames"][i], batch["pts"][i]
-        first = int(batch["first_frame_index"][i])
-        last = first + len(frames) - 1
-        started = time.monotonic()
-        uri = chunk_uri(self._work, first)
-        height, width = self._size
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        frames, pts = row["frames"], row["pts"]
+        first = int(row["first_frame_index"])
+        started = time.time()
         with self._metrics.busy():
             try:
-                with ChunkEncoder(
-                    uri, self._source, height=height, width=width, settings=self._settings
-                ) as enc:
-                    for j in range(0, len(frames), self._micro_batch):
-                        up = self._upscaler.upscale_batch(frames[j : j + self._micro_batch])
-                        for k, image in enumerate(up):
-                            enc.write(image, frame_index=first + j + k, pts=int(pts[j + k]))
-                        self._metrics.frames(len(up))
+                chunk, model_s = encode_run(self._upscaler, self._job, frames, pts, first)
             except RayappError as e:
+                last = first + len(frames) - 1
                 raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
-        assert enc.chunk is not None  # set on a clean exit of the with block
-        record_chunk(self._work, enc.chunk)
-        elapsed = time.monotonic() - started
-        self._metrics.chunk_done(elapsed)
+        record_chunk(self._job.work, chunk)
+        finished = time.time()
+        self._metrics.chunk_done(chunk.frame_count, finished - started)
         return {
-            "chunk_uri": uri,
-            "first_frame_index": first,
-            "frame_count": len(frames),
-            "elapsed_s": elapsed,
+            "chunk_uri": chunk.uri,
+            "first_frame_index": chunk.first_frame_index,
+            "frame_count": chunk.frame_count,
+            "replica": self._replica,
+            "replica_ready_at": self._ready_at,
+            "started_at": started,
+            "finished_at": finished,
+            "model_s": model_s,
         }

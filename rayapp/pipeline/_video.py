@@ -1,155 +1,175 @@
-"""run_video_job: the distributed video pipeline (DESIGN.md "The video pipeline").
+"""run_video_job: one video job, whichever runner makes its chunks (DESIGN.md "The video
+pipeline").
 
-probe -> keyframe segments -> runs -> Ray Data: decode tasks (CPU) -> actor pool of model
-replicas (upscale + encode one chunk per run) -> the driver orders the chunks, checks that
-they cover every frame exactly once, and remuxes them with the source's audio and subtitles
-into the output, written atomically.
+probe and plan (segments, runs, output size, checks) -> the work prefix named by the job's
+fingerprint, and the chunks finished there by an earlier run -> a runner makes the rest
+(Ray Data: decode tasks feeding an actor pool of replicas; or the same stages in a loop in
+this process) -> the chunks are checked to cover every frame exactly once and remuxed with
+the source's audio and subtitles into the output, written atomically, read back.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import pickle
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from rayapp import storage
-from rayapp.config import VideoJobConfig, scaled_size
+from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_size
 from rayapp.errors import FrameAccountingError
-from rayapp.models import REGISTRY, load_model
-from rayapp.pipeline._cluster import ensure_ray, replica_pool_args, replica_threads
+from rayapp.models import resolve
 from rayapp.pipeline._resume import finished_chunks, work_prefix
-from rayapp.pipeline._stages import UpscaleEncode, decode_runs
-from rayapp.pipeline.progress import ProgressLine
-from rayapp.video import (
-    Chunk,
-    EncodeSettings,
-    MediaInfo,
-    Run,
-    Segment,
-    assemble,
-    plan_job,
-    probe,
-)
+from rayapp.pipeline._runners import RUNNERS, PipelineWork
+from rayapp.pipeline._stages import ChunkRecord, EncodeJob, FrameUpscaler
+from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
+from rayapp.video._assemble import assemble
+from rayapp.video._codecs import EncodeSettings
+from rayapp.video._info import MediaInfo
+from rayapp.video._plan import plan_job
+from rayapp.video._probe import probe
 
-__all__ = ["VideoJobResult", "run_video_job"]
+__all__ = ["Runner", "VideoJobResult", "run_video_job"]
 
 log = logging.getLogger(__name__)
+
+Runner = Literal["ray", "local"]
 
 
 @dataclass(frozen=True)
 class VideoJobResult:
     output_uri: str
     frames: int
+    duration_s: float
     input_size: tuple[int, int]  # (width, height)
-    output_size: tuple[int, int]
+    output_size: tuple[int, int]  # (width, height)
     video_codec: str
-    chunks_total: int
-    chunks_reused: int
+    segments: int
+    chunks: tuple[ChunkRecord, ...]  # in frame order
+    started_at: float  # wall clock (time.time()), as the chunks' times
     elapsed_s: float
+
+    @property
+    def chunks_total(self) -> int:
+        return len(self.chunks)
+
+    @property
+    def chunks_reused(self) -> int:
+        return sum(c.reused for c in self.chunks)
 
     @property
     def chunks_computed(self) -> int:
         return self.chunks_total - self.chunks_reused
 
 
-def _native_scale(config: VideoJobConfig) -> int:
-    up = config.upscale
-    if up.model in REGISTRY and up.weights is None:
-        return REGISTRY[up.model].scale
-    return load_model(up.model, up.weights).scale  # a checkpoint: its scale is in its weights
+def run_video_job(
+    config: VideoJobConfig,
+    *,
+    runner: Runner = "ray",
+    progress: Iterable[ProgressSink] = (LogProgress(),),
+    upscaler: FrameUpscaler | None = None,
+) -> VideoJobResult:
+    """Upscale ``config.input`` into ``config.output`` (container from its extension).
 
-
-def run_video_job(config: VideoJobConfig) -> VideoJobResult:
-    """Run the job on the Ray cluster this process is connected to (``ray.init`` first)."""
-    started = time.monotonic()
+    ``runner``: ``"ray"`` runs on the cluster this process is connected to (or a local
+    embedded Ray); ``"local"`` runs the same stages in this process. Both cut the same
+    chunks under the same work prefix, so one can resume what the other started.
+    ``upscaler`` replaces the model ``config.upscale`` names (any ``FrameUpscaler``).
+    Everything that can be checked before decoding (codec, container, frame size) is.
+    """
+    started, started_at = time.monotonic(), time.time()
+    if runner not in RUNNERS:
+        raise ValueError(f"Unknown runner {runner!r}. Available: {', '.join(RUNNERS)}")
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
-    outscale = config.upscale.outscale or _native_scale(config)
-    job = plan_job(
+    output_size = _output_size(config.upscale, upscaler)
+    plan = plan_job(
         config.input,
         config.output,
         settings,
-        lambda h, w: scaled_size(h, w, outscale),
+        output_size,
         segment_s=config.segment_s,
         chunk_frames=config.chunk_frames,
     )
-    info, segments, runs, size = job.info, job.segments, job.runs, job.size
-    work = work_prefix(config)
-    done = finished_chunks(work, runs)
-    todo = [r for r in runs if r.start not in done]
+    info, runs = plan.info, plan.runs
+    work = work_prefix(config, _identity(config.upscale, upscaler), plan.size)
+    reused = [ChunkRecord(c, reused=True) for c in finished_chunks(work, runs).values()]
+    todo = tuple(r for r in runs if r.start not in {c.chunk.first_frame_index for c in reused})
     log.info(
         "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %s %dx%d",
         config.input,
         info.video.frame_count,
-        len(segments),
+        len(plan.segments),
         len(runs),
-        len(done),
+        len(reused),
         config.output,
-        size[1],
-        size[0],
+        plan.size[1],
+        plan.size[0],
     )
-    progress = ProgressLine(info.video.frame_count, sum(c.frame_count for c in done.values()))
-    new = _run_pipeline(config, info, segments, todo, settings, work, job.depth, progress)
-    chunks = sorted([*done.values(), *new], key=lambda c: c.first_frame_index)
-    assembled = assemble(chunks, info, config.output, plan=job.output)
-    _verify(config.output, info)
+    tracker = ProgressTracker(
+        progress, frames_total=info.video.frame_count, chunks_total=len(runs), reused=reused
+    )
+    made: list[ChunkRecord] = []
+
+    def on_chunk(record: ChunkRecord) -> None:
+        made.append(record)
+        tracker.chunk_done(record)
+
+    try:
+        if todo:
+            RUNNERS[runner](
+                PipelineWork(
+                    uri=info.uri,
+                    depth=plan.depth,
+                    segments=plan.segments,
+                    runs=todo,
+                    job=EncodeJob(info.video, plan.size, settings, work, config.micro_batch),
+                    upscale=config.upscale,
+                    upscaler=upscaler,
+                    replicas=config.replicas,
+                    max_chunk_retries=config.max_chunk_retries,
+                ),
+                on_chunk,
+            )
+        chunks = sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
+        assembled = assemble([c.chunk for c in chunks], info, config.output, plan=plan.output)
+        _verify(config.output, info)
+    except BaseException:
+        _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
+        raise
     if not config.keep_work:
         _remove(work)
     return VideoJobResult(
         output_uri=config.output,
         frames=assembled.frames,
+        duration_s=info.video.duration_s,
         input_size=(info.video.width, info.video.height),
         output_size=(assembled.width, assembled.height),
         video_codec=assembled.video_codec,
-        chunks_total=len(runs),
-        chunks_reused=len(done),
+        segments=len(plan.segments),
+        chunks=tuple(chunks),
+        started_at=started_at,
         elapsed_s=time.monotonic() - started,
     )
 
 
-def _run_pipeline(
-    config: VideoJobConfig,
-    info: MediaInfo,
-    segments: tuple[Segment, ...],
-    todo: list[Run],
-    settings: EncodeSettings,
-    work: str,
-    depth: int,
-    progress: ProgressLine,
-) -> list[Chunk]:
-    if not todo:
-        return []
-    import ray
+def _output_size(
+    upscale: UpscaleConfig, upscaler: FrameUpscaler | None
+) -> Callable[[int, int], tuple[int, int]]:
+    """(height, width) -> output (height, width): the given upscaler's, else the model's
+    scale (resolved without loading a registry model's weights)."""
+    if upscaler is not None:
+        return upscaler.output_size
+    scale = final_scale(upscale.outscale, resolve(upscale.model, upscale.weights).scale)
+    return lambda h, w: scaled_size(h, w, scale)
 
-    ensure_ray()
 
-    by_segment: dict[int, list[list[int]]] = {}
-    for run in todo:
-        by_segment.setdefault(run.segment, []).append([run.start, run.stop])
-    items = [{"segment": pickle.dumps(segments[i]), "runs": runs} for i, runs in by_segment.items()]
-    ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.flat_map(functools.partial(decode_runs, uri=config.input, depth=depth), num_cpus=0.25)
-    ds = ds.map_batches(
-        UpscaleEncode,
-        fn_constructor_kwargs={
-            "upscale": config.upscale,
-            "settings": settings,
-            "source": info.video,
-            "work": work,
-            "micro_batch": config.micro_batch,
-            "threads": replica_threads(config.replicas),
-        },
-        batch_size=1,
-        **replica_pool_args(config.replicas),
-        max_task_retries=config.max_chunk_retries,
-    )
-    chunks = []
-    for row in ds.iter_rows():
-        chunk = Chunk(str(row["chunk_uri"]), int(row["first_frame_index"]), int(row["frame_count"]))
-        chunks.append(chunk)
-        progress.update(chunk.frame_count)
-    return chunks
+def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
+    """What decides the pixels a model makes, for the job's fingerprint."""
+    config = upscale if upscaler is None else getattr(upscaler, "config", None)
+    if isinstance(config, UpscaleConfig):
+        return config.model_dump_json(exclude={"compile"})  # compiled: the same pixels
+    return f"{type(upscaler).__module__}.{type(upscaler).__qualname__}"
 
 
 def _verify(output: str, source: MediaInfo) -> None:
@@ -166,6 +186,20 @@ def _remove(work: str) -> None:
     fs, path = storage.filesystem(work)
     if fs.exists(path):
         fs.rm(path, recursive=True)
+    _remove_empty_parent(fs, path)
+
+
+def _remove_if_empty(work: str) -> None:
+    fs, path = storage.filesystem(work)
+    try:
+        if fs.exists(path) and not fs.find(path):
+            fs.rm(path, recursive=True)
+        _remove_empty_parent(fs, path)
+    except OSError:
+        log.debug("could not tidy %s", work, exc_info=True)  # never hides the job's own error
+
+
+def _remove_empty_parent(fs, path: str) -> None:  # noqa: ANN001 - an fsspec filesystem
     parent = path.rsplit("/", 1)[0]
     try:
         if fs.exists(parent) and not fs.ls(parent):

@@ -1,16 +1,17 @@
-"""Output video codecs: one registry entry per encoder, and the settings of an encode."""
+"""Output video codecs: the one table of encoders we drive, and the settings of an encode."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import av
 
 from rayapp.errors import ConfigError, UnsupportedCodecError
 from rayapp.video._info import VideoStreamInfo
 
-__all__ = ["CodecSpec", "CODECS", "EncodeSettings"]
+__all__ = ["CODECS", "CodecName", "CodecSpec", "EncodeSettings"]
 
 
 @dataclass(frozen=True)
@@ -24,31 +25,24 @@ class CodecSpec:
     preset_option: str = "preset"
     options: Mapping[str, str] = field(default_factory=dict)
 
+    def check_crf(self, crf: int | None) -> None:
+        if crf is not None and not 0 <= crf <= self.crf_max:
+            raise ConfigError(f"Expected crf in 0..{self.crf_max} for {self.name}, but got {crf}")
 
+
+# libvpx: CRF means constant quality only with a zero target bitrate; its speed knob is
+# cpu-used (0 slowest .. 8 fastest), not a named preset.
+_VPX = {"b": "0", "row-mt": "1"}
 CODECS: dict[str, CodecSpec] = {
     spec.name: spec
     for spec in (
-        CodecSpec("libx264", crf_default=18, crf_max=51, preset_default="medium"),
-        CodecSpec(
-            "libx265",
-            crf_default=22,
-            crf_max=51,
-            preset_default="medium",
-            options={"x265-params": "log-level=error"},
-        ),
-        CodecSpec("libsvtav1", crf_default=30, crf_max=63, preset_default="8"),
-        # libvpx: CRF means constant quality only with a zero target bitrate; its speed
-        # knob is cpu-used (0 slowest .. 8 fastest), not a named preset.
-        CodecSpec(
-            "libvpx-vp9",
-            crf_default=31,
-            crf_max=63,
-            preset_default="4",
-            preset_option="cpu-used",
-            options={"b": "0", "row-mt": "1"},
-        ),
+        CodecSpec("libx264", 18, 51, "medium"),
+        CodecSpec("libx265", 22, 51, "medium", options={"x265-params": "log-level=error"}),
+        CodecSpec("libsvtav1", 30, 63, "8"),
+        CodecSpec("libvpx-vp9", 31, 63, "4", preset_option="cpu-used", options=_VPX),
     )
 }
+CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]  # the table's names
 
 
 @dataclass(frozen=True)
@@ -63,8 +57,6 @@ class EncodeSettings:
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
-    threads: int = 0
-    extra_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -72,10 +64,7 @@ class EncodeSettings:
             raise UnsupportedCodecError(
                 f"Output codec {spec.name!r} is not built into this PyAV/FFmpeg"
             )
-        if self.crf is not None and not 0 <= self.crf <= spec.crf_max:
-            raise ConfigError(
-                f"Expected crf in 0..{spec.crf_max} for {spec.name}, but got {self.crf}"
-            )
+        spec.check_crf(self.crf)
         if self.pix_fmt is not None and self.pix_fmt not in self._encoder_formats():
             raise UnsupportedCodecError(
                 f"{spec.name} cannot encode pix_fmt {self.pix_fmt!r}; it takes "
@@ -96,7 +85,6 @@ class EncodeSettings:
         options = dict(spec.options)
         options["crf"] = str(spec.crf_default if self.crf is None else self.crf)
         options[spec.preset_option] = self.preset or spec.preset_default
-        options.update(self.extra_options)
         return options
 
     def resolve_pix_fmt(self, source: VideoStreamInfo) -> str:

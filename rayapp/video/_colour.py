@@ -49,10 +49,6 @@ class Colour:
     transfer: int = 2
     matrix: int = 2
 
-    @property
-    def is_specified(self) -> bool:
-        return (self.range, self.primaries, self.transfer, self.matrix) != (0, 2, 2, 2)
-
     def describe(self) -> str:
         matrix = _MATRIX_NAMES.get(self.matrix, str(self.matrix))
         return (

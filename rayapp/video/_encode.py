@@ -176,7 +176,7 @@ class ChunkEncoder:
         ctx.color_trc, ctx.colorspace = colour.transfer, colour.matrix
         if src.sample_aspect_ratio:
             stream.sample_aspect_ratio = src.sample_aspect_ratio
-        ctx.thread_count = settings.threads
+        ctx.thread_count = 0  # as many as the encoder finds useful (libav's default is 1)
         ctx.options = settings.encoder_options()
         return stream
 

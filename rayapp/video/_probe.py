@@ -26,16 +26,23 @@ from rayapp.video._info import (
     VideoStreamInfo,
 )
 
-__all__ = ["probe"]
+__all__ = ["check_video_input", "probe"]
 
 log = logging.getLogger(__name__)
 
 _TRUNCATION_SLACK_S = 0.5
 
 
+def check_video_input(uri: str) -> None:
+    """What can be told without reading the input: it exists, is a file, is not empty."""
+    if storage.file_size(uri) == 0:
+        raise InvalidVideoError(f"{uri} is empty (0 bytes); expected a video file")
+
+
 def probe(uri: str) -> MediaInfo:
     """Describe the media at ``uri`` (any fsspec URI). Raises ``InvalidVideoError``,
     ``UnsupportedCodecError`` or ``StorageError`` with the reason."""
+    check_video_input(uri)
     with storage.open_input(uri) as f:
         try:
             container = av.open(f, "r")

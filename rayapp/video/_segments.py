@@ -38,10 +38,6 @@ class Segment:
     def frame_count(self) -> int:
         return self.stop - self.start
 
-    @property
-    def start_s(self) -> float:
-        return float(self.frame_pts[0] * self.time_base)
-
 
 def plan_segments(info: MediaInfo, target_s: float) -> tuple[Segment, ...]:
     """Split the video into segments of about ``target_s`` seconds, cut at keyframes.

@@ -1,20 +1,22 @@
 """The Serve side without a cluster: serve/config.yaml builds, ServeConfig refuses bad
-values, /v1/jobs URI rules and the progress parser (the job's own log line format)."""
+values, /v1/jobs URI rules, the job's config and command line, and its status from what the
+job published."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from rayapp.config import ServeConfig
+from rayapp.config import ServeConfig, VideoJobConfig
 from rayapp.errors import ConfigError, UnknownModelError
-from rayapp.pipeline.progress import ProgressLine
+from rayapp.pipeline.progress import ProgressTracker
 from serve.app import build_app
 from serve.errors import ApiError
-from serve.jobs import JobRequest, check_uri, entrypoint, job_status
+from serve.jobs import JobRequest, check_uri, entrypoint, job_config, job_status
 from serve.payload import sniff_format
 
 CONFIG_YAML = Path(__file__).resolve().parents[2] / "serve" / "config.yaml"
@@ -100,24 +102,51 @@ def test_refused_uris(uri: str) -> None:
 
 def test_entrypoint_quotes_every_argument() -> None:
     req = JobRequest(input="s3://media/videos/a;b.mp4", output="s3://media/videos/o.mp4")
-    cmd = entrypoint(req, "realesr-animevideov3", ServeConfig().jobs)
-    assert "'s3://media/videos/a;b.mp4'" in cmd
-    assert " -m jobs.upscale_video " in cmd
+    config = job_config(req, "realesr-animevideov3", ServeConfig().jobs)
+    cmd = entrypoint(config)
+    assert "a;b.mp4" in shlex.split(cmd)[-1] and "'" in cmd  # one quoted JSON argument
+    assert " -m jobs.upscale_video --config-json " in cmd
+    # The job parses back exactly the config the service validated.
+    from jobs.upscale_video import parse_args
+
+    assert parse_args(shlex.split(cmd)[3:]) == config
 
 
-def test_progress_is_read_from_the_jobs_own_line() -> None:
-    line = ProgressLine(total=120, already_done=0)
-    logs = f"noise\n2026 rayapp.progress: {line.update(30)}\nmore noise\n"
-    status = job_status("rayapp-serve-0123456789abcdef", "RUNNING", None, logs)
+def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
+    jobs = ServeConfig().jobs
+    req = JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/b.mkv", outscale=2, crf=20)
+    config = job_config(req, "realesrgan-x4plus-anime", jobs)
+    assert config == VideoJobConfig(
+        input="s3://m/v/a.mp4",
+        output="s3://m/v/b.mkv",
+        upscale={"model": "realesrgan-x4plus-anime", "outscale": 2},
+        crf=20,
+        replicas=jobs.replicas,
+    )
+    with pytest.raises(ConfigError, match="crf in 0..51 for libx264"):
+        job_config(JobRequest(input="s3://a/b.mp4", output="s3://a/c.mp4", crf=60), "m", jobs)
+
+
+def test_status_is_what_the_job_published() -> None:
+    events: list = []
+    tracker = ProgressTracker([events.append], frames_total=120, chunks_total=4)
+    tracker.chunk_done(_record(30))
+    state = {"progress": events[-1].to_json()}
+    status = job_status("rayapp-serve-0123456789abcdef", "RUNNING", None, state)
     assert (status.frames_done, status.frames_total, status.percent) == (30, 120, 25.0)
     assert status.fps is not None and status.fps > 0
-    failed = job_status(
-        "rayapp-serve-0123456789abcdef",
-        "FAILED",
-        "exit 2",
-        "upscale_video: error: Unknown model 'x'\n",
-    )
-    assert failed.error == "upscale_video: error: Unknown model 'x'"
+    error = {"message": "Unknown model 'x'", "exit_code": 2, "http_status": 404}
+    failed = job_status("rayapp-serve-0123456789abcdef", "FAILED", "exit 2", {"error": error})
+    assert failed.error == "Unknown model 'x'"
+    died = job_status("rayapp-serve-0123456789abcdef", "FAILED", "exit -9", {})
+    assert died.error == "exit -9"
+
+
+def _record(frames: int):  # noqa: ANN202 - a ChunkRecord of ``frames`` frames
+    from rayapp.pipeline import ChunkRecord
+    from rayapp.video._encode import Chunk
+
+    return ChunkRecord(Chunk("w/chunk-000000000.mp4", 0, frames), finished_at=1.0)
 
 
 @pytest.mark.parametrize(

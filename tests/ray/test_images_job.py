@@ -13,7 +13,8 @@ import pytest
 
 from rayapp import storage
 from rayapp.config import ImagesJobConfig, ReplicaConfig, UpscaleConfig
-from rayapp.images import decode_image, encode_image, format_for_path
+from rayapp.image_formats import format_for_path
+from rayapp.images import decode_image, encode_image
 from rayapp.pipeline import ImagesJobReport, run_images_job
 from rayapp.upscaler import Upscaler
 

@@ -15,7 +15,11 @@ from rayapp.testing import (
     make_test_video,
     subtitle_cues,
 )
-from rayapp.video import Chunk, assemble, check_coverage, plan_output, probe, upscale_video_local
+from rayapp.video import probe
+from rayapp.video._assemble import assemble, check_coverage
+from rayapp.video._containers import plan_output
+from rayapp.video._encode import Chunk
+from tests.local_job import upscale_locally
 
 
 def _chunks(*ranges: tuple[int, int]) -> list[Chunk]:
@@ -43,22 +47,17 @@ def test_check_coverage_names_the_frames(ranges: list[tuple[int, int]], message:
 
 
 def _work_chunks(src: str, work: Path) -> list[Chunk]:
-    """Upscale ``src`` once into ``work`` and return its chunks (named by first frame)."""
-    upscale_video_local(
+    """Upscale ``src`` once into ``work`` and return its chunks (kept, in frame order)."""
+    result = upscale_locally(
         src,
         str(work / "first.mkv"),
         NearestUpscaler(2),
         segment_s=0.5,
         preset="ultrafast",
-        work_uri=str(work),
+        work=str(work),
+        keep_work=True,
     )
-    info = probe(src)
-    starts = sorted(int(p.stem.split("-")[1]) for p in work.glob("chunk-*.mp4"))
-    bounds = [*starts, info.video.frame_count]
-    return [
-        Chunk(str(work / f"chunk-{a:09d}.mp4"), a, b - a)
-        for a, b in zip(bounds, bounds[1:], strict=False)
-    ]
+    return [c.chunk for c in result.chunks]
 
 
 def test_assemble_refuses_a_chunk_with_other_frames(bframes_mkv: str, tmp_path: Path) -> None:
@@ -103,7 +102,7 @@ def test_webm_output_converts_subrip_to_webvtt(tmp_path: Path) -> None:
     cues = [SubtitleCue(100, 300, "hello"), SubtitleCue(350, 450, "world")]
     src = make_test_video(str(tmp_path / "in.mkv"), frames=12, audio=False, subtitles=cues)
     out = str(tmp_path / "out.webm")
-    result = upscale_video_local(src, out, NearestUpscaler(2), codec="libvpx-vp9", preset="8")
+    result = upscale_locally(src, out, NearestUpscaler(2), codec="libvpx-vp9", preset="8")
     assert (result.frames, result.video_codec) == (12, "vp9")
     info = probe(out)
     assert (info.format_name, [s.codec for s in info.subtitles]) == ("matroska,webm", ["webvtt"])

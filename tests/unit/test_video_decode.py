@@ -8,7 +8,9 @@ import pytest
 
 from rayapp.errors import ConfigError
 from rayapp.testing import read_frame_index
-from rayapp.video import decode_segment, plan_segments, probe
+from rayapp.video import probe
+from rayapp.video._decode import decode_segment
+from rayapp.video._segments import plan_segments
 
 
 def _decode_all(uri: str, target_s: float, depth: int = 8) -> list[tuple[int, int, int]]:

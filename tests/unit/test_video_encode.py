@@ -11,15 +11,11 @@ import pytest
 
 from rayapp.errors import ConfigError, FrameAccountingError, UnsupportedCodecError, VideoError
 from rayapp.testing import NearestUpscaler, decode_video, frame_pattern
-from rayapp.video import (
-    Chunk,
-    ChunkEncoder,
-    EncodeSettings,
-    chunk_uri,
-    decode_segment,
-    plan_segments,
-    probe,
-)
+from rayapp.video import probe
+from rayapp.video._codecs import EncodeSettings
+from rayapp.video._decode import decode_segment
+from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._segments import plan_segments
 
 FAST = EncodeSettings(preset="ultrafast")
 
@@ -127,7 +123,7 @@ def test_chunk_starting_off_the_millisecond_grid_keeps_exact_pts(tmp_path) -> No
     """x264 B-frames make the mp4 muxer write an edit list; in the default 1/1000 s movie
     timescale it would round a chunk that starts at 1/3 s (4096/12288) to 4092."""
     from rayapp.testing import make_test_video
-    from rayapp.video import ChunkEncoder, plan_segments, probe
+    from rayapp.video import probe
     from rayapp.video._decode import decode_segment
 
     src = make_test_video(str(tmp_path / "in.mp4"), frames=12, width=32, height=24, gop=12)

@@ -1,4 +1,5 @@
-"""upscale_video_local() end to end on generated files, with NearestUpscaler and the real model."""
+"""The video job on the local runner end to end on generated files, with NearestUpscaler and
+the real model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import av
 import fsspec
 import pytest
 
+from rayapp.config import VideoJobConfig
+from rayapp.pipeline import TqdmProgress, run_video_job
 from rayapp.testing import (
     NearestUpscaler,
     decode_video,
@@ -15,7 +18,8 @@ from rayapp.testing import (
     stream_packets,
     subtitle_cues,
 )
-from rayapp.video import UpscaleResult, probe, upscale_video_local
+from rayapp.video import probe
+from tests.local_job import upscale_locally
 
 
 def _check_output(src: str, out: str, scale: int = 2) -> None:
@@ -44,20 +48,13 @@ def _check_output(src: str, out: str, scale: int = 2) -> None:
 @pytest.mark.parametrize("ext", [".mkv", ".mp4", ".mov"])
 def test_bframes_multi_segment(bframes_mkv: str, tmp_path: Path, ext: str) -> None:
     out = str(tmp_path / f"out{ext}")
-    result = upscale_video_local(
+    result = upscale_locally(
         bframes_mkv, out, NearestUpscaler(2), segment_s=0.5, preset="ultrafast"
     )
-    assert result == UpscaleResult(
-        output_uri=out,
-        frames=48,
-        duration_s=probe(bframes_mkv).video.duration_s,
-        input_size=(64, 48),
-        output_size=(128, 96),
-        video_codec="h264",
-        segments=4,
-        chunks_reused=0,
-        elapsed_s=result.elapsed_s,
-    )
+    got = (result.output_uri, result.frames, result.duration_s, result.input_size)
+    assert got == (out, 48, probe(bframes_mkv).video.duration_s, (64, 48))
+    assert (result.output_size, result.video_codec, result.segments) == ((128, 96), "h264", 4)
+    assert (result.chunks_total, result.chunks_reused) == (4, 0)
     _check_output(bframes_mkv, out)
 
 
@@ -65,7 +62,7 @@ def test_bframes_multi_segment(bframes_mkv: str, tmp_path: Path, ext: str) -> No
 def test_variable_frame_rate_and_colour(vfr_mp4: str, tmp_path: Path, ext: str) -> None:
     out = str(tmp_path / f"out{ext}")
     # veryfast keeps B-frames in the output, so chunk boundaries meet shifted DTS.
-    upscale_video_local(vfr_mp4, out, NearestUpscaler(2), segment_s=0.4, preset="veryfast")
+    upscale_locally(vfr_mp4, out, NearestUpscaler(2), segment_s=0.4, preset="veryfast")
     _check_output(vfr_mp4, out)
     assert probe(out).video.colour.describe() == "range=tv primaries=1 transfer=1 matrix=bt709"
 
@@ -82,7 +79,7 @@ def test_output_codecs(
     vfr_mp4: str, tmp_path: Path, codec: str, preset: str, ext: str, name: str
 ) -> None:
     out = str(tmp_path / f"out{ext}")
-    result = upscale_video_local(
+    result = upscale_locally(
         vfr_mp4, out, NearestUpscaler(2), codec=codec, preset=preset, segment_s=0.4
     )
     assert (result.video_codec, result.segments) == (name, 3)
@@ -91,7 +88,7 @@ def test_output_codecs(
 
 def test_open_gop_hevc_source(open_gop_mkv: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out.mkv")
-    result = upscale_video_local(
+    result = upscale_locally(
         open_gop_mkv, out, NearestUpscaler(2), segment_s=0.3, codec="libx265", preset="ultrafast"
     )
     assert (result.segments, result.video_codec) == (5, "hevc")
@@ -100,7 +97,7 @@ def test_open_gop_hevc_source(open_gop_mkv: str, tmp_path: Path) -> None:
 
 def test_ten_bit_source_stays_ten_bit(ten_bit_mkv: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out.mp4")
-    upscale_video_local(ten_bit_mkv, out, NearestUpscaler(2), codec="libx265", preset="ultrafast")
+    upscale_locally(ten_bit_mkv, out, NearestUpscaler(2), codec="libx265", preset="ultrafast")
     assert (probe(out).video.pix_fmt, probe(out).video.bit_depth) == ("yuv420p10le", 10)
     with av.open(out) as container:  # HEVC in MP4 as Apple's players need it
         assert container.streams.video[0].codec_tag == "hvc1"
@@ -109,30 +106,22 @@ def test_ten_bit_source_stays_ten_bit(ten_bit_mkv: str, tmp_path: Path) -> None:
 
 def test_rotation_and_texture_survive(rotated_mov: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out.mp4")
-    upscale_video_local(rotated_mov, out, NearestUpscaler(3), preset="ultrafast", progress=True)
+    config = VideoJobConfig(input=rotated_mov, output=out, preset="ultrafast")
+    run_video_job(config, runner="local", upscaler=NearestUpscaler(3), progress=[TqdmProgress()])
     _check_output(rotated_mov, out, scale=3)
 
 
 def test_rerun_with_work_uri_reuses_chunks(bframes_mkv: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
     args = (bframes_mkv, NearestUpscaler(2))
-    first = upscale_video_local(
-        args[0],
-        str(tmp_path / "a.mkv"),
-        args[1],
-        segment_s=0.5,
-        preset="ultrafast",
-        work_uri=str(work),
+    opts = {"segment_s": 0.5, "preset": "ultrafast", "work": str(work), "keep_work": True}
+    first = upscale_locally(args[0], str(tmp_path / "a.mkv"), args[1], **opts)
+    (folder,) = work.iterdir()  # named by the job's fingerprint
+    names = [f"chunk-{i:09d}.mp4" for i in (0, 12, 24, 36)]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*names, *(n + ".json" for n in names)]
     )
-    assert sorted(p.name for p in work.iterdir()) == [f"chunk-{i:09d}.mp4" for i in (0, 12, 24, 36)]
-    second = upscale_video_local(
-        args[0],
-        str(tmp_path / "b.mkv"),
-        args[1],
-        segment_s=0.5,
-        preset="ultrafast",
-        work_uri=str(work),
-    )
+    second = upscale_locally(args[0], str(tmp_path / "b.mkv"), args[1], **opts)
     assert (first.chunks_reused, second.chunks_reused) == (0, 4)
     _check_output(bframes_mkv, str(tmp_path / "b.mkv"))
 
@@ -141,9 +130,7 @@ def test_memory_uris_in_and_out(tmp_path: Path) -> None:
     fs = fsspec.filesystem("memory")
     src = make_test_video("memory://local-test/in.mkv", frames=12)
     try:
-        upscale_video_local(
-            src, "memory://local-test/out.mp4", NearestUpscaler(2), preset="ultrafast"
-        )
+        upscale_locally(src, "memory://local-test/out.mp4", NearestUpscaler(2), preset="ultrafast")
         local = tmp_path / "out.mp4"
         local.write_bytes(fs.cat("/local-test/out.mp4"))
         assert decode_video(str(local)).indices == list(range(12))
@@ -160,6 +147,6 @@ def test_real_model_on_a_tiny_clip(tmp_path: Path) -> None:
     )
     upscaler = Upscaler.load("realesr-animevideov3", device="cpu")
     out = str(tmp_path / "out.mp4")
-    result = upscale_video_local(src, out, upscaler, segment_s=0.1, preset="ultrafast")
+    result = upscale_locally(src, out, upscaler, segment_s=0.1, preset="ultrafast")
     assert (result.frames, result.output_size, result.segments) == (6, (128, 96), 2)
     _check_output(src, out, scale=4)

@@ -10,14 +10,8 @@ import pytest
 
 from rayapp.errors import ConfigError
 from rayapp.testing import stream_packets
-from rayapp.video import (
-    AudioStreamInfo,
-    Colour,
-    Keyframe,
-    SubtitleStreamInfo,
-    plan_segments,
-    probe,
-)
+from rayapp.video import AudioStreamInfo, Colour, Keyframe, SubtitleStreamInfo, probe
+from rayapp.video._segments import plan_segments
 
 
 def test_probe_mkv_streams_and_keyframes(bframes_mkv: str) -> None:
