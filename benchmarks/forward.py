@@ -1,5 +1,5 @@
 """The benchmark's ``forward`` section: the bare network per model and variant (ours eager,
-compiled, bf16, and ncnn) next to this machine's matmul peak."""
+compiled, bf16, and ncnn) next to this machine's matmul peak. Ours is ``Upscaler.forward``."""
 
 from __future__ import annotations
 
@@ -8,21 +8,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from benchmarks.config import BenchmarkConfig
 from benchmarks.table import table
-from rayapp._inductor import optimize_for_cpu
-from rayapp.models._ncnn import package_file
-from rayapp.models._registry import get_spec
+from rayapp.models import get_spec
 from rayapp.upscaler import Upscaler, cpu_has_native_bf16
 
-if TYPE_CHECKING:
-    from jobs.benchmark import BenchmarkConfig
-
-OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
 # Default input (width, height) per model: the RRDB nets cost 4-12x more per pixel than
 # Compact, so they get smaller frames to keep the whole run near three minutes.
 DEFAULT_SIZES = {
@@ -38,26 +32,13 @@ class Variant:
     run: Callable[[torch.Tensor], torch.Tensor]  # NCHW float [0, 1] -> NCHW float
 
 
-def conv_flops(model: torch.nn.Module, x: torch.Tensor) -> float:
-    """FLOPs of all Conv2d layers for input ``x``: 2*Cin/groups*Cout*kh*kw*Hout*Wout each."""
-    total = 0.0
+def forward_flops(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
+    """FLOPs of one ``forward(x)`` as torch counts them (2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def hook(mod: torch.nn.Conv2d, _inp: object, out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        cin = mod.in_channels // mod.groups
-        total += 2.0 * cin * mod.out_channels * kh * kw * out.shape[0] * out.shape[-2:].numel()
-
-    handles = [
-        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)
-    ]
-    try:
-        with torch.inference_mode():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return total
+    with FlopCounterMode(display=False) as counter:
+        forward(x)
+    return float(counter.get_total_flops())
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 3) -> float:
@@ -76,14 +57,12 @@ def ncnn_forward(model: str, threads: int) -> Callable[[torch.Tensor], torch.Ten
     """The ncnn CPU net of an offline model: NCHW float [0, 1] (N=1) -> NCHW float."""
     import ncnn  # a test extra; only this section needs it
 
-    stem = get_spec(model).ncnn_stem
-    if stem is None:
-        raise ValueError(f"{model!r} has no ncnn files; use one of {', '.join(OFFLINE_MODELS)}")
+    param, bin_ = get_spec(model).ncnn_files()
     net = ncnn.Net()
     net.opt.use_vulkan_compute = False
     net.opt.num_threads = threads
-    net.load_param(str(package_file(stem, ".param")))
-    net.load_model(str(package_file(stem, ".bin")))
+    net.load_param(str(param))
+    net.load_model(str(bin_))
 
     def run(x: torch.Tensor) -> torch.Tensor:
         ex = net.create_extractor()
@@ -99,17 +78,17 @@ def ncnn_forward(model: str, threads: int) -> Callable[[torch.Tensor], torch.Ten
 
 def forward_variants(name: str, x: torch.Tensor, cfg: BenchmarkConfig) -> list[Variant]:
     """Every way we run ``name`` on this device, plus ncnn, each a plain callable."""
-    model = Upscaler.load(name, device="cpu", precision="fp32")._model
-    variants = [Variant("ours (eager) fp32", model)]
+    eager = Upscaler.load(name, device="cpu", precision="fp32")
+    variants = [Variant("ours (eager) fp32", eager.forward)]
     if name in cfg.optimise:
         start = time.perf_counter()
-        fast = optimize_for_cpu(model, x)
-        label = "ours (optimised) fp32" if fast.compiled else "ours (optimised: fell back)"
-        print(f"  {name}: rayapp._inductor compile {time.perf_counter() - start:.1f} s", flush=True)
-        variants.append(Variant(label, fast))
+        fast = Upscaler.load(name, device="cpu", precision="fp32", compile=True)
+        label = "ours (compiled) fp32" if fast.compiled else "ours (compiled: fell back)"
+        print(f"  {name}: load with compile {time.perf_counter() - start:.1f} s", flush=True)
+        variants.append(Variant(label, fast.forward))
     if cpu_has_native_bf16():
         bf16 = Upscaler.load(name, device="cpu", precision="bf16")
-        variants.append(Variant("ours (eager) bf16", bf16._forward))
+        variants.append(Variant("ours (eager) bf16", bf16.forward))
     variants.append(Variant("ncnn cpu fp32", ncnn_forward(name, cfg.threads)))
     return variants
 
@@ -144,11 +123,11 @@ FORWARD_HEADER = [
 def _forward_rows(
     name: str, cfg: BenchmarkConfig, peaks: dict[str, list[float]]
 ) -> list[list[str]]:
-    w, h = cfg.size or DEFAULT_SIZES.get(name, (320, 240))
+    w, h = cfg.size_wh(DEFAULT_SIZES.get(name, (320, 240)))
     g = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, h, w, generator=g).contiguous(memory_format=torch.channels_last)
     variants = forward_variants(name, x, cfg)
-    gflop = conv_flops(variants[0].run, x) / 1e9  # type: ignore[arg-type]
+    gflop = forward_flops(variants[0].run, x) / 1e9
     peaks["fp32"].append(matmul_gflops(torch.float32))
     peaks["bf16"].append(matmul_gflops(torch.bfloat16))
     wall, cpu, diffs = _time_interleaved(variants, x, cfg.frames)

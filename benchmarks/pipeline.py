@@ -1,5 +1,7 @@
-"""The benchmark's ``pipeline`` section: the Ray video job on generated clips, the sequential
-driver and the bare model forward on the same frames, timed while ``ResourceSampler`` runs."""
+"""The benchmark's ``pipeline`` section: the video job on generated clips (the Ray runner, and
+the local runner) next to the bare model forward on the same frames, timed while
+``ResourceSampler`` runs. Timings come from the job's own result (``VideoJobResult.chunks``)
+and progress events: nothing in the library is replaced or patched."""
 
 from __future__ import annotations
 
@@ -8,20 +10,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from benchmarks import pipeline_probes as bp
-from benchmarks.pipeline_probes import TimedUpscaler
+from benchmarks.bare import BareForward, decode_frames, time_frames
+from benchmarks.config import BenchmarkConfig
 from benchmarks.pipeline_report import TimedRun, pipeline_report
 from benchmarks.sampler import ResourceSampler
-from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.pipeline import LogProgress, ProgressEvent, Runner, run_video_job
 from rayapp.upscaler import Upscaler
-
-if TYPE_CHECKING:
-    from jobs.benchmark import BenchmarkConfig
 
 
 def _bare_passes(
@@ -45,12 +44,12 @@ def _bare_runners(
     def in_driver(threads: int) -> Callable[[np.ndarray], list[float]]:
         def run(frames: np.ndarray) -> list[float]:
             torch.set_num_threads(threads)
-            return bp.time_frames(upscaler, frames)
+            return time_frames(upscaler, frames)
 
         return run
 
     # num_cpus=0: it must not take the CPUs the jobs' replicas ask for; it idles meanwhile.
-    actor = ray.remote(num_cpus=0)(bp.BareForward).remote(
+    actor = ray.remote(num_cpus=0)(BareForward).remote(
         UpscaleConfig(model=cfg.model, outscale=cfg.outscale), per_replica
     )
     return {
@@ -61,10 +60,14 @@ def _bare_runners(
 
 
 def _run_job(
-    name: str, clip: str, tmp: str, cfg: BenchmarkConfig, sampler: ResourceSampler
+    name: str,
+    clip: str,
+    tmp: str,
+    cfg: BenchmarkConfig,
+    sampler: ResourceSampler,
+    runner: Runner = "ray",
+    upscaler: Upscaler | None = None,
 ) -> TimedRun:
-    from rayapp.pipeline import run_video_job
-
     threads = max(1, cfg.threads // cfg.max_replicas)
     job = VideoJobConfig(
         input=clip,
@@ -78,68 +81,34 @@ def _run_job(
             threads_per_replica=threads,
         ),
         work=f"{tmp}/work",
-        keep_work=False,
     )
-    timings = os.environ[bp.TIMINGS_ENV]
-    with bp.ProgressTimes().attached() as progress, sampler.phase() as peaks, bp.timed_stage():
-        started, started_wall = time.monotonic(), time.time()
-        result = run_video_job(job)
+    points: list[tuple[float, int]] = []
+    with sampler.phase() as peaks:
+        started = time.monotonic()
+
+        def record(event: ProgressEvent) -> None:
+            points.append((time.monotonic() - started, event.frames_done))
+
+        result = run_video_job(
+            job, runner=runner, upscaler=upscaler, progress=[LogProgress(), record]
+        )
         wall = time.monotonic() - started
-    records = bp.read_timings(timings)
-    os.remove(timings)
     return TimedRun(
         name=name,
-        frames=result.frames,
+        result=result,
         wall_s=wall,
         output_bytes=os.path.getsize(job.output),
         peaks=peaks,
-        points=progress.points,
-        started=started,
-        started_wall=started_wall,
-        chunks=[r for r in records if r["event"] == "chunk"],
-        ready=[r for r in records if r["event"] == "ready"],
-    )
-
-
-def _run_local(
-    clip: str, tmp: str, cfg: BenchmarkConfig, upscaler: Upscaler, sampler: ResourceSampler
-) -> TimedRun:
-    import shutil
-
-    from rayapp.video import upscale_video_local
-
-    timed = TimedUpscaler(upscaler)
-    out, work = f"{tmp}/out/local.mp4", f"{tmp}/work/local"
-    with sampler.phase() as peaks:
-        started = time.monotonic()
-        result = upscale_video_local(
-            clip, out, timed, segment_s=cfg.segment_s, chunk_frames=cfg.chunk_frames, work_uri=work
-        )
-        wall = time.monotonic() - started
-    shutil.rmtree(work)  # given a work_uri the driver keeps its chunks (resume)
-    return TimedRun(
-        name="sequential",
-        frames=result.frames,
-        wall_s=wall,
-        output_bytes=os.path.getsize(out),
-        peaks=peaks,
-        points=[],
-        started=started,
-        started_wall=0.0,
-        chunks=[],
-        ready=[],
-        model_s=timed.model_s,
+        points=points,
+        local=runner == "local",
     )
 
 
 def _start_ray(tmp: str, cfg: BenchmarkConfig) -> float:
     import ray
 
-    from rayapp.pipeline._cluster import FORWARDED_ENV
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env[bp.TIMINGS_ENV] = os.environ[bp.TIMINGS_ENV]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     start = time.monotonic()
     ray.init(
@@ -159,20 +128,19 @@ def section_pipeline(cfg: BenchmarkConfig) -> str:
 
     from rayapp.sample import make_sample_video
 
-    w, h = cfg.size or (160, 120)
+    w, h = cfg.size_wh((160, 120))
     total_threads = max(1, cfg.threads // cfg.max_replicas) * cfg.max_replicas
     torch.set_num_threads(total_threads)
     with tempfile.TemporaryDirectory(prefix="rb-", dir="/tmp") as tmp:
         for d in ("clips", "out", "work", "spill"):
             os.makedirs(f"{tmp}/{d}")
-        os.environ[bp.TIMINGS_ENV] = f"{tmp}/timings.jsonl"
         short = make_sample_video(
             f"{tmp}/clips/short.mp4", seconds=cfg.seconds, fps=cfg.fps, width=w, height=h
         )
         long = make_sample_video(
             f"{tmp}/clips/long.mp4", seconds=cfg.seconds * cfg.long, fps=cfg.fps, width=w, height=h
         )
-        frames = bp.decode_frames(short)
+        frames = decode_frames(short)
         step = max(1, len(frames) // cfg.bare_frames)
         pick = frames[::step][: cfg.bare_frames]
         upscaler = Upscaler.from_config(UpscaleConfig(model=cfg.model, outscale=cfg.outscale))
@@ -189,7 +157,7 @@ def section_pipeline(cfg: BenchmarkConfig) -> str:
                     _bare_passes(runners, pick, bare)
                 runs = [_run_job("short", short, tmp, cfg, sampler)]
                 _bare_passes(runners, pick, bare)
-                runs.append(_run_local(short, tmp, cfg, upscaler, sampler))
+                runs.append(_run_job("local", short, tmp, cfg, sampler, "local", upscaler))
                 runs.append(_run_job("long", long, tmp, cfg, sampler))
                 _bare_passes(runners, pick, bare)
         finally:

@@ -4,34 +4,52 @@ the tables made from the runs: speed, where the time goes, peak memory, temporar
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from benchmarks import pipeline_probes as bp
+from benchmarks.config import BenchmarkConfig
 from benchmarks.sampler import PhasePeaks
 from benchmarks.table import table
-
-if TYPE_CHECKING:
-    from jobs.benchmark import BenchmarkConfig
+from rayapp.pipeline import ChunkRecord, VideoJobResult
 
 MIB = 1024 * 1024
 
 
 @dataclass
 class TimedRun:
-    """One timed run of a whole video job (pipeline or sequential driver)."""
+    """One timed run of a whole video job (the Ray runner, or the local one)."""
 
     name: str
-    frames: int
-    wall_s: float
+    result: VideoJobResult
+    wall_s: float  # the job call
     output_bytes: int
     peaks: PhasePeaks
-    points: list[tuple[float, int]]  # (monotonic, frames done) per chunk at the driver
-    started: float  # monotonic
-    started_wall: float  # time.time(), the clock of the replicas' records
-    chunks: list[dict]  # the replicas' per-chunk timing records
-    ready: list[dict]  # the replicas' start-up records
-    model_s: float = 0.0  # sequential driver: time inside upscale_batch
+    points: list[tuple[float, int]]  # (s since the job call, frames done) per progress event
+    local: bool = False
+
+    @property
+    def frames(self) -> int:
+        return self.result.frames
+
+    @property
+    def chunks(self) -> list[ChunkRecord]:
+        """The chunks this run made (not reused), with the replicas' timings."""
+        return [c for c in self.result.chunks if not c.reused]
+
+    @property
+    def model_s(self) -> float:
+        return sum(c.model_s for c in self.chunks)
+
+
+def steady_fps(chunks: Sequence[ChunkRecord]) -> tuple[float, int, float] | None:
+    """(fps, frames, span_s) of the chunks finished after the first one, over the time from
+    the first chunk's end to the last one's (None: fewer than two chunks)."""
+    ends = sorted((c.finished_at, c.frame_count) for c in chunks)
+    if len(ends) < 2 or ends[-1][0] <= ends[0][0]:
+        return None
+    frames = sum(f for _, f in ends[1:])
+    span = ends[-1][0] - ends[0][0]
+    return frames / span, frames, span
 
 
 def pipeline_report(
@@ -45,7 +63,7 @@ def pipeline_report(
 ) -> str:
     bare = next(iter(bare_by_label.values()))
     speed = _speed_rows(bare_by_label, runs, ray_init_s)
-    timeline = [_timeline_row(r, ray_init_s) for r in runs if r.chunks]
+    timeline = [_timeline_row(r, ray_init_s) for r in runs if not r.local]
     memory = _memory_rows(idle, runs)
     disk = [_disk_row(r) for r in runs]
     rep = f"{cfg.min_replicas}-{cfg.max_replicas}"
@@ -60,10 +78,10 @@ def pipeline_report(
             f"{total_threads} torch threads (= the replicas' total; 'vs bare' is against it), with "
             "one replica's, and in an idle Ray actor with one replica's; "
             f"{len(bare[0])} decoded frames of the short clip x 3 passes (before, between and "
-            "after the jobs); the sequential driver uses this process's upscaler",
+            "after the jobs); the local runner uses this process's upscaler",
             table(["run", "frames", "wall s", "fps", "vs bare", "what"], speed),
             "",
-            "   where the time goes (s from the job call; replica records from TimedUpscaleEncode)",
+            "   where the time goes (s from the job call; the chunks' own timings in the result)",
             table(TIMELINE_HEADER, timeline),
             "",
             "   peak memory (MiB, RSS sampled every 0.2 s; ray procs = every process under this "
@@ -105,7 +123,7 @@ def _speed_rows(
     for r in runs:
         fps = r.frames / r.wall_s
         rows.append(_row(f"{r.name}: end to end", r.frames, r.wall_s, fps, bare_fps, "job call"))
-        if not r.chunks:  # the sequential driver
+        if r.local:
             what = "time inside upscale_batch"
             rows.append(
                 _row(f"{r.name}: model", r.frames, r.model_s, r.frames / r.model_s, bare_fps, what)
@@ -147,11 +165,10 @@ TIMELINE_HEADER = [
 
 
 def _replica_rows(r: TimedRun, bare_fps: float) -> list[list[str]]:
-    n = len({c["pid"] for c in r.chunks})
-    chunk_s = sum(c["elapsed_s"] for c in r.chunks)
-    model_s = sum(c["model_s"] for c in r.chunks)
+    n = len({c.replica for c in r.chunks})
+    chunk_s = sum(c.elapsed_s for c in r.chunks)
     rows = []
-    steady = bp.steady_fps(r.chunks)
+    steady = steady_fps(r.chunks)
     if steady is not None:
         fps, frames, span = steady
         rows.append(
@@ -160,7 +177,7 @@ def _replica_rows(r: TimedRun, bare_fps: float) -> list[list[str]]:
         )  # fmt: skip
     for label, total, what in (
         ("replicas busy", chunk_s, "chunk elapsed_s"),
-        ("replicas model", model_s, "upscale_batch in replicas"),
+        ("replicas model", r.model_s, "upscale_batch in replicas"),
     ):
         fps = n * r.frames / total
         rows.append(
@@ -171,15 +188,16 @@ def _replica_rows(r: TimedRun, bare_fps: float) -> list[list[str]]:
 
 
 def _timeline_row(r: TimedRun, ray_init_s: float) -> list[str]:
-    """Seconds since the job call; the replicas' records carry wall-clock times."""
-    up = f"{min(x['end'] for x in r.ready) - r.started_wall:.1f}" if r.ready else "-"
-    n = len({c["pid"] for c in r.chunks})
-    chunk_s = sum(c["elapsed_s"] for c in r.chunks)
-    model_s = sum(c["model_s"] for c in r.chunks)
-    first_in = min(c["start"] for c in r.chunks) - r.started_wall
-    first_out = min(c["end"] for c in r.chunks) - r.started_wall
-    last_out = max(c["end"] for c in r.chunks) - r.started_wall
-    at_driver = r.points[-1][0] - r.started
+    """Seconds since the job call; the chunks carry wall-clock times."""
+    t0, chunks = r.result.started_at, r.chunks
+    up = f"{min(c.replica_ready_at for c in chunks) - t0:.1f}"
+    n = len({c.replica for c in chunks})
+    chunk_s = sum(c.elapsed_s for c in chunks)
+    model_s = r.model_s
+    first_in = min(c.started_at for c in chunks) - t0
+    first_out = min(c.finished_at for c in chunks) - t0
+    last_out = max(c.finished_at for c in chunks) - t0
+    at_driver = r.points[-1][0]
     return [
         r.name, f"{ray_init_s:.1f}", up, f"{first_in:.1f}", f"{first_out:.1f}",
         f"{last_out:.1f}", f"{at_driver:.1f}", f"{r.wall_s - at_driver:.1f}", str(n),

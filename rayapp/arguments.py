@@ -127,9 +127,13 @@ def _choices(kind: Any) -> list[Any] | None:
 def _parser_of(kind: Any) -> Any:
     if typing.get_origin(kind) is typing.Literal:
         return type(typing.get_args(kind)[0])
-    if typing.get_origin(kind) is tuple:
-        item = typing.get_args(kind)[0]
-        return lambda text: tuple(item(v) for v in text.split(",") if v)
+    if typing.get_origin(kind) is tuple:  # tuple[X, ...]: a comma-separated list
+        item = _parser_of(typing.get_args(kind)[0])
+
+        def comma_list(text: str) -> tuple[Any, ...]:
+            return tuple(item(v) for v in text.split(",") if v)
+
+        return comma_list
     return kind if kind in (int, float) else str
 
 

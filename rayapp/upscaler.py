@@ -111,6 +111,11 @@ class Upscaler:
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return scaled_size(height, width, self.outscale)
 
+    @property
+    def compiled(self) -> bool:
+        """True while ``forward`` runs the TorchInductor-compiled network (``compile``)."""
+        return bool(getattr(self._run, "compiled", False))
+
     # -- public calls -------------------------------------------------------------------
 
     def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
