@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 from benchmarks import run
 from benchmarks.config import BenchmarkConfig
-from rayapp.arguments import ArgumentParser, add_config_arguments, config_from_arguments
+from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.entrypoint import run_entry_point
 
 
 def parse_args(argv: Sequence[str] | None = None) -> BenchmarkConfig:
-    p = ArgumentParser(prog="python -m jobs.benchmark", name="benchmark", description=__doc__)
+    p = job_parser("jobs.benchmark", __doc__)
     add_config_arguments(p, BenchmarkConfig)
     return config_from_arguments(BenchmarkConfig, p.parse_args(argv))
 

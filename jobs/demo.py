@@ -13,7 +13,6 @@ are byte for byte those of the sample.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
 import time
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING
 import av
 
 from rayapp import storage
-from rayapp.arguments import ArgumentParser
+from rayapp.arguments import job_parser
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
-from rayapp.entrypoint import run_entry_point
+from rayapp.entrypoint import run_job
 from rayapp.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -45,12 +44,7 @@ def _seconds(text: str) -> float:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = ArgumentParser(
-        prog="python -m jobs.demo",
-        name="demo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = job_parser("jobs.demo", __doc__)
     p.add_argument("--output", default="rayapp-demo.mp4", help="where to write the result")
     p.add_argument("--seconds", type=_seconds, default=2.0, help="length of the sample clip")
     return p.parse_args(argv)
@@ -121,10 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         return 0
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
-    )
-    return run_entry_point("demo", job)
+    return run_job("demo", job)
 
 
 if __name__ == "__main__":

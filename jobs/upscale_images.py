@@ -10,33 +10,23 @@ did (each listed on stderr), 2 for a bad option or input (one line on stderr).
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from rayapp.arguments import ArgumentParser, add_config_arguments, config_from_arguments
+from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.config import ImagesJobConfig
-from rayapp.entrypoint import run_entry_point
+from rayapp.entrypoint import run_job
 from rayapp.errors import EXIT_FAILED
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ImagesJobConfig:
-    p = ArgumentParser(
-        prog="python -m jobs.upscale_images",
-        name="upscale_images",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = job_parser("jobs.upscale_images", __doc__)
     add_config_arguments(p, ImagesJobConfig)
     return config_from_arguments(ImagesJobConfig, p.parse_args(argv))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
-    )
-    return run_entry_point("upscale_images", lambda: _run(argv))
+    return run_job("upscale_images", lambda: _run(argv))
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -12,25 +12,19 @@ a bad input or option is one line on stderr and exit 2; a failure of the job its
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from rayapp.arguments import ArgumentParser, add_config_arguments, config_from_arguments
+from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.config import VideoJobConfig
-from rayapp.entrypoint import run_entry_point
+from rayapp.entrypoint import run_job
 from rayapp.errors import ErrorReport
 
 
 def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
-    p = ArgumentParser(
-        prog="python -m jobs.upscale_video",
-        name="upscale_video",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = job_parser("jobs.upscale_video", __doc__)
     p.add_argument("--config-json", help="the whole job as a VideoJobConfig JSON document")
     add_config_arguments(p, VideoJobConfig)
     args = p.parse_args(argv)
@@ -42,10 +36,7 @@ def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
-    )
-    return run_entry_point("upscale_video", lambda: _run(argv), on_error=_publish_error)
+    return run_job("upscale_video", lambda: _run(argv), on_error=_publish_error)
 
 
 def _run(argv: Sequence[str] | None) -> int:

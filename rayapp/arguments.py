@@ -19,7 +19,14 @@ from pydantic.fields import FieldInfo
 
 from rayapp.errors import EXIT_USER_ERROR, ConfigError, validation_message
 
-__all__ = ["ArgumentParser", "add_config_arguments", "config_from_arguments", "flat_fields"]
+__all__ = [
+    "ArgumentParser",
+    "add_config_arguments",
+    "config_from_arguments",
+    "config_from_flat",
+    "flat_fields",
+    "job_parser",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,6 +41,17 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USER_ERROR, f"{self.name}: error: {message}\n")
+
+
+def job_parser(module: str, doc: str | None) -> ArgumentParser:
+    """The parser of ``python -m {module}``: its docstring as the help, errors reported as
+    ``{last part of module}: error: ...``."""
+    return ArgumentParser(
+        prog=f"python -m {module}",
+        name=module.rsplit(".", 1)[-1],
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def flat_fields(model: type[BaseModel]) -> Iterator[tuple[str, tuple[str, ...], FieldInfo]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from rayapp.errors import EXIT_FAILED, ErrorReport, describe
 
-__all__ = ["EXIT_INTERRUPTED", "run_entry_point"]
+__all__ = ["EXIT_INTERRUPTED", "run_entry_point", "run_job"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -47,3 +47,14 @@ def run_entry_point(
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def run_job(
+    name: str, main: Callable[[], int], *, on_error: Callable[[ErrorReport], None] | None = None
+) -> int:
+    """A ``python -m jobs.<name>`` entry point: its log (INFO, with times) on stdout, where
+    Ray's job API collects it, and only the error line on stderr."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout
+    )
+    return run_entry_point(name, main, on_error=on_error)

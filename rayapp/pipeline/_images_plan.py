@@ -27,28 +27,36 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ImageTask:
+    """An image to upscale into ``output``, written as ``format`` (png | jpeg | webp)."""
+
     uri: str
     output: str
-    format: str  # png | jpeg | webp
+    format: str
 
 
 @dataclass(frozen=True)
 class SkippedImage:
+    """An image whose output is already there (written by an earlier run)."""
+
     uri: str
-    output: str  # already there
+    output: str
 
 
 @dataclass(frozen=True)
 class FailedImage:
+    """An image that was not written, and why."""
+
     uri: str
     error: str
 
 
 @dataclass(frozen=True)
 class ImagesPlan:
+    """Every image of the input prefix: to do, done before, or refused before any work."""
+
     todo: tuple[ImageTask, ...]
     skipped: tuple[SkippedImage, ...]
-    failed: tuple[FailedImage, ...]  # refused before any work (two inputs, one output name)
+    failed: tuple[FailedImage, ...]  # e.g. two inputs that would write one output
 
 
 def plan_images(config: ImagesJobConfig) -> ImagesPlan:

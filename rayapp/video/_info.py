@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 from rayapp.video._colour import Colour
 
@@ -18,8 +19,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Keyframe:
+class Keyframe(NamedTuple):
+    """A keyframe of the video stream: its rank among the frames, and its pts."""
+
     frame_index: int
     pts: int
 

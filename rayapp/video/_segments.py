@@ -24,8 +24,8 @@ class Segment:
     """Frames ``[start, stop)`` of video stream ``stream_index``; self-contained, picklable."""
 
     index: int
-    start: int
-    stop: int
+    start: int  # first frame_index
+    stop: int  # one past the last frame_index
     # pts (in time_base) of the keyframe to seek to; None: decode from the start of the file.
     seek_pts: int | None
     stream_index: int
