@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rayapp.arguments import (
     ArgumentParser,
@@ -21,6 +22,9 @@ from rayapp.arguments import (
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.entrypoint import run_entry_point
 from rayapp.errors import EXIT_FAILED, StorageError
+
+if TYPE_CHECKING:
+    from rayapp.upscaler import Upscaler
 
 __all__ = ["main"]
 
@@ -73,23 +77,29 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from rayapp.pipeline._local_images import upscale_directory, upscale_file
-    from rayapp.upscaler import Upscaler
+    from rayapp.pipeline._local_images import read_image, upscale_directory, write_upscaled
 
     config = config_from_arguments(UpscaleConfig, args)
     src = Path(args.input)
     if not src.exists():
         raise StorageError(f"Input not found: {args.input}")
-    upscaler = Upscaler.from_config(config)
     if src.is_dir():
-        report = upscale_directory(upscaler, src, Path(args.output))
+        report = upscale_directory(_load(config), src, Path(args.output))
         for name, error in report.failed:
             print(f"rayapp: failed: {name}: {error}", file=sys.stderr)
         print(f"{len(report.written)} written, {len(report.failed)} failed -> {args.output}")
         return EXIT_FAILED if report.failed else 0
-    h, w, out_h, out_w = upscale_file(upscaler, str(src), args.output)
+    image, fmt = read_image(args.input, args.output)  # a bad input fails before the model loads
+    out = write_upscaled(_load(config), image, args.output, fmt)
+    (h, w), (out_h, out_w) = image.shape[:2], out.shape[:2]
     print(f"{args.input} ({w}x{h}) -> {args.output} ({out_w}x{out_h})")
     return 0
+
+
+def _load(config: UpscaleConfig) -> Upscaler:
+    from rayapp.upscaler import Upscaler  # torch: imported once a model is needed
+
+    return Upscaler.from_config(config)
 
 
 def _cmd_video(args: argparse.Namespace) -> int:

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from rayapp import storage
 from rayapp.errors import RayappError
 from rayapp.image_formats import IMAGE_SUFFIXES, format_for_path
 from rayapp.images import decode_image, encode_image
-from rayapp.upscaler import Upscaler
 
-__all__ = ["DirectoryReport", "upscale_file", "upscale_directory"]
+if TYPE_CHECKING:
+    from rayapp.upscaler import Upscaler  # torch: loaded only once a model is
+
+__all__ = ["DirectoryReport", "read_image", "upscale_directory", "upscale_file", "write_upscaled"]
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +28,24 @@ class DirectoryReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def upscale_file(upscaler: Upscaler, src: str, dst: str) -> tuple[int, int, int, int]:
-    """Upscale the image at ``src`` into ``dst`` (format from its extension), atomically.
+def read_image(src: str, dst: str) -> tuple[np.ndarray, str]:
+    """The image at ``src`` and the format ``dst``'s extension asks for: what can fail
+    before any upscaling, checked before it."""
+    fmt = format_for_path(dst)
+    return decode_image(storage.read_bytes(src)), fmt
 
-    Returns (height, width, out_height, out_width).
-    """
-    fmt = format_for_path(dst)  # fail before the work, not after it
-    image = decode_image(storage.read_bytes(src))
+
+def write_upscaled(upscaler: Upscaler, image: np.ndarray, dst: str, fmt: str) -> np.ndarray:
+    """Upscale ``image`` and write it at ``dst`` as ``fmt``, atomically; returns the result."""
     out = upscaler.upscale(image)
     storage.write_bytes(dst, encode_image(out, fmt))
-    return image.shape[0], image.shape[1], out.shape[0], out.shape[1]
+    return out
+
+
+def upscale_file(upscaler: Upscaler, src: str, dst: str) -> None:
+    """Upscale the image at ``src`` into ``dst`` (format from its extension), atomically."""
+    image, fmt = read_image(src, dst)
+    write_upscaled(upscaler, image, dst, fmt)
 
 
 def upscale_directory(upscaler: Upscaler, src: Path, dst: Path) -> DirectoryReport:

@@ -100,6 +100,30 @@ def test_hostile_job_requests(service: ServeCluster, bucket: str) -> None:
         assert r.status_code == 404, job_id
 
 
+def test_bad_inputs_are_refused_or_fail_in_one_line(service: ServeCluster, bucket: str) -> None:
+    """An input that is empty, a prefix or missing is refused before a job starts (the error
+    table's 422); one that is not media fails its job with the one error line."""
+    url, out = f"{service.url}/v1/jobs", f"{bucket}/videos/bad-out.mp4"
+    storage.write_bytes(f"{bucket}/videos/empty.mp4", b"")
+    storage.write_bytes(f"{bucket}/videos/folder.mp4/part-0.bin", b"\x00" * 64)
+    storage.write_bytes(f"{bucket}/videos/notes.mp4", b"meeting notes, not a video\n" * 50)
+    for name, code, message in [
+        ("empty.mp4", "invalid_video", "empty.mp4 is empty (0 bytes); expected a video file"),
+        ("folder.mp4", "storage", "folder.mp4 is a directory; expected a file"),
+        ("missing.mp4", "storage", "Input not found: "),
+    ]:
+        r = requests.post(url, json={"input": f"{bucket}/videos/{name}", "output": out}, timeout=60)
+        assert (r.status_code, r.json()["error"]["code"]) == (422, code), r.text
+        assert message in r.json()["error"]["message"]
+    r = requests.post(url, json={"input": f"{bucket}/videos/notes.mp4", "output": out}, timeout=60)
+    assert r.status_code == 201, r.text
+    job = _wait(service, r.json()["job_id"], {"SUCCEEDED", "FAILED", "STOPPED"}, timeout_s=300)
+    assert job["status"] == "FAILED", job
+    assert job["error"].startswith(f"{bucket}/videos/notes.mp4 is not a readable media file")
+    assert "\n" not in job["error"] and "Traceback" not in job["error"]
+    assert not storage.exists(out)
+
+
 def test_video_job_runs_to_success(service: ServeCluster, bucket: str, tmp_path: Path) -> None:
     src, out = f"{bucket}/videos/in.mp4", f"{bucket}/videos/out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)

@@ -200,6 +200,17 @@ def test_cli_refuses_a_missing_input_prefix_in_one_line(s3_bucket: str) -> None:
     assert "written" not in done.stdout
 
 
+def test_cli_refuses_a_file_as_the_input_prefix_in_one_line(s3_bucket: str) -> None:
+    """The images job takes a prefix (a directory): a single, empty file is refused as one."""
+    storage.write_bytes(f"{s3_bucket}/empty.png", b"")
+    done = _cli("--input", f"{s3_bucket}/empty.png", "--output", f"{s3_bucket}/out/")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"upscale_images: error: {s3_bucket}/empty.png is a file; expected a prefix "
+        "(a directory of images)"
+    ]
+
+
 def test_cli_refuses_a_bad_option_in_one_line(tmp_path: Path) -> None:
     done = _cli("--input", str(tmp_path), "--output", str(tmp_path), "--format", "gif")
     assert done.returncode == 2

@@ -3,6 +3,7 @@ stderr, and no object at the output URI (S3 on the loopback test server)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,12 +43,15 @@ def test_hostile_input_on_s3(case: str, tmp_path: Path, s3_bucket: str) -> None:
     make, _, message = CASES[case]
     local = make(tmp_path)
     src = f"{s3_bucket}/in/{Path(local).name}"
-    if Path(local).exists():
+    if Path(local).is_file():
         storage.write_bytes(src, Path(local).read_bytes())
+    for part in Path(local).glob("*"):  # a folder: the same names under a prefix
+        storage.write_bytes(f"{src}/{part.name}", part.read_bytes())
     out = f"{s3_bucket}/out/result.mp4"
     r = run_job("--input", src, "--output", out)
     assert_one_line_and_nothing_written(r, out)
     assert r.returncode == 2
+    assert re.search(message, r.stderr), r.stderr
 
 
 @pytest.mark.parametrize(

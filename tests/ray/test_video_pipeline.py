@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,13 +16,15 @@ import pytest
 
 from rayapp import storage
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
-from rayapp.pipeline import run_video_job
+from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.testing import decode_video, make_test_video, stream_packets
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 TWO_REPLICAS = ReplicaConfig(min_replicas=2, max_replicas=2, num_cpus_per_replica=0.5)
+# The cut of every job here, as flags: what config() sets.
+CUT = ["--outscale", "2", "--segment-s", "0.25", "--chunk-frames", "3", "--crf", "0"]
 
 
 def frames_of(uri: str) -> list[np.ndarray]:
@@ -63,11 +66,16 @@ def config(source: str, output: str, **kw: object) -> VideoJobConfig:
 
 
 @pytest.fixture(scope="module")
-def fault_free(source: str, ray_local: str) -> str:
+def fault_free_run(source: str, ray_local: str) -> tuple[str, VideoJobResult]:
     out = "s3://src-videos/fault-free.mp4"
     result = run_video_job(config(source, out))
     assert (result.frames, result.chunks_total, result.chunks_reused) == (48, 16, 0)
-    return out
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def fault_free(fault_free_run: tuple[str, VideoJobResult]) -> str:
+    return fault_free_run[0]
 
 
 def test_s3_to_s3_is_frame_exact(source: str, fault_free: str) -> None:
@@ -109,31 +117,32 @@ def test_metrics_reach_the_metrics_endpoint(fault_free: str) -> None:
     assert _metric_samples("ray_rayapp_replicas_busy")  # exported by the replicas
 
 
-def test_pixel_identical_to_the_local_driver(source: str, fault_free: str, tmp_path: Path) -> None:
-    """Same input, same chunks, same arithmetic: the local driver runs in a process set up
-    as a replica is (torch on one thread: sums in another order could flip a rare rounding)."""
-    local = str(tmp_path / "local.mp4")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rayapp.cli",
-        "video",
-        source,
-        local,
-        "--outscale",
-        "2",
-        "--segment-s",
-        "0.25",
-        "--chunk-frames",
-        "3",
-        "--crf",
-        "0",
-        "--no-progress",
-    ]
+def test_local_runner_makes_the_same_chunks_and_pixels(
+    source: str, fault_free_run: tuple[str, VideoJobResult], tmp_path: Path
+) -> None:
+    """`rayapp video` (the local runner) on the same job: the same job fingerprint, the same
+    chunks, the same pixels. It runs in a process set up as a replica is (torch on one
+    thread: sums in another order could flip a rare rounding)."""
+    fault_free, result = fault_free_run
+    local, work = str(tmp_path / "local.mp4"), tmp_path / "work"
+    cmd = [sys.executable, "-m", "rayapp.cli", "video", source, local, *CUT, "--no-progress"]
     r = subprocess.run(
-        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600
+        [*cmd, "--work", str(work), "--keep-work"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr
+    (folder,) = work.iterdir()
+    assert folder.name == result.chunks[0].chunk.uri.rsplit("/", 2)[1]  # the job's fingerprint
+    records = [json.loads(p.read_text()) for p in sorted(folder.glob("chunk-*.json"))]
+    assert [(c["first_frame_index"], c["frame_count"]) for c in records] == [
+        (c.chunk.first_frame_index, c.chunk.frame_count) for c in result.chunks
+    ]
+    assert [p.name for p in sorted(folder.glob("chunk-*.mp4"))] == [
+        c.chunk.uri.rsplit("/", 1)[1] for c in result.chunks
+    ]
     ours, theirs = frames_of(fault_free), frames_of(local)
     assert len(ours) == len(theirs) == 48
     for a, b in zip(ours, theirs, strict=True):
@@ -178,31 +187,9 @@ def test_killed_replica_is_replaced_and_output_unchanged(
 
 
 def _job_cmd(source: str, out: str, work: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "jobs.upscale_video",
-        "--input",
-        source,
-        "--output",
-        out,
-        "--outscale",
-        "2",
-        "--segment-s",
-        "0.25",
-        "--chunk-frames",
-        "3",
-        "--work",
-        work,
-        "--crf",
-        "0",
-        "--min-replicas",
-        "2",
-        "--max-replicas",
-        "2",
-        "--num-cpus-per-replica",
-        "0.5",
-    ]
+    replicas = ["--min-replicas", "2", "--max-replicas", "2", "--num-cpus-per-replica", "0.5"]
+    job = [sys.executable, "-m", "jobs.upscale_video", "--input", source, "--output", out]
+    return [*job, *CUT, "--work", work, *replicas]
 
 
 def test_killed_driver_resumes_from_finished_chunks(

@@ -15,13 +15,13 @@ from rayapp.images import decode_image, encode_image
 from tests.conftest import DATA
 
 
-def rayapp(*args: str) -> subprocess.CompletedProcess[str]:
+def rayapp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rayapp.cli", *args],
         capture_output=True,
         text=True,
-        env={**os.environ},
-        timeout=300,
+        env={**os.environ, **(env or {})},
+        timeout=600,
     )
 
 
@@ -105,3 +105,106 @@ def test_video_command_bad_input_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("rayapp: error:")
     assert not (tmp_path / "out.mp4").exists()
+
+
+# A bad input for each command, made in the test directory: (input name, how to make it).
+def _zero_bytes(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _a_directory(path: Path) -> None:
+    path.mkdir()
+    (path / "inside.bin").write_bytes(b"\x00" * 64)
+
+
+def _not_media(path: Path) -> None:
+    path.write_text("these are meeting notes, not media\n" * 20)
+
+
+BAD_INPUTS = {
+    "zero-bytes": _zero_bytes,
+    "directory": _a_directory,
+    "missing": lambda path: None,
+    "not-media": _not_media,
+}
+VIDEO_ERRORS = {
+    "zero-bytes": "in.mp4 is empty (0 bytes); expected a video file",
+    "directory": "in.mp4 is a directory; expected a file",
+    "missing": "Input not found: in.mp4",
+    "not-media": "in.mp4 is not a readable media file: ",
+}
+# `rayapp upscale` takes a directory as a whole batch of images (tested above).
+IMAGE_ERRORS = {
+    "zero-bytes": "Empty image",
+    "missing": "Input not found: in.png",
+    "not-media": "Cannot decode image: ",
+}
+
+
+def _run_in(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rayapp.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("case", sorted(VIDEO_ERRORS))
+def test_video_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path) -> None:
+    BAD_INPUTS[case](tmp_path / "in.mp4")
+    r = _run_in(tmp_path, "video", "in.mp4", "out.mp4", "--no-progress")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"rayapp: error: {VIDEO_ERRORS[case]}")
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["in.mp4"] if case != "missing" else [])
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_ERRORS))
+def test_upscale_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path) -> None:
+    BAD_INPUTS[case](tmp_path / "in.png")
+    r = _run_in(tmp_path, "upscale", "in.png", "out.png")
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"rayapp: error: {IMAGE_ERRORS[case]}")
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+def _frames(uri: str) -> list[np.ndarray]:
+    import av
+
+    with av.open(uri) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+@pytest.mark.slow
+def test_a_work_folder_never_gives_one_models_chunks_to_another(tmp_path: Path) -> None:
+    """`rayapp video --work W` with model A, then model B into the same W: B's output is B's
+    own pixels (those of a run of B alone), and A's chunks are left as they were, unused."""
+    from rayapp.testing import make_test_video
+
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=6, width=32, height=24, gop=3)
+    work = tmp_path / "work"
+    cut = ["--outscale", "2", "--segment-s", "0.1", "--crf", "0", "--no-progress"]
+    kept = [*cut, "--work", str(work), "--keep-work"]
+    env = {"OMP_NUM_THREADS": "1"}  # one summation order in every process
+
+    def video(out: str, model: str, *options: str) -> None:
+        r = rayapp("video", src, str(tmp_path / out), "--model", model, *options, env=env)
+        assert r.returncode == 0, r.stderr
+
+    video("a.mp4", "realesr-animevideov3", *kept)
+    (folder_a,) = work.iterdir()
+    chunks_a = {p.name: p.stat().st_mtime_ns for p in folder_a.iterdir()}
+    video("b.mp4", "realesrgan-x4plus-anime", *kept)
+    video("b-alone.mp4", "realesrgan-x4plus-anime", *cut)
+
+    (folder_b,) = [p for p in work.iterdir() if p != folder_a]
+    assert {p.name: p.stat().st_mtime_ns for p in folder_a.iterdir()} == chunks_a
+    assert sorted(p.name for p in folder_b.iterdir()) == sorted(chunks_a)  # its own, all of them
+    a, b, alone = (_frames(str(tmp_path / n)) for n in ("a.mp4", "b.mp4", "b-alone.mp4"))
+    assert len(a) == len(b) == len(alone) == 6
+    for got, want in zip(b, alone, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert all(np.abs(x.astype(int) - y).mean() > 1 for x, y in zip(a, b, strict=True))

@@ -34,7 +34,21 @@ def _not_a_video(tmp: Path) -> str:
     return str(path)
 
 
+def _zero_bytes(tmp: Path) -> str:
+    (tmp / "empty.mp4").write_bytes(b"")
+    return str(tmp / "empty.mp4")
+
+
+def _a_directory(tmp: Path) -> str:
+    """A folder (on S3: a prefix) named like a video, with a file in it."""
+    (tmp / "folder.mp4").mkdir()
+    (tmp / "folder.mp4" / "part-0.bin").write_bytes(b"\x00" * 64)
+    return str(tmp / "folder.mp4")
+
+
 CASES = {
+    "zero-bytes": (_zero_bytes, InvalidVideoError, r"empty\.mp4 is empty \(0 bytes\)"),
+    "directory": (_a_directory, StorageError, r"folder\.mp4 is a directory; expected a file"),
     "truncated-mp4": (_truncated(".mp4"), InvalidVideoError, "is not a readable media file"),
     "truncated-mkv": (
         _truncated(".mkv"),

@@ -150,3 +150,31 @@ def test_real_model_on_a_tiny_clip(tmp_path: Path) -> None:
     result = upscale_locally(src, out, upscaler, segment_s=0.1, preset="ultrafast")
     assert (result.frames, result.output_size, result.segments) == (6, (128, 96), 2)
     _check_output(src, out, scale=4)
+
+
+def test_progress_sinks_see_every_chunk_and_the_result_its_timings(
+    bframes_mkv: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rayapp.pipeline import LogProgress
+
+    events = []
+    config = VideoJobConfig(
+        input=bframes_mkv, output=str(tmp_path / "o.mkv"), segment_s=0.5, chunk_frames=6
+    )
+    with caplog.at_level("INFO", logger="rayapp.progress"):
+        result = run_video_job(
+            config,
+            runner="local",
+            upscaler=NearestUpscaler(2),
+            progress=[events.append, LogProgress()],
+        )
+    assert [e.frames_done for e in events] == list(range(0, 49, 6))
+    assert [e.chunks_done for e in events] == list(range(9))
+    assert events[0].chunk is None and all(e.frames_total == 48 for e in events)
+    assert [e.chunk for e in events[1:]] == list(result.chunks)
+    assert [c.chunk.first_frame_index for c in result.chunks] == list(range(0, 48, 6))
+    assert all(c.finished_at >= c.started_at >= result.started_at for c in result.chunks)
+    assert all(0 < c.model_s <= c.elapsed_s for c in result.chunks)
+    lines = [r.getMessage() for r in caplog.records if r.name == "rayapp.progress"]
+    assert len(lines) == 8 and lines[-1].startswith("frames 48/48 (100.0%), ")
+    assert events[-1].to_json()["frames_done"] == 48 and events[-1].eta_s == 0.0
