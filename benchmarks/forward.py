@@ -14,8 +14,9 @@ import torch
 
 from benchmarks.config import BenchmarkConfig
 from benchmarks.table import table
+from rayapp.hardware import cpu_has_native_bf16
 from rayapp.models import get_spec
-from rayapp.upscaler import Upscaler, cpu_has_native_bf16
+from rayapp.upscaler import Upscaler
 
 # Default input (width, height) per model: the RRDB nets cost 4-12x more per pixel than
 # Compact, so they get smaller frames to keep the whole run near three minutes.

@@ -71,7 +71,9 @@ class UpscaleConfig(BaseModel):
     )
     device: Device = Field("auto", description="auto | cpu | cuda | cuda:<index>.")
     precision: Precision = Field(
-        "auto", description="auto: fp16 on CUDA where the architecture allows, fp32 on CPU."
+        "auto",
+        description="auto: fp16 on CUDA where the architecture allows, bf16 on a CPU with "
+        "native bf16 (avx512_bf16, AMX), else fp32.",
     )
     outscale: float | None = Field(
         None,

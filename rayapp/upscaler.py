@@ -28,47 +28,12 @@ import torch.nn.functional as F
 from rayapp._tiling import run_tiled
 from rayapp.config import UpscaleConfig, final_scale, scaled_size
 from rayapp.errors import ConfigError, InputImageError
+from rayapp.hardware import resolve_device, resolve_precision
 from rayapp.models import resolve
 
-__all__ = ["Upscaler", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
+__all__ = ["Upscaler"]
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested, but CUDA is not available here")
-    return torch.device(device)
-
-
-def resolve_precision(precision: str, device: torch.device, desc: spandrel.ModelDescriptor) -> str:
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" and desc.supports_half else "fp32"
-    if precision == "fp16" and not desc.supports_half:
-        raise ConfigError(f"{desc.architecture.name} does not support fp16; use fp32 or bf16")
-    if precision == "fp16" and device.type == "cpu":
-        raise ConfigError("fp16 is for CUDA; on CPU use bf16 (where the CPU has it) or fp32")
-    if precision == "bf16" and not desc.supports_bfloat16:
-        raise ConfigError(f"{desc.architecture.name} does not support bf16; use fp32")
-    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
-        log.warning("this CPU has no native bf16 (avx512_bf16/amx): bf16 is emulated and slow")
-    return precision
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (x86 avx512_bf16 / AMX, Arm bf16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = {
-                w for line in f if line.startswith(("flags", "Features")) for w in line.split()
-            }
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 class Upscaler:
@@ -84,7 +49,12 @@ class Upscaler:
         self.scale: int = desc.scale
         self.outscale: float = final_scale(config.outscale, desc.scale)
         self.device = resolve_device(config.device)
-        self.precision = resolve_precision(config.precision, self.device, desc)
+        self.precision = resolve_precision(
+            config.precision,
+            self.device,
+            supports_half=desc.supports_half,
+            supports_bf16=desc.supports_bfloat16,
+        )
         self._size_req = desc.size_requirements
         model = desc.model.to(self.device).eval()
         if self.precision == "fp16":
@@ -97,7 +67,14 @@ class Upscaler:
             example = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
             self._run = optimize_for_cpu(self._model, example)
         self.name = config.model
-        log.info("upscaler %s x%s on %s %s", self.name, self.outscale, self.device, self.precision)
+        log.info(
+            "upscaler %s x%s on %s in %s (asked: %s)",
+            self.name,
+            self.outscale,
+            self.device,
+            self.precision,
+            config.precision,
+        )
 
     @classmethod
     def load(cls, model: str = "realesr-animevideov3", **options: Any) -> Upscaler:

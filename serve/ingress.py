@@ -102,7 +102,7 @@ class Ingress:
 
     @api.get("/v1/models", dependencies=AUTH)
     async def models(self) -> list[dict]:
-        loaded = set(await self._call(self._pool.loaded_models.remote()))
+        loaded = await self._call(self._pool.loaded_models.remote())
         default = self._config.pool.models[0]
         return [
             {
@@ -113,6 +113,8 @@ class Ingress:
                 "description": spec.description,
                 "default": spec.name == default,
                 "loaded": spec.name in loaded,
+                "device": loaded.get(spec.name, {}).get("device"),
+                "precision": loaded.get(spec.name, {}).get("precision"),
             }
             for spec in map(get_spec, self._config.pool.models)
         ]

@@ -64,6 +64,8 @@ class LoadedModel:
         self._pool = pool
         self._desc: spandrel.ImageModelDescriptor = resolve(name).load()
         self._upscalers: OrderedDict[tuple[float | None, int], Upscaler] = OrderedDict()
+        first = self.upscaler(None, 0)  # where and in what precision this replica runs it
+        self.device, self.precision = str(first.device), first.precision
 
     def upscaler(self, outscale: float | None, tile: int) -> Upscaler:
         key = (outscale, tile)
@@ -107,10 +109,12 @@ class ModelPool:
     async def upscale(self, image: np.ndarray, outscale: float | None, tile: int) -> Upscaled:
         return await self._batched(_Request(image, outscale, tile))
 
-    async def loaded_models(self) -> list[str]:
-        """Models loaded on this replica (most recently used last)."""
+    async def loaded_models(self) -> dict[str, dict[str, str]]:
+        """Models loaded on this replica (most recently used last): the device and the
+        precision each runs in (``precision=auto`` resolved on this replica's hardware)."""
         wrapper = getattr(self._load_fn, "__serve_multiplex_wrapper", None)
-        return list(wrapper.models) if wrapper is not None else []
+        models = wrapper.models if wrapper is not None else {}
+        return {name: {"device": m.device, "precision": m.precision} for name, m in models.items()}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _batched(self, requests: list[_Request]) -> list[Upscaled]:

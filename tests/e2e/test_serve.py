@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from rayapp.config import UpscaleConfig
+from rayapp.hardware import cpu_has_native_bf16
 from rayapp.images import decode_image
 from rayapp.upscaler import Upscaler
 from tests.e2e.conftest import (
@@ -122,9 +123,11 @@ def test_models_and_health(service: ServeCluster) -> None:
         "description": "SRVGGNetCompact 16 convs: fast, anime video",
         "default": True,
         "loaded": True,
+        "device": "cpu",  # the service's config: device cpu, precision auto
+        "precision": "bf16" if cpu_has_native_bf16() else "fp32",
     }
     assert models[0]["license"].startswith("BSD-3-Clause")
-    assert models[1]["loaded"] is False
+    assert (models[1]["loaded"], models[1]["precision"]) == (False, None)
     assert requests.get(f"{service.url}/docs", timeout=10).status_code == 200
     docs = requests.get(f"{service.url}/openapi.json", timeout=10).json()
     assert {"/v1/upscale", "/v1/upscale/base64", "/v1/models", "/healthz"} <= set(docs["paths"])

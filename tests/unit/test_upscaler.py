@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rayapp.errors import ConfigError, InputImageError
+from rayapp.hardware import cpu_has_native_bf16
 from rayapp.testing.metrics import psnr
 from rayapp.upscaler import Upscaler
 from tests.unit.test_models_reference import photo
@@ -15,12 +16,12 @@ from tests.unit.test_models_reference import photo
 
 @pytest.fixture(scope="module")
 def compact() -> Upscaler:
-    return Upscaler.load("realesr-animevideov3", device="cpu")
+    return Upscaler.load("realesr-animevideov3", device="cpu", precision="fp32")
 
 
 def test_tiled_matches_untiled(compact: Upscaler) -> None:
     image = photo(112, 88)
-    tiled = Upscaler.load("realesr-animevideov3", tile=40, tile_overlap=16)
+    tiled = Upscaler.load("realesr-animevideov3", tile=40, tile_overlap=16, precision="fp32")
     whole = compact.upscale(image)
     out = tiled.upscale(image)
     assert out.shape == whole.shape == (352, 448, 3)
@@ -29,7 +30,8 @@ def test_tiled_matches_untiled(compact: Upscaler) -> None:
 
 def test_tiles_cover_odd_sizes_exactly(compact: Upscaler) -> None:
     image = photo(37, 29)
-    out = Upscaler.load("realesr-animevideov3", tile=16, tile_overlap=8).upscale(image)
+    tiled = Upscaler.load("realesr-animevideov3", tile=16, tile_overlap=8, precision="fp32")
+    out = tiled.upscale(image)
     assert out.shape == (116, 148, 3)
     assert psnr(out, compact.upscale(image)) >= 35.0  # tiles smaller than the receptive field
 
@@ -47,7 +49,7 @@ def test_outscale_gives_exact_sizes(outscale: float, expected: tuple[int, int]) 
 def test_outscale_between_native_and_resize(compact: Upscaler) -> None:
     """outscale=2 equals the x4 result downscaled: close to a plain resize of it."""
     image = photo(40, 32)
-    x2 = Upscaler.load("realesr-animevideov3", outscale=2).upscale(image)
+    x2 = Upscaler.load("realesr-animevideov3", outscale=2, precision="fp32").upscale(image)
     x4 = compact.upscale(image).astype(np.float32)
     box = x4.reshape(64, 2, 80, 2, 3).mean(axis=(1, 3))
     assert psnr(x2, np.round(box).astype(np.uint8)) >= 35.0
@@ -139,8 +141,34 @@ def test_bf16_close_to_fp32(compact: Upscaler) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not cpu_has_native_bf16(),
+    reason="this CPU has no native bf16 (avx512_bf16, amx_bf16): auto is fp32 here",
+)
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [
+        ("realesr-animevideov3", (160, 120)),
+        ("realesrgan-x4plus-anime", (96, 72)),
+        ("realesrgan-x4plus", (64, 48)),
+    ],
+)
+def test_auto_precision_is_bf16_here_and_within_45_db_of_fp32(
+    model: str, size: tuple[int, int]
+) -> None:
+    """On a CPU with native bf16, auto runs bf16: on a real photograph it stays within
+    45 dB PSNR of fp32 for every offline model."""
+    image = photo(*size)
+    auto = Upscaler.load(model, device="cpu")
+    assert auto.precision == "bf16"
+    fp32 = Upscaler.load(model, device="cpu", precision="fp32").upscale(image)
+    assert psnr(auto.upscale(image), fp32) >= 45.0
+
+
+@pytest.mark.slow
 def test_compiled_forward_gives_the_same_pixels(compact: Upscaler) -> None:
-    fast = Upscaler.load("realesr-animevideov3", compile=True)
+    fast = Upscaler.load("realesr-animevideov3", compile=True, precision="fp32")
+    assert fast.compiled
     for size in ((24, 20), (37, 29)):
         image = photo(*size)
         np.testing.assert_array_equal(fast.upscale(image), compact.upscale(image))
