@@ -103,7 +103,7 @@ class ResourceSampler:
             ray_rss += rss
             if title.startswith("ray::"):
                 worker = max(worker, rss)
-                if "MapWorker" in title or "UpscaleEncode" in title:
+                if "UpscaleEncode" in title:
                     replica = max(replica, rss)
         stats = self._store_stats()
         sizes = {name: dir_size(path) for name, path in self._dirs.items()}

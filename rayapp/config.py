@@ -163,11 +163,12 @@ class VideoJobConfig(BaseModel):
         allow_inf_nan=False,
         description="Target segment length in seconds (keyframe-aligned decode unit).",
     )
-    chunk_frames: int = Field(
-        48,
+    chunk_frames: int | None = Field(
+        None,
         ge=1,
         le=10_000,
-        description="Most frames per encoded chunk (the unit of retry and resume).",
+        description="Most frames per encoded chunk (the unit of retry and resume); default: "
+        "48, fewer on a short clip so that every replica gets two chunks.",
     )
     # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
     micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")

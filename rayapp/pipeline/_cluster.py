@@ -39,9 +39,17 @@ def ensure_ray() -> None:
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ and k not in taken}
     runtime_env = {"env_vars": env} if env else None
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(runtime_env=runtime_env)
-    else:  # a local embedded Ray: reachable from this machine only
-        ray.init(runtime_env=runtime_env, _node_ip_address="127.0.0.1")
+        ray.init(runtime_env=runtime_env, logging_level=logging.WARNING)
+    else:
+        # A local embedded Ray, reachable from this machine only, and quiet: its start-up
+        # lines (and the token notice) are not the job's to print; its dashboard is not
+        # needed while the job lives (the metrics endpoint is not the dashboard's).
+        ray.init(
+            runtime_env=runtime_env,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+        )
     log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)
 
 

@@ -31,9 +31,12 @@ def _input_identity(uri: str) -> dict[str, str]:
     return {k: str(info[k]) for k in keys if k in info}
 
 
-def fingerprint(config: VideoJobConfig, model: str, size: tuple[int, int]) -> str:
+def fingerprint(
+    config: VideoJobConfig, model: str, size: tuple[int, int], chunk_frames: int
+) -> str:
     """16 hex digits naming this job's chunk content: ``model`` identifies the upscaler
-    (its settings), ``size`` is the output frame (height, width)."""
+    (its settings), ``size`` is the output frame (height, width), ``chunk_frames`` the
+    most frames per chunk the plan used."""
     material = {
         "rayapp": __version__,
         "input": config.input,
@@ -41,17 +44,19 @@ def fingerprint(config: VideoJobConfig, model: str, size: tuple[int, int]) -> st
         "model": model,
         "size": list(size),
         "encoder": [config.codec, config.crf, config.preset],
-        "cut": [config.segment_s, config.chunk_frames],
+        "cut": [config.segment_s, chunk_frames],
     }
     blob = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def work_prefix(config: VideoJobConfig, model: str, size: tuple[int, int]) -> str:
+def work_prefix(
+    config: VideoJobConfig, model: str, size: tuple[int, int], chunk_frames: int
+) -> str:
     """Where this job's chunks live: under ``config.work`` (default: beside the output),
     in a folder named by the job's fingerprint."""
     base = config.work or f"{config.output}.rayapp-work"
-    return storage.join(base, fingerprint(config, model, size))
+    return storage.join(base, fingerprint(config, model, size, chunk_frames))
 
 
 def _record_uri(work: str, first_frame_index: int) -> str:

@@ -5,14 +5,15 @@ pipeline"). Ray Data runs them in tasks and actors; the local runner in a loop.
 - ``decode_runs`` (CPU task): one segment row -> one row per run of consecutive frames,
   ``{frames: NHWC uint8/uint16 RGB, pts: int64[N], first_frame_index}``: low-resolution
   frames travel through the object store.
-- ``UpscaleEncode`` (actor = one model replica): one run row -> one encoded chunk under the
-  work prefix, ``{chunk_uri, first_frame_index, frame_count, ...timings}``. High-resolution
-  frames never leave the replica that made them; ``encode_run`` is the upscale-and-encode
-  itself.
+- ``UpscaleEncode`` (one model replica; an actor on Ray): ``encode_chunk(job, run)``: one run
+  row -> one encoded chunk under the job's work prefix, ``{chunk_uri, first_frame_index,
+  frame_count, ...timings}``. High-resolution frames never leave the replica that made them;
+  ``encode_run`` is the upscale-and-encode itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -62,14 +63,19 @@ class FrameUpscaler(Protocol):
 
 @dataclass(frozen=True)
 class EncodeJob:
-    """What every chunk of one job shares: the source stream, the output frame size
-    (height, width), the encoder, the work prefix and the frames per model forward."""
+    """What every chunk of one job shares: the source stream (its frame list left out: a
+    chunk's frames bring their own pts), the output frame size (height, width), the encoder,
+    the work prefix and the frames per model forward. Small: it goes with every chunk."""
 
     source: VideoStreamInfo
     size: tuple[int, int]
     settings: EncodeSettings
     work: str
     micro_batch: int = 1
+
+    @classmethod
+    def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
+        return cls(dataclasses.replace(source, frame_pts=(), keyframes=()), **fields)
 
 
 @dataclass(frozen=True)
@@ -111,13 +117,18 @@ class ChunkRecord:
         )
 
 
-def segment_rows(segments: Sequence[Segment], runs: Sequence[Run]) -> list[dict[str, Any]]:
-    """One row per segment that has runs to do: ``{segment: pickled Segment, runs: [[start,
-    stop], ...]}`` (a Segment holds Fractions and a pts tuple: pickled, it is one column)."""
-    by_segment: dict[int, list[list[int]]] = {}
+def segment_rows(
+    segments: Sequence[Segment], runs: Sequence[Run]
+) -> list[tuple[list[Run], dict[str, Any]]]:
+    """Per segment that has runs to do: its runs, and the row ``decode_runs`` takes:
+    ``{segment: pickled Segment, runs: [[start, stop], ...]}``."""
+    by_segment: dict[int, list[Run]] = {}
     for run in runs:
-        by_segment.setdefault(run.segment, []).append([run.start, run.stop])
-    return [{"segment": pickle.dumps(segments[i]), "runs": r} for i, r in by_segment.items()]
+        by_segment.setdefault(run.segment, []).append(run)
+    return [
+        (r, {"segment": pickle.dumps(segments[i]), "runs": [[x.start, x.stop] for x in r]})
+        for i, r in by_segment.items()
+    ]
 
 
 def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[str, Any]]:
@@ -156,14 +167,19 @@ def encode_run(
     frames: np.ndarray,
     pts: np.ndarray,
     first_frame_index: int,
+    threads: int = 0,
 ) -> tuple[Chunk, float]:
     """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches and
-    encode them into one chunk under the work prefix. Returns the chunk and the seconds
-    spent inside the model. The one upscale-and-encode of both runners."""
+    encode them (with ``threads`` encoder threads, 0: auto) into one chunk under the work
+    prefix. Returns the chunk and the seconds spent inside the model. The one
+    upscale-and-encode of both runners."""
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
     model_s = 0.0
-    with ChunkEncoder(uri, job.source, height=height, width=width, settings=job.settings) as enc:
+    encoder = ChunkEncoder(
+        uri, job.source, height=height, width=width, settings=job.settings, threads=threads
+    )
+    with encoder as enc:
         for i in range(0, len(frames), job.micro_batch):
             batch = frames[i : i + job.micro_batch]
             started = time.perf_counter()
@@ -186,14 +202,13 @@ def encode_run(
 class UpscaleEncode:
     """One model replica: upscales runs of frames and encodes each into a chunk.
 
-    The model comes from ``upscale`` (loaded once, here), or is given ready as ``upscaler``
-    (any ``FrameUpscaler``; tests use ``rayapp.testing.NearestUpscaler``). ``metrics``
-    exports Ray metrics (only inside a Ray worker).
+    The model comes from ``upscale`` (loaded once, here, with torch on ``threads`` threads),
+    or is given ready as ``upscaler`` (any ``FrameUpscaler``; tests use
+    ``rayapp.testing.NearestUpscaler``). ``metrics`` exports Ray metrics (inside Ray only).
     """
 
     def __init__(
         self,
-        job: EncodeJob,
         upscale: UpscaleConfig | None = None,
         *,
         upscaler: FrameUpscaler | None = None,
@@ -205,23 +220,36 @@ class UpscaleEncode:
 
             upscaler = load_replica(upscale or UpscaleConfig(), threads)
         self._upscaler = upscaler
-        self._job = job
+        self._threads = threads or 0
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
         name = getattr(upscaler, "name", type(upscaler).__name__)
         self._metrics = ReplicaMetrics(name) if metrics else NoMetrics()
         self._ready_at = time.time()
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        frames, pts = row["frames"], row["pts"]
-        first = int(row["first_frame_index"])
+    def describe(self) -> dict[str, str]:
+        """Who this replica is and how it runs its model (for the job's log)."""
+        up = self._upscaler
+        return {
+            "replica": self._replica,
+            "model": getattr(up, "name", type(up).__name__),
+            "device": str(getattr(up, "device", "cpu")),
+            "precision": getattr(up, "precision", "n/a"),
+        }
+
+    def encode_chunk(self, job: EncodeJob, run: dict[str, Any]) -> dict[str, Any]:
+        """One run row of ``decode_runs`` -> one chunk of ``job`` (a row of its timings)."""
+        frames, pts = run["frames"], run["pts"]
+        first = int(run["first_frame_index"])
         started = time.time()
         with self._metrics.busy():
             try:
-                chunk, model_s = encode_run(self._upscaler, self._job, frames, pts, first)
+                chunk, model_s = encode_run(
+                    self._upscaler, job, frames, pts, first, threads=self._threads
+                )
             except RayappError as e:
                 last = first + len(frames) - 1
                 raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
-        record_chunk(self._job.work, chunk)
+        record_chunk(job.work, chunk)
         finished = time.time()
         self._metrics.chunk_done(chunk.frame_count, finished - started)
         return {

@@ -10,6 +10,7 @@ the source's audio and subtitles into the output, written atomically, read back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -21,13 +22,13 @@ from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_siz
 from rayapp.errors import FrameAccountingError
 from rayapp.models import resolve
 from rayapp.pipeline._resume import finished_chunks, work_prefix
-from rayapp.pipeline._runners import RUNNERS, PipelineWork
+from rayapp.pipeline._runners import PipelineWork, open_runner
 from rayapp.pipeline._stages import ChunkRecord, EncodeJob, FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._info import MediaInfo
-from rayapp.video._plan import plan_job
+from rayapp.video._plan import plan_job, preflight
 from rayapp.video._probe import probe
 
 __all__ = ["Runner", "VideoJobResult", "run_video_job"]
@@ -48,6 +49,7 @@ class VideoJobResult:
     segments: int
     chunks: tuple[ChunkRecord, ...]  # in frame order
     started_at: float  # wall clock (time.time()), as the chunks' times
+    cluster_at: float  # when the runner was up (Ray joined or started; this process: at once)
     elapsed_s: float
 
     @property
@@ -76,67 +78,61 @@ def run_video_job(
     embedded Ray); ``"local"`` runs the same stages in this process. Both cut the same
     chunks under the same work prefix, so one can resume what the other started.
     ``upscaler`` replaces the model ``config.upscale`` names (any ``FrameUpscaler``).
-    Everything that can be checked before decoding (codec, container, frame size) is.
+    Everything that can be checked before decoding (codec, container, frame size) is, and
+    the Ray runner's replicas load their model while the job plans.
     """
     started, started_at = time.monotonic(), time.time()
-    if runner not in RUNNERS:
-        raise ValueError(f"Unknown runner {runner!r}. Available: {', '.join(RUNNERS)}")
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     output_size = _output_size(config.upscale, upscaler)
-    plan = plan_job(
-        config.input,
-        config.output,
-        settings,
-        output_size,
-        segment_s=config.segment_s,
-        chunk_frames=config.chunk_frames,
-    )
-    info, runs = plan.info, plan.runs
-    work = work_prefix(config, _identity(config.upscale, upscaler), plan.size)
-    reused = [ChunkRecord(c, reused=True) for c in finished_chunks(work, runs).values()]
-    todo = tuple(r for r in runs if r.start not in {c.chunk.first_frame_index for c in reused})
-    log.info(
-        "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %s %dx%d",
-        config.input,
-        info.video.frame_count,
-        len(plan.segments),
-        len(runs),
-        len(reused),
-        config.output,
-        plan.size[1],
-        plan.size[0],
-    )
-    tracker = ProgressTracker(
-        progress, frames_total=info.video.frame_count, chunks_total=len(runs), reused=reused
-    )
-    made: list[ChunkRecord] = []
+    preflight(config.input, config.output)  # the cheap checks, before any cluster starts
+    with contextlib.closing(open_runner(runner, config, upscaler)) as make:
+        cluster_at = time.time()
+        plan = plan_job(
+            config.input,
+            config.output,
+            settings,
+            output_size,
+            segment_s=config.segment_s,
+            chunk_frames=config.chunk_frames,
+            min_chunks=2 * config.replicas.max_replicas,
+        )
+        info, runs = plan.info, plan.runs
+        identity = _identity(config.upscale, upscaler)
+        work = work_prefix(config, identity, plan.size, plan.chunk_frames)
+        reused = [ChunkRecord(c, reused=True) for c in finished_chunks(work, runs).values()]
+        done = {c.chunk.first_frame_index for c in reused}
+        todo = tuple(r for r in runs if r.start not in done)
+        log.info(
+            "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %s %dx%d",
+            config.input,
+            info.video.frame_count,
+            len(plan.segments),
+            len(runs),
+            len(reused),
+            config.output,
+            plan.size[1],
+            plan.size[0],
+        )
+        tracker = ProgressTracker(
+            progress, frames_total=info.video.frame_count, chunks_total=len(runs), reused=reused
+        )
+        made: list[ChunkRecord] = []
 
-    def on_chunk(record: ChunkRecord) -> None:
-        made.append(record)
-        tracker.chunk_done(record)
+        def on_chunk(record: ChunkRecord) -> None:
+            made.append(record)
+            tracker.chunk_done(record)
 
-    try:
-        if todo:
-            RUNNERS[runner](
-                PipelineWork(
-                    uri=info.uri,
-                    depth=plan.depth,
-                    segments=plan.segments,
-                    runs=todo,
-                    job=EncodeJob(info.video, plan.size, settings, work, config.micro_batch),
-                    upscale=config.upscale,
-                    upscaler=upscaler,
-                    replicas=config.replicas,
-                    max_chunk_retries=config.max_chunk_retries,
-                ),
-                on_chunk,
-            )
-        chunks = sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
-        assembled = assemble([c.chunk for c in chunks], info, config.output, plan=plan.output)
-        _verify(config.output, info)
-    except BaseException:
-        _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
-        raise
+        job = EncodeJob.of(info.video, size=plan.size, settings=settings, work=work,
+                           micro_batch=config.micro_batch)  # fmt: skip
+        try:
+            if todo:
+                make.run(PipelineWork(info.uri, plan.depth, plan.segments, todo, job), on_chunk)
+            chunks = sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
+            assembled = assemble([c.chunk for c in chunks], info, config.output, plan=plan.output)
+            _verify(config.output, info)
+        except BaseException:
+            _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
+            raise
     if not config.keep_work:
         _remove(work)
     return VideoJobResult(
@@ -149,6 +145,7 @@ def run_video_job(
         segments=len(plan.segments),
         chunks=tuple(chunks),
         started_at=started_at,
+        cluster_at=cluster_at,
         elapsed_s=time.monotonic() - started,
     )
 

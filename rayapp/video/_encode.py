@@ -67,11 +67,13 @@ class ChunkEncoder:
         height: int,
         width: int,
         settings: EncodeSettings | None = None,
+        threads: int = 0,
     ) -> None:
         self.uri = uri
         self.source = source
         self.height, self.width = height, width
         self.settings = settings or EncodeSettings()
+        self.threads = threads  # 0: as many as the encoder finds useful
         self.pix_fmt = self.settings.resolve_pix_fmt(source)
         self.settings.check_size(height, width, self.pix_fmt)
         self._dtype = np.uint16 if _bit_depth(self.pix_fmt) > 8 else np.uint8
@@ -176,7 +178,7 @@ class ChunkEncoder:
         ctx.color_trc, ctx.colorspace = colour.transfer, colour.matrix
         if src.sample_aspect_ratio:
             stream.sample_aspect_ratio = src.sample_aspect_ratio
-        ctx.thread_count = 0  # as many as the encoder finds useful (libav's default is 1)
+        ctx.thread_count = self.threads  # libav's own default would be 1
         ctx.options = settings.encoder_options()
         return stream
 

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from rayapp import storage
 from rayapp.video._codecs import EncodeSettings
-from rayapp.video._containers import OutputPlan, plan_output
+from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
 from rayapp.video._info import MediaInfo
-from rayapp.video._probe import probe
-from rayapp.video._segments import Run, Segment, plan_runs, plan_segments
+from rayapp.video._probe import check_video_header, probe
+from rayapp.video._segments import Run, Segment, auto_chunk_frames, plan_runs, plan_segments
 
-__all__ = ["JobPlan", "plan_job"]
+__all__ = ["JobPlan", "plan_job", "preflight"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,16 @@ class JobPlan:
     size: tuple[int, int]  # (height, width) of the output frames
     depth: int  # bits per channel the frames are decoded to (8 or 16)
     segments: tuple[Segment, ...]
+    chunk_frames: int  # most frames per run: as asked, or auto_chunk_frames'
     runs: tuple[Run, ...]
+
+
+def preflight(input_uri: str, output_uri: str) -> None:
+    """What can be checked without reading the input's packets: the output's scheme and
+    container (its extension), and an input that is a media file with a video stream."""
+    storage.check_scheme(output_uri)
+    output_format(output_uri)
+    check_video_header(input_uri)
 
 
 def plan_job(
@@ -34,21 +43,25 @@ def plan_job(
     output_size: Callable[[int, int], tuple[int, int]],
     *,
     segment_s: float,
-    chunk_frames: int,
+    chunk_frames: int | None,
+    min_chunks: int = 1,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
-    work: ``output_size(height, width)`` is the upscaler's."""
+    work: ``output_size(height, width)`` is the upscaler's. ``chunk_frames`` None: at most
+    48, and at least ``min_chunks`` chunks (``auto_chunk_frames``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
     height, width = output_size(info.video.height, info.video.width)
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     segments = plan_segments(info, segment_s)
+    chunk_frames = chunk_frames or auto_chunk_frames(info.video.frame_count, min_chunks)
     return JobPlan(
         info=info,
         output=output,
         size=(height, width),
         depth=frame_depth(settings, info.video),
         segments=segments,
+        chunk_frames=chunk_frames,
         runs=tuple(plan_runs(segments, chunk_frames)),
     )

@@ -8,8 +8,10 @@ whole first). Frame count, timestamps and keyframes come from the video packets 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator
 
 import av
 
@@ -26,7 +28,7 @@ from rayapp.video._info import (
     VideoStreamInfo,
 )
 
-__all__ = ["check_video_input", "probe"]
+__all__ = ["check_video_header", "check_video_input", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,32 @@ def check_video_input(uri: str) -> None:
         raise InvalidVideoError(f"{uri} is empty (0 bytes); expected a video file")
 
 
+def check_video_header(uri: str) -> None:
+    """What the container's header tells (no packet is read): the input is a media file
+    with a video stream we can decode. Cheap next to ``probe``, which reads every packet."""
+    with _open(uri) as container:
+        _main_video_stream(container, uri)
+
+
 def probe(uri: str) -> MediaInfo:
     """Describe the media at ``uri`` (any fsspec URI). Raises ``InvalidVideoError``,
     ``UnsupportedCodecError`` or ``StorageError`` with the reason."""
+    with _open(uri) as container:
+        video = _main_video_stream(container, uri)
+        frame_pts, keyframes, last_duration, first_key = _index_packets(container, video, uri)
+        rotation = _first_frame_rotation(video, first_key, uri)
+        video_info = _video_info(video, frame_pts, keyframes, last_duration, rotation)
+        streams = tuple(
+            video_info if s.index == video.index else _stream_info(s) for s in container.streams
+        )
+        duration_s = container.duration / av.time_base if container.duration else None
+        info = MediaInfo(uri, container.format.name, duration_s, video_info, streams)
+    log.debug("probed %s: %s", uri, info)
+    return info
+
+
+@contextlib.contextmanager
+def _open(uri: str) -> Iterator[av.container.InputContainer]:
     check_video_input(uri)
     with storage.open_input(uri) as f:
         try:
@@ -49,17 +74,7 @@ def probe(uri: str) -> MediaInfo:
         except av.FFmpegError as e:
             raise InvalidVideoError(f"{uri} is not a readable media file: {e}") from e
         with container:
-            video = _main_video_stream(container, uri)
-            frame_pts, keyframes, last_duration, first_key = _index_packets(container, video, uri)
-            rotation = _first_frame_rotation(video, first_key, uri)
-            video_info = _video_info(video, frame_pts, keyframes, last_duration, rotation)
-            streams = tuple(
-                video_info if s.index == video.index else _stream_info(s) for s in container.streams
-            )
-            duration_s = container.duration / av.time_base if container.duration else None
-            info = MediaInfo(uri, container.format.name, duration_s, video_info, streams)
-    log.debug("probed %s: %s", uri, info)
-    return info
+            yield container
 
 
 def _main_video_stream(container: av.container.InputContainer, uri: str) -> av.VideoStream:

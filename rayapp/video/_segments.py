@@ -10,13 +10,16 @@ runs on past the keyframe until they come out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from rayapp.errors import ConfigError
 from rayapp.video._info import MediaInfo
 
-__all__ = ["Run", "Segment", "plan_runs", "plan_segments"]
+__all__ = ["Run", "Segment", "auto_chunk_frames", "plan_runs", "plan_segments"]
+
+MOST_CHUNK_FRAMES = 48
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,13 @@ class Run:
     @property
     def frame_count(self) -> int:
         return self.stop - self.start
+
+
+def auto_chunk_frames(frame_count: int, min_chunks: int) -> int:
+    """Frames per chunk when none is asked: at most ``MOST_CHUNK_FRAMES`` (a chunk is the
+    unit of retry and resume), and few enough that a short clip still makes ``min_chunks``
+    chunks, so that every replica has work."""
+    return max(1, min(MOST_CHUNK_FRAMES, math.ceil(frame_count / max(1, min_chunks))))
 
 
 def plan_runs(segments: tuple[Segment, ...], chunk_frames: int) -> list[Run]:

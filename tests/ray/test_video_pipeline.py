@@ -150,13 +150,13 @@ def test_local_runner_makes_the_same_chunks_and_pixels(
 
 
 def _replica_pids() -> list[int]:
-    """PIDs of the live model replicas (Ray Data map workers) of this test's cluster."""
+    """PIDs of the live model replicas of this test's cluster."""
     from ray._private import state  # the GCS actor table; the state API needs a dashboard
 
     return [
         a["Pid"]
         for a in state.actors().values()
-        if a["State"] == "ALIVE" and "MapWorker" in a["ActorClassName"] and a.get("Pid")
+        if a["State"] == "ALIVE" and "UpscaleEncode" in a["ActorClassName"] and a.get("Pid")
     ]
 
 

@@ -1,0 +1,236 @@
+"""The Ray runner: model replicas as Ray actors, fed runs of frames decoded by Ray tasks.
+
+- Replicas start when the runner is made, before the job probes and plans, so their model
+  loads meanwhile: the first ``min_replicas`` at once, more (up to ``max_replicas``) as soon
+  as the plan shows work for them (two runs each). Each replica says when it is ready, on
+  what device and in what precision; one whose model fails to load fails the job with that
+  error.
+- A decode task per segment yields its runs one by one (a streaming generator). Decoding
+  stays a bounded distance ahead of the replicas: at most one decode task per replica, each
+  holding at most one finished run the driver has not taken, and at most two decoded runs
+  per replica waiting: object-store use grows with replicas x chunk size, not with the clip.
+- Each replica has one chunk at a time, so a free replica always takes the next run. A chunk
+  whose replica died (crash, OOM, lost node) is given to the next free replica, up to
+  ``max_chunk_retries`` times; a chunk that fails on its own fails the job at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from rayapp.config import ReplicaConfig, UpscaleConfig
+from rayapp.errors import ChunkFailedError, VideoError
+from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
+from rayapp.pipeline._runners import OnChunk, PipelineWork
+from rayapp.pipeline._stages import (
+    ChunkRecord,
+    FrameUpscaler,
+    UpscaleEncode,
+    decode_runs,
+    segment_rows,
+)
+from rayapp.video._segments import Run
+
+__all__ = ["RayRunner"]
+
+log = logging.getLogger(__name__)
+
+_RUNS_AHEAD_PER_REPLICA = 2
+
+
+class UpscaleEncodeReplica:
+    """``UpscaleEncode`` as a Ray actor. A model that fails to load does not kill the actor
+    (Ray would keep only the error's text and restart it): every call raises it instead."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._error: Exception | None = None
+        try:
+            self._stage = UpscaleEncode(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - raised again by every call, with its type
+            self._error = e
+
+    def describe(self) -> dict[str, str]:
+        return self._ready().describe()
+
+    def encode_chunk(self, job: Any, run: dict[str, Any]) -> dict[str, Any]:
+        return self._ready().encode_chunk(job, run)
+
+    def _ready(self) -> UpscaleEncode:
+        if self._error is not None:
+            raise self._error
+        return self._stage
+
+
+@dataclass
+class _Chunk:
+    """A run on its way through a replica."""
+
+    run: Run
+    frames: Any  # the ObjectRef of the decoded run
+    attempt: int = 0
+    replica: int = -1
+
+
+class RayRunner:
+    """Runs a job's runs on the Ray cluster this process is connected to (or a local one)."""
+
+    def __init__(
+        self,
+        upscale: UpscaleConfig,
+        replicas: ReplicaConfig,
+        upscaler: FrameUpscaler | None,
+        max_chunk_retries: int,
+    ) -> None:
+        import ray
+
+        ensure_ray()
+        self.cluster_ready_at = time.time()
+        self._config = replicas
+        self._retries = max_chunk_retries
+        self._actor = ray.remote(UpscaleEncodeReplica).options(
+            num_cpus=replicas.num_cpus_per_replica,
+            num_gpus=replicas.num_gpus_per_replica,
+            max_restarts=-1,  # a replica that dies is started again...
+            max_task_retries=0,  # ...and its chunk given out again by this runner, counted
+        )
+        self._args = (upscale,)
+        self._kwargs = {"upscaler": upscaler, "threads": replica_threads(replicas), "metrics": True}
+        self._replicas: list[Any] = []
+        self._grow(replicas.min_replicas)
+
+    def _grow(self, count: int) -> None:
+        for _ in range(max(0, count)):
+            self._replicas.append(self._actor.remote(*self._args, **self._kwargs))
+
+    def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
+        check_shared(work.uri, work.job.work)
+        wanted = math.ceil(len(work.runs) / 2)
+        self._grow(min(self._config.max_replicas, wanted) - len(self._replicas))
+        _Schedule(self._replicas, work, on_chunk, self._retries).run()
+
+    def close(self) -> None:
+        import ray
+
+        for replica in self._replicas:
+            ray.kill(replica)
+        self._replicas = []
+
+
+class _Schedule:
+    """One job's runs through the replicas (module docstring)."""
+
+    def __init__(
+        self, replicas: list[Any], work: PipelineWork, on_chunk: OnChunk, retries: int
+    ) -> None:
+        import ray
+
+        self._ray = ray
+        self._replicas = replicas
+        self._work = work
+        self._on_chunk = on_chunk
+        self._retries = retries
+        self._job = ray.put(work.job)
+        self._decode = ray.remote(decode_runs).options(
+            num_cpus=0.25, _generator_backpressure_num_objects=1
+        )
+        self._segments = deque(segment_rows(work.segments, work.runs))
+        self._decoders: dict[Any, deque[Run]] = {}
+        self._ready: deque[_Chunk] = deque()
+        self._calls: dict[Any, _Chunk] = {}
+        self._busy: set[int] = set()
+        self._started = time.time()
+        self._hello = {r.describe.remote(): i for i, r in enumerate(replicas)}
+
+    def run(self) -> None:
+        try:
+            while self._segments or self._decoders or self._ready or self._calls:
+                self._decode_ahead()
+                self._feed()
+                [done], _ = self._ray.wait(self._waitables(), num_returns=1)
+                self._handle(done)
+        finally:
+            for decoder in self._decoders:
+                self._ray.cancel(decoder)
+
+    def _room(self) -> bool:
+        return len(self._ready) < _RUNS_AHEAD_PER_REPLICA * len(self._replicas)
+
+    def _decode_ahead(self) -> None:
+        while self._segments and self._room() and len(self._decoders) < len(self._replicas):
+            runs, row = self._segments.popleft()
+            decoder = self._decode.remote(row, uri=self._work.uri, depth=self._work.depth)
+            self._decoders[decoder] = deque(runs)
+
+    def _feed(self) -> None:
+        for i, replica in enumerate(self._replicas):
+            if not self._ready:
+                return
+            if i not in self._busy:
+                chunk = self._ready.popleft()
+                chunk.replica = i
+                self._calls[replica.encode_chunk.remote(self._job, chunk.frames)] = chunk
+                self._busy.add(i)
+
+    def _waitables(self) -> list[Any]:
+        decoders = list(self._decoders) if self._room() else []
+        return [*self._calls, *self._hello, *decoders]
+
+    def _handle(self, done: Any) -> None:
+        if done in self._decoders:
+            self._take_decoded(done)
+        elif done in self._hello:
+            info = self._ray.get(done)  # a model that failed to load fails the job here
+            del self._hello[done]
+            log.info(
+                "replica %s ready %.1f s after the job started: %s on %s in %s",
+                info["replica"],
+                time.time() - self._started,
+                info["model"],
+                info["device"],
+                info["precision"],
+            )
+        else:
+            self._finish(done, self._calls.pop(done))
+
+    def _take_decoded(self, decoder: Any) -> None:
+        try:
+            frames = next(decoder)
+        except StopIteration:
+            del self._decoders[decoder]
+            return
+        expected = self._decoders[decoder]
+        if not expected:  # only an error can come after the segment's last run
+            self._ray.get(frames)
+            raise VideoError("a decode task yielded more runs than its segment holds")
+        # A decode that fails yields its error in place of the next run: the replica given
+        # it fails with that error, and so does the job.
+        self._ready.append(_Chunk(expected.popleft(), frames))
+
+    def _finish(self, ref: Any, chunk: _Chunk) -> None:
+        self._busy.discard(chunk.replica)
+        try:
+            row = self._ray.get(ref)
+        except self._ray.exceptions.RayActorError as e:
+            chunk.attempt += 1
+            first, last = chunk.run.start, chunk.run.stop - 1
+            if chunk.attempt > self._retries:
+                raise ChunkFailedError(
+                    f"Frames {first}-{last} failed: their replica died {chunk.attempt} times "
+                    f"(last: {type(e).__name__})"
+                ) from e
+            log.warning(
+                "frames %d-%d: replica died (%s); retry %d of %d",
+                first,
+                last,
+                type(e).__name__,
+                chunk.attempt,
+                self._retries,
+            )
+            self._ready.appendleft(chunk)
+            return
+        self._on_chunk(ChunkRecord.from_row(row))
