@@ -53,7 +53,8 @@ def _run(argv: Sequence[str] | None) -> int:
     print(
         f"wrote {result.output_uri}: {result.frames} frames, {w}x{h} -> {ow}x{oh} "
         f"{result.video_codec}, {result.chunks_computed} chunks computed, "
-        f"{result.chunks_reused} reused, {result.elapsed_s:.1f} s "
+        f"{result.chunks_reused} reused, {result.frames_skipped} repeats skipped, "
+        f"{result.elapsed_s:.1f} s "
         f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
         flush=True,
     )

@@ -114,7 +114,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
     print(
         f"{config.input} ({w}x{h}) -> {result.output_uri} ({ow}x{oh} {result.video_codec}): "
         f"{result.frames} frames in {result.elapsed_s:.1f} s "
-        f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)"
+        f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps, "
+        f"{result.frames_skipped} repeats skipped)"
     )
     return 0
 

@@ -172,6 +172,20 @@ class VideoJobConfig(BaseModel):
     )
     # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
     micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")
+    dedup: bool = Field(
+        True,
+        description="A frame that repeats the last one upscaled (animation holds drawings for "
+        "2-3 frames) reuses its result instead of running the network.",
+    )
+    dedup_threshold: float = Field(
+        4.0,
+        ge=0,
+        le=255,
+        allow_inf_nan=False,
+        description="How far a frame may differ from the last one upscaled and still repeat "
+        "it: the largest mean absolute difference over 16x16 blocks, on 0-255 (0: exact "
+        "repeats only); the default sits above x264 crf 18-23 compression noise.",
+    )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     work: str | None = Field(
         None, description="Work prefix for chunks; default: next to the output (resumable)."

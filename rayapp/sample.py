@@ -25,11 +25,20 @@ _CHORD_HZ = (220.0, 277.18, 329.63)  # A3, C#4, E4
 
 
 def make_sample_video(
-    uri: str, *, seconds: float = 2.0, fps: int = 24, width: int = 160, height: int = 120
+    uri: str,
+    *,
+    seconds: float = 2.0,
+    fps: int = 24,
+    width: int = 160,
+    height: int = 120,
+    hold: int = 1,
+    crf: int = 18,
 ) -> str:
     """Write the sample clip at ``uri`` (any fsspec URI; container from the extension).
 
-    ``round(seconds * fps)`` frames of ``width`` x ``height``; returns ``uri``.
+    ``round(seconds * fps)`` frames of ``width`` x ``height``; each view is held for
+    ``hold`` frames (as animation holds a drawing on twos or threes); x264 at ``crf``.
+    Returns ``uri``.
     """
     frames = round(seconds * fps)
     if frames < 1:
@@ -42,13 +51,14 @@ def make_sample_video(
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.time_base = video.codec_context.time_base = Fraction(1, fps)
         video.codec_context.options = {
-            "crf": "18",
+            "crf": str(crf),
             "preset": "veryfast",
             "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0",
         }
         audio = container.add_stream("aac", rate=_AUDIO_RATE, layout="stereo")
         for i in range(frames):
-            image = _ken_burns(photo, i / max(frames - 1, 1), width, height)
+            held = i - i % hold
+            image = _ken_burns(photo, held / max(frames - 1, 1), width, height)
             frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")
             frame.pts = i
             container.mux(video.encode(frame))

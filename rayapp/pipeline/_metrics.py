@@ -1,5 +1,6 @@
 """Ray metrics of the model replicas, exported on each node's metrics endpoint (and so on
-the Ray dashboard's Grafana panels): frames upscaled, chunk latency, replicas busy."""
+the Ray dashboard's Grafana panels): frames upscaled, frames skipped (repeats), chunk
+latency, replicas busy."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class ReplicaMetrics:
         self._frames = metrics.Counter(
             "rayapp_frames_upscaled", "Frames upscaled by the model replicas.", ("model",)
         )
+        self._skipped = metrics.Counter(
+            "rayapp_frames_skipped",
+            "Repeated frames that reused the upscaled result of the frame before.",
+            ("model",),
+        )
         self._latency = metrics.Histogram(
             "rayapp_chunk_latency_s",
             "Seconds to upscale and encode one chunk.",
@@ -28,11 +34,13 @@ class ReplicaMetrics:
         self._busy = metrics.Gauge(
             "rayapp_replicas_busy", "Replicas working on a chunk right now.", ("model",)
         )
-        for m in (self._frames, self._latency, self._busy):
+        for m in (self._frames, self._skipped, self._latency, self._busy):
             m.set_default_tags(tags)
 
-    def chunk_done(self, frames: int, elapsed_s: float) -> None:
+    def chunk_done(self, frames: int, skipped: int, elapsed_s: float) -> None:
         self._frames.inc(frames)
+        if skipped:
+            self._skipped.inc(skipped)
         self._latency.observe(elapsed_s)
 
     @contextlib.contextmanager
@@ -47,7 +55,7 @@ class ReplicaMetrics:
 class NoMetrics:
     """The same calls, doing nothing: a replica outside Ray (the local runner)."""
 
-    def chunk_done(self, frames: int, elapsed_s: float) -> None:
+    def chunk_done(self, frames: int, skipped: int, elapsed_s: float) -> None:
         pass
 
     @contextlib.contextmanager

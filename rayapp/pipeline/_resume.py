@@ -45,6 +45,7 @@ def fingerprint(
         "size": list(size),
         "encoder": [config.codec, config.crf, config.preset],
         "cut": [config.segment_s, chunk_frames],
+        "dedup": config.dedup_threshold if config.dedup else None,
     }
     blob = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
@@ -63,27 +64,32 @@ def _record_uri(work: str, first_frame_index: int) -> str:
     return chunk_uri(work, first_frame_index) + ".json"
 
 
-def record_chunk(work: str, chunk: Chunk) -> None:
+def record_chunk(work: str, chunk: Chunk, frames_skipped: int) -> None:
     """Mark ``chunk`` finished (after the chunk itself has been published)."""
-    record = {"first_frame_index": chunk.first_frame_index, "frame_count": chunk.frame_count}
+    record = {
+        "first_frame_index": chunk.first_frame_index,
+        "frame_count": chunk.frame_count,
+        "frames_skipped": frames_skipped,
+    }
     storage.write_bytes(_record_uri(work, chunk.first_frame_index), json.dumps(record).encode())
 
 
-def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, Chunk]:
-    """The runs whose chunk is already finished under ``work``, by first frame index."""
+def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, tuple[Chunk, int]]:
+    """The runs whose chunk is already finished under ``work``, by first frame index: the
+    chunk, and how many of its frames were repeats that skipped the network."""
     fs, path = storage.filesystem(work)
     try:
         names = {p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
     except FileNotFoundError:
         return {}
-    done: dict[int, Chunk] = {}
+    done: dict[int, tuple[Chunk, int]] = {}
     for run in runs:
         uri = chunk_uri(work, run.start)
         name = uri.rsplit("/", 1)[-1]
         if name not in names or name + ".json" not in names:
             continue
         record = json.loads(storage.read_bytes(_record_uri(work, run.start)))
-        if record == {"first_frame_index": run.start, "frame_count": run.frame_count}:
-            done[run.start] = Chunk(uri, run.start, run.frame_count)
+        if (record["first_frame_index"], record["frame_count"]) == (run.start, run.frame_count):
+            done[run.start] = (Chunk(uri, run.start, run.frame_count), record["frames_skipped"])
     log.info("%d of %d chunks already finished under %s", len(done), len(runs), work)
     return done

@@ -27,6 +27,7 @@ import numpy as np
 
 from rayapp.config import UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
+from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
 from rayapp.pipeline._resume import record_chunk
 from rayapp.video._codecs import EncodeSettings
@@ -72,6 +73,7 @@ class EncodeJob:
     settings: EncodeSettings
     work: str
     micro_batch: int = 1
+    dedup_threshold: float | None = None  # None: every frame through the network
 
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
@@ -89,8 +91,10 @@ class ChunkRecord:
 
     chunk: Chunk
     reused: bool = False
+    frames_skipped: int = 0  # repeats that took the upscaled result of the frame before
     replica: str = ""  # "pid@host" of the replica that made it
-    replica_ready_at: float = 0.0  # when that replica had loaded its model
+    replica_started_at: float = 0.0  # when that replica's process began to load its model
+    replica_ready_at: float = 0.0  # when it had loaded it
     started_at: float = 0.0
     finished_at: float = 0.0
     model_s: float = 0.0
@@ -109,7 +113,9 @@ class ChunkRecord:
         chunk = Chunk(str(row["chunk_uri"]), int(row["first_frame_index"]), int(row["frame_count"]))
         return cls(
             chunk,
+            frames_skipped=int(row["frames_skipped"]),
             replica=str(row["replica"]),
+            replica_started_at=float(row["replica_started_at"]),
             replica_ready_at=float(row["replica_ready_at"]),
             started_at=float(row["started_at"]),
             finished_at=float(row["finished_at"]),
@@ -161,6 +167,13 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
         )
 
 
+@dataclass(frozen=True)
+class EncodedRun:
+    chunk: Chunk
+    model_s: float  # seconds inside the model
+    frames_skipped: int  # frames that took the upscaled result of the one they repeat
+
+
 def encode_run(
     upscaler: FrameUpscaler,
     job: EncodeJob,
@@ -168,35 +181,43 @@ def encode_run(
     pts: np.ndarray,
     first_frame_index: int,
     threads: int = 0,
-) -> tuple[Chunk, float]:
-    """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches and
-    encode them (with ``threads`` encoder threads, 0: auto) into one chunk under the work
-    prefix. Returns the chunk and the seconds spent inside the model. The one
-    upscale-and-encode of both runners."""
+) -> EncodedRun:
+    """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches,
+    frames that repeat the last one upscaled taking its result (``rayapp.pipeline._dedup``),
+    and encode them (``threads`` encoder threads, 0: auto) into one chunk under the work
+    prefix. The one upscale-and-encode of both runners."""
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
-    model_s = 0.0
+    sources = network_sources(frames, job.dedup_threshold)
+    through = [j for j, source in enumerate(sources) if source == j]
+    model_s, done, written = 0.0, {}, 0
     encoder = ChunkEncoder(
         uri, job.source, height=height, width=width, settings=job.settings, threads=threads
     )
     with encoder as enc:
-        for i in range(0, len(frames), job.micro_batch):
-            batch = frames[i : i + job.micro_batch]
+        for i in range(0, len(through), job.micro_batch):
+            indices = through[i : i + job.micro_batch]
+            batch = frames[indices]
             started = time.perf_counter()
             upscaled = upscaler.upscale_batch(batch)
             model_s += time.perf_counter() - started
             expected = (len(batch), height, width, 3)
             if upscaled.shape != expected or upscaled.dtype != batch.dtype:
-                first = first_frame_index + i
+                first, last = first_frame_index + indices[0], first_frame_index + indices[-1]
                 raise VideoError(
                     f"Expected the upscaler to return {expected} {batch.dtype}, but got "
-                    f"{upscaled.shape} {upscaled.dtype} (frames {first}-{first + len(batch) - 1})"
+                    f"{upscaled.shape} {upscaled.dtype} (frames {first}-{last})"
                 )
-            for j, image in enumerate(upscaled):
-                enc.write(image, frame_index=first_frame_index + i + j, pts=int(pts[i + j]))
+            done.update(zip(indices, upscaled, strict=True))
+            while written < len(frames) and sources[written] in done:
+                image = done[sources[written]]
+                enc.write(image, frame_index=first_frame_index + written, pts=int(pts[written]))
+                written += 1
+            # Only the last frame upscaled can still be repeated by a later one.
+            done = {indices[-1]: done[indices[-1]]}
     if enc.chunk is None or enc.chunk.frame_count != len(frames):
         raise VideoError(f"{uri}: expected {len(frames)} frames in the chunk")
-    return enc.chunk, model_s
+    return EncodedRun(enc.chunk, model_s, len(frames) - len(through))
 
 
 class UpscaleEncode:
@@ -215,6 +236,7 @@ class UpscaleEncode:
         threads: int | None = None,
         metrics: bool = False,
     ) -> None:
+        self._started_at = time.time()
         if upscaler is None:
             from rayapp.pipeline._cluster import load_replica
 
@@ -243,22 +265,23 @@ class UpscaleEncode:
         started = time.time()
         with self._metrics.busy():
             try:
-                chunk, model_s = encode_run(
-                    self._upscaler, job, frames, pts, first, threads=self._threads
-                )
+                made = encode_run(self._upscaler, job, frames, pts, first, threads=self._threads)
             except RayappError as e:
                 last = first + len(frames) - 1
                 raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
-        record_chunk(job.work, chunk)
+        chunk = made.chunk
+        record_chunk(job.work, chunk, made.frames_skipped)
         finished = time.time()
-        self._metrics.chunk_done(chunk.frame_count, finished - started)
+        self._metrics.chunk_done(chunk.frame_count, made.frames_skipped, finished - started)
         return {
             "chunk_uri": chunk.uri,
             "first_frame_index": chunk.first_frame_index,
             "frame_count": chunk.frame_count,
+            "frames_skipped": made.frames_skipped,
             "replica": self._replica,
+            "replica_started_at": self._started_at,
             "replica_ready_at": self._ready_at,
             "started_at": started,
             "finished_at": finished,
-            "model_s": model_s,
+            "model_s": made.model_s,
         }

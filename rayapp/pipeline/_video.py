@@ -64,6 +64,11 @@ class VideoJobResult:
     def chunks_computed(self) -> int:
         return self.chunks_total - self.chunks_reused
 
+    @property
+    def frames_skipped(self) -> int:
+        """Repeated frames that took the upscaled result of the frame they repeat."""
+        return sum(c.frames_skipped for c in self.chunks)
+
 
 def run_video_job(
     config: VideoJobConfig,
@@ -99,7 +104,10 @@ def run_video_job(
         info, runs = plan.info, plan.runs
         identity = _identity(config.upscale, upscaler)
         work = work_prefix(config, identity, plan.size, plan.chunk_frames)
-        reused = [ChunkRecord(c, reused=True) for c in finished_chunks(work, runs).values()]
+        reused = [
+            ChunkRecord(chunk, reused=True, frames_skipped=skipped)
+            for chunk, skipped in finished_chunks(work, runs).values()
+        ]
         done = {c.chunk.first_frame_index for c in reused}
         todo = tuple(r for r in runs if r.start not in done)
         log.info(
@@ -122,8 +130,14 @@ def run_video_job(
             made.append(record)
             tracker.chunk_done(record)
 
-        job = EncodeJob.of(info.video, size=plan.size, settings=settings, work=work,
-                           micro_batch=config.micro_batch)  # fmt: skip
+        job = EncodeJob.of(
+            info.video,
+            size=plan.size,
+            settings=settings,
+            work=work,
+            micro_batch=config.micro_batch,
+            dedup_threshold=config.dedup_threshold if config.dedup else None,
+        )
         try:
             if todo:
                 make.run(PipelineWork(info.uri, plan.depth, plan.segments, todo, job), on_chunk)

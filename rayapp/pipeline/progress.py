@@ -39,6 +39,7 @@ class ProgressEvent:
 
     frames_done: int
     frames_total: int
+    frames_skipped: int  # of the frames done: repeats that skipped the network
     chunks_done: int
     chunks_total: int
     elapsed_s: float  # since the job's pipeline started
@@ -54,7 +55,7 @@ class ProgressEvent:
         eta = "?" if self.eta_s is None else f"{self.eta_s:.0f} s"
         return (
             f"frames {self.frames_done}/{self.frames_total} ({self.percent:.1f}%), "
-            f"{self.fps:.2f} fps, ETA {eta}"
+            f"{self.fps:.2f} fps, ETA {eta}, {self.frames_skipped} repeats skipped"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +82,7 @@ class ProgressTracker:
         reused = list(reused)
         self._frames_total, self._chunks_total = frames_total, chunks_total
         self._frames_done = sum(c.frame_count for c in reused)
+        self._skipped = sum(c.frames_skipped for c in reused)
         self._chunks_done = len(reused)
         self._made = 0
         self._started = time.monotonic()
@@ -88,6 +90,7 @@ class ProgressTracker:
 
     def chunk_done(self, chunk: ChunkRecord) -> None:
         self._frames_done += chunk.frame_count
+        self._skipped += chunk.frames_skipped
         self._chunks_done += 1
         self._made += chunk.frame_count
         self._emit(chunk)
@@ -98,8 +101,8 @@ class ProgressTracker:
         left = self._frames_total - self._frames_done
         eta = left / fps if fps > 0 else (0.0 if left == 0 else None)
         event = ProgressEvent(
-            self._frames_done, self._frames_total, self._chunks_done, self._chunks_total,
-            elapsed, fps, eta, chunk,
+            self._frames_done, self._frames_total, self._skipped, self._chunks_done,
+            self._chunks_total, elapsed, fps, eta, chunk,
         )  # fmt: skip
         for sink in self._sinks:
             sink(event)

@@ -10,7 +10,7 @@ This package lives in ``rayapp`` (not under ``tests/``) because Ray workers impo
 
 from __future__ import annotations
 
-from rayapp.testing.make import SubtitleCue, make_audio_only, make_test_video
+from rayapp.testing.make import SubtitleCue, held_drawings, make_audio_only, make_test_video
 from rayapp.testing.patterns import NearestUpscaler, frame_pattern, read_frame_index
 from rayapp.testing.readback import Decoded, decode_video, stream_packets, subtitle_cues
 
@@ -20,6 +20,7 @@ __all__ = [
     "SubtitleCue",
     "decode_video",
     "frame_pattern",
+    "held_drawings",
     "make_audio_only",
     "make_test_video",
     "read_frame_index",

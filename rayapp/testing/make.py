@@ -13,7 +13,7 @@ from rayapp import storage
 from rayapp.testing.patterns import frame_pattern
 from rayapp.video._subtitles import add_text_subtitle_stream
 
-__all__ = ["SubtitleCue", "make_audio_only", "make_test_video"]
+__all__ = ["SubtitleCue", "held_drawings", "make_audio_only", "make_test_video"]
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,16 @@ def make_test_video(
     colour: str | None = None,
     texture: bool = False,
     rotation: int = 0,
+    holds: Sequence[int] = (1,),
 ) -> str:
     """Write a small test video at ``uri`` (any fsspec URI; format from the extension).
 
     ``vfr`` spaces frames irregularly (1, 1.5 and 0.5 frame periods, millisecond pts).
     ``colour="bt709"`` tags (and converts with) BT.709 primaries/transfer/matrix, tv range.
-    Frame ``i`` shows index ``i`` (see :func:`read_frame_index`). Returns ``uri``.
+    Frame ``i`` shows index ``i`` (see :func:`read_frame_index`), unless ``holds`` holds
+    drawings for several frames, as animation does: drawing ``d`` for ``holds[d % len]``
+    frames, each frame then showing its drawing's index (see :func:`held_drawings`).
+    Returns ``uri``.
     """
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
         video = _add_video(container, codec, pix_fmt, fps, width, height, crf, gop, bframes)
@@ -68,8 +72,8 @@ def make_test_video(
         container.start_encoding()
         pts_list = _frame_pts(frames, fps, vfr)
         dtype = np.uint16 if "10" in pix_fmt else np.uint8
-        for i, pts in enumerate(pts_list):
-            image = frame_pattern(i, height, width, texture=texture)
+        for pts, drawing in zip(pts_list, held_drawings(frames, holds), strict=True):
+            image = frame_pattern(drawing, height, width, texture=texture)
             fmt = "rgb24"
             if dtype == np.uint16:
                 image, fmt = image.astype(np.uint16) * 257, "rgb48le"
@@ -91,6 +95,17 @@ def make_test_video(
         if sub_stream is not None:
             _write_subtitles(container, sub_stream, subtitles)
     return uri
+
+
+def held_drawings(frames: int, holds: Sequence[int]) -> list[int]:
+    """The drawing each of ``frames`` frames shows when drawing ``d`` is held for
+    ``holds[d % len(holds)]`` frames (``(1,)``: every frame its own drawing)."""
+    drawings: list[int] = []
+    d = 0
+    while len(drawings) < frames:
+        drawings += [d] * holds[d % len(holds)]
+        d += 1
+    return drawings[:frames]
 
 
 def make_audio_only(uri: str, seconds: float = 1.0) -> str:

@@ -83,6 +83,8 @@ class ChunkEncoder:
         self._first: int | None = None
         self._count = 0
         self._last_pts: int | None = None
+        self._last_image: np.ndarray | None = None
+        self._last_frame: av.VideoFrame | None = None
         self.chunk: Chunk | None = None
 
     @property
@@ -126,19 +128,24 @@ class ChunkEncoder:
                 f"Expected a {expected} {np.dtype(self._dtype).name} frame for {self.uri}, "
                 f"but got {image.shape} {image.dtype} (frame {frame_index})"
             )
+        if image is not self._last_image:  # a repeat is converted once, encoded again
+            self._last_image, self._last_frame = image, self._to_yuv(image)
+        frame = self._last_frame
+        frame.pts = pts
+        frame.time_base = self.source.time_base
+        self._container.mux(self._stream.encode(frame))
+        self._count += 1
+
+    def _to_yuv(self, image: np.ndarray) -> av.VideoFrame:
         frame = av.VideoFrame.from_ndarray(
             image, format="rgb24" if image.itemsize == 1 else "rgb48le"
         )
-        frame = frame.reformat(
+        return frame.reformat(
             format=self.pix_fmt,
             src_color_range="JPEG",
             dst_colorspace=sws_matrix(self.source.colour.matrix),
             dst_color_range=sws_range(self.source.colour.range),
         )
-        frame.pts = pts
-        frame.time_base = self.source.time_base
-        self._container.mux(self._stream.encode(frame))
-        self._count += 1
 
     def _check_order(self, frame_index: int, pts: int) -> None:
         if self._first is None:

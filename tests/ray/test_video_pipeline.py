@@ -17,7 +17,7 @@ import pytest
 from rayapp import storage
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
-from rayapp.testing import decode_video, make_test_video, stream_packets
+from rayapp.testing import NearestUpscaler, decode_video, make_test_video, stream_packets
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -235,3 +235,27 @@ def test_changed_config_never_reuses_stale_chunks(source: str, ray_local: str, t
     again = run_video_job(config(source, "s3://src-videos/c.mp4", work=work))
     assert (a.chunks_reused, b.chunks_reused, again.chunks_reused) == (0, 0, 16)
     assert frames_of("s3://src-videos/c.mp4")[5].shape == (64, 96, 3)
+
+
+def test_ray_runner_skips_repeats_and_changes_no_pixel(ray_local: str, tmp_path: Path) -> None:
+    """Drawings held 2 and 3 frames, chunks of 6 spread over two replicas: the frames that
+    repeat the one before in their chunk skip the network; the output is the local runner's
+    without skipping, pixel for pixel."""
+    src = make_test_video(
+        str(tmp_path / "held.mkv"), frames=30, holds=(2, 3), crf=0, gop=30, texture=True
+    )
+
+    def job(out: str, **fields: object) -> VideoJobConfig:
+        return VideoJobConfig(
+            input=src, output=str(tmp_path / out), segment_s=60, chunk_frames=6, crf=0,
+            replicas=TWO_REPLICAS, **fields,
+        )  # fmt: skip
+
+    on_ray = run_video_job(job("ray.mkv", dedup_threshold=0), upscaler=NearestUpscaler(2))
+    local = run_video_job(
+        job("local.mkv", dedup=False), runner="local", upscaler=NearestUpscaler(2)
+    )
+    assert (on_ray.frames_skipped, local.frames_skipped) == (15, 0)
+    assert len({c.replica for c in on_ray.chunks}) == 2
+    for a, b in zip(frames_of(on_ray.output_uri), frames_of(local.output_uri), strict=True):
+        np.testing.assert_array_equal(a, b)
