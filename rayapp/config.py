@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from rayapp.image_formats import IMAGE_FORMATS
-from rayapp.video._codecs import CODECS, CodecName
+from rayapp.video._codecs import CodecName, EncodeSettings
 
 __all__ = [
     "Device",
@@ -151,7 +151,11 @@ class VideoJobConfig(BaseModel):
         description="Output URI; the container comes from its extension.",
     )
     upscale: UpscaleConfig = Field(default_factory=UpscaleConfig)
-    codec: CodecName = Field("libx264", description="Output video encoder.")
+    codec: CodecName = Field(
+        "h264",
+        description="Output codec: a family (h264, hevc, av1, vp9: NVENC on a replica with "
+        "a CUDA GPU, else the CPU encoder) or an encoder by name (libx264, h264_nvenc, ...).",
+    )
     crf: int | None = Field(
         None, ge=0, le=63, description="Encoder quality, lower is better; the codec's default."
     )
@@ -197,7 +201,7 @@ class VideoJobConfig(BaseModel):
 
     @model_validator(mode="after")
     def _crf_in_codec_range(self) -> VideoJobConfig:
-        CODECS[self.codec].check_crf(self.crf)  # a ValueError: pydantic reports it
+        EncodeSettings(codec=self.codec).spec.check_crf(self.crf)  # a ValueError: reported
         return self
 
 

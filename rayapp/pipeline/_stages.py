@@ -188,11 +188,12 @@ def encode_run(
     prefix. The one upscale-and-encode of both runners."""
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
+    settings = job.settings.for_device(_device_type(upscaler))
     sources = network_sources(frames, job.dedup_threshold)
     through = [j for j, source in enumerate(sources) if source == j]
     model_s, done, written = 0.0, {}, 0
     encoder = ChunkEncoder(
-        uri, job.source, height=height, width=width, settings=job.settings, threads=threads
+        uri, job.source, height=height, width=width, settings=settings, threads=threads
     )
     with encoder as enc:
         for i in range(0, len(through), job.micro_batch):
@@ -218,6 +219,11 @@ def encode_run(
     if enc.chunk is None or enc.chunk.frame_count != len(frames):
         raise VideoError(f"{uri}: expected {len(frames)} frames in the chunk")
     return EncodedRun(enc.chunk, model_s, len(frames) - len(through))
+
+
+def _device_type(upscaler: FrameUpscaler) -> str:
+    """``cuda`` or ``cpu``: where the upscaler's frames are (an encoder to match)."""
+    return str(getattr(upscaler, "device", "cpu")).split(":")[0]
 
 
 class UpscaleEncode:
@@ -257,6 +263,10 @@ class UpscaleEncode:
             "device": str(getattr(up, "device", "cpu")),
             "precision": getattr(up, "precision", "n/a"),
         }
+
+    def encoder(self, settings: EncodeSettings) -> str:
+        """The encoder this replica's chunks get from ``settings`` (its device decides)."""
+        return settings.for_device(_device_type(self._upscaler)).spec.name
 
     def encode_chunk(self, job: EncodeJob, run: dict[str, Any]) -> dict[str, Any]:
         """One run row of ``decode_runs`` -> one chunk of ``job`` (a row of its timings)."""

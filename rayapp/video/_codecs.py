@@ -1,9 +1,20 @@
-"""Output video codecs: the one table of encoders we drive, and the settings of an encode."""
+"""Output video codecs: the one table of encoders we drive, and the settings of an encode.
+
+``--codec`` takes a codec family (``h264``, ``hevc``, ``av1``, ``vp9``) or an encoder by
+name. A family encodes with NVENC where the replica has a CUDA device (on a GPU node the CPU
+encoder, not the model, would be the bottleneck) and with its CPU encoder elsewhere, or
+where NVENC cannot open (no driver, no NVENC on that GPU: one log line says so). An encoder
+by name (``libx264``, ``h264_nvenc``, ...) is used as asked. NVENC's quality comes from
+``--crf`` (constant quality ``cq``), its presets from x264's names (``medium`` is ``p5``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Literal
 
 import av
@@ -11,49 +22,98 @@ import av
 from rayapp.errors import ConfigError, UnsupportedCodecError
 from rayapp.video._info import VideoStreamInfo
 
-__all__ = ["CODECS", "CodecName", "CodecSpec", "EncodeSettings"]
+__all__ = ["CODECS", "FAMILIES", "CodecName", "CodecSpec", "EncodeSettings", "encoder_usable"]
+
+log = logging.getLogger(__name__)
+
+# x264's preset names -> NVENC's (p1 fastest .. p7 best).
+_NVENC_PRESETS = {
+    "ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p4", "fast": "p4",
+    "medium": "p5", "slow": "p6", "slower": "p7", "veryslow": "p7",
+}  # fmt: skip
+# Constant quality: the bitrate left uncapped, the quality from --crf.
+_NVENC = {"rc": "vbr", "b": "0", "tune": "hq"}
+# libvpx: CRF means constant quality only with a zero target bitrate; its speed knob is
+# cpu-used (0 slowest .. 8 fastest), not a named preset.
+_VPX = {"b": "0", "row-mt": "1"}
 
 
 @dataclass(frozen=True)
 class CodecSpec:
-    """How to drive one encoder: its CRF scale, default CRF/preset, and fixed options."""
+    """How to drive one encoder: its family, quality scale and option, presets, fixed options."""
 
     name: str
+    family: str
     crf_default: int
     crf_max: int
     preset_default: str
     preset_option: str = "preset"
+    crf_option: str = "crf"
     options: Mapping[str, str] = field(default_factory=dict)
+    gpu: bool = False  # an NVIDIA (NVENC) encoder
+    preset_names: Mapping[str, str] = field(default_factory=dict)  # other names it takes
 
     def check_crf(self, crf: int | None) -> None:
         if crf is not None and not 0 <= crf <= self.crf_max:
             raise ConfigError(f"Expected crf in 0..{self.crf_max} for {self.name}, but got {crf}")
 
 
-# libvpx: CRF means constant quality only with a zero target bitrate; its speed knob is
-# cpu-used (0 slowest .. 8 fastest), not a named preset.
-_VPX = {"b": "0", "row-mt": "1"}
 CODECS: dict[str, CodecSpec] = {
     spec.name: spec
     for spec in (
-        CodecSpec("libx264", 18, 51, "medium"),
-        CodecSpec("libx265", 22, 51, "medium", options={"x265-params": "log-level=error"}),
-        CodecSpec("libsvtav1", 30, 63, "8"),
-        CodecSpec("libvpx-vp9", 31, 63, "4", preset_option="cpu-used", options=_VPX),
+        CodecSpec("libx264", "h264", 18, 51, "medium"),
+        CodecSpec("libx265", "hevc", 22, 51, "medium", options={"x265-params": "log-level=error"}),
+        CodecSpec("libsvtav1", "av1", 30, 63, "8"),
+        CodecSpec("libvpx-vp9", "vp9", 31, 63, "4", preset_option="cpu-used", options=_VPX),
+        *(
+            CodecSpec(
+                f"{family}_nvenc",
+                family,
+                crf,
+                top,
+                "p5",
+                crf_option="cq",
+                options=_NVENC,
+                gpu=True,
+                preset_names=_NVENC_PRESETS,
+            )  # fmt: skip
+            for family, crf, top in (("h264", 19, 51), ("hevc", 23, 51), ("av1", 30, 63))
+        ),
     )
 }
-CodecName = Literal[tuple(CODECS)]  # type: ignore[valid-type]  # the table's names
+# Family -> its encoders, GPU ones first.
+FAMILIES: dict[str, tuple[str, ...]] = {}
+for _spec in sorted(CODECS.values(), key=lambda s: not s.gpu):
+    FAMILIES.setdefault(_spec.family, ())
+    FAMILIES[_spec.family] += (_spec.name,)
+CodecName = Literal[(*FAMILIES, *CODECS)]  # type: ignore[valid-type]  # the table's names
+
+
+@functools.cache
+def encoder_usable(name: str) -> str | None:
+    """None when the encoder ``name`` opens in this process, else why not (cached)."""
+    if name not in av.codecs_available:
+        return "not built into this PyAV/FFmpeg"
+    ctx = av.CodecContext.create(name, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+    ctx.time_base = Fraction(1, 25)
+    try:
+        ctx.open()
+    except (av.FFmpegError, OSError) as e:  # no driver: EPERM from avcodec_open2
+        return str(e)
+    return None
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder choice for chunks. ``crf``/``preset`` None: the codec's default.
+    """Encoder choice for chunks. ``codec``: a family or an encoder (module docstring);
+    ``crf``/``preset`` None: the encoder's default.
 
-    ``pix_fmt`` None: the source's own YUV format when the encoder takes it, else
-    ``yuv420p10le`` for a >8-bit source when it can, else ``yuv420p``.
+    ``pix_fmt`` None: the source's own YUV format when the encoder takes it, else a 10-bit
+    4:2:0 format for a >8-bit source when it can, else ``yuv420p``.
     """
 
-    codec: str = "libx264"
+    codec: str = "h264"
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
@@ -73,18 +133,41 @@ class EncodeSettings:
 
     @property
     def spec(self) -> CodecSpec:
+        """The encoder's spec: the one named, or a family's CPU encoder."""
+        name = FAMILIES[self.codec][-1] if self.codec in FAMILIES else self.codec
         try:
-            return CODECS[self.codec]
+            return CODECS[name]
         except KeyError:
+            known = ", ".join(sorted([*FAMILIES, *CODECS]))
             raise UnsupportedCodecError(
-                f"Unknown output codec {self.codec!r}. Available: {', '.join(sorted(CODECS))}"
+                f"Unknown output codec {self.codec!r}. Available: {known}"
             ) from None
+
+    def for_device(
+        self, device_type: str, usable: Callable[[str], str | None] = encoder_usable
+    ) -> EncodeSettings:
+        """The settings with a family resolved to an encoder for a replica on
+        ``device_type``: NVENC on ``cuda`` where ``usable`` says it opens, else the CPU
+        encoder. An encoder given by name stays as it is."""
+        if self.codec not in FAMILIES:
+            return self
+        gpu = next((n for n in FAMILIES[self.codec] if CODECS[n].gpu), None)
+        if device_type == "cuda" and gpu is not None:
+            why_not = usable(gpu)
+            if why_not is None:
+                return replace(self, codec=gpu)
+            _log_fallback(gpu, why_not, self.spec.name)
+        return replace(self, codec=self.spec.name)
 
     def encoder_options(self) -> dict[str, str]:
         spec = self.spec
         options = dict(spec.options)
-        options["crf"] = str(spec.crf_default if self.crf is None else self.crf)
-        options[spec.preset_option] = self.preset or spec.preset_default
+        crf = spec.crf_default if self.crf is None else self.crf
+        if spec.gpu:
+            crf = min(max(crf, 1), spec.crf_max)  # NVENC's cq 0 would mean "automatic"
+        options[spec.crf_option] = str(crf)
+        preset = self.preset or spec.preset_default
+        options[spec.preset_option] = spec.preset_names.get(preset, preset)
         return options
 
     def resolve_pix_fmt(self, source: VideoStreamInfo) -> str:
@@ -93,7 +176,7 @@ class EncodeSettings:
         formats = self._encoder_formats()
         candidates = [source.pix_fmt] if source.pix_fmt.startswith("yuv") else []
         if source.bit_depth > 8:
-            candidates.append("yuv420p10le")
+            candidates += ["yuv420p10le", "p010le"]  # the CPU encoders', NVENC's
         candidates.append("yuv420p")
         return next(f for f in candidates if f in formats)
 
@@ -103,9 +186,14 @@ class EncodeSettings:
         step_w, step_h = 64 // fmt.chroma_width(), 64 // fmt.chroma_height()
         if width % step_w or height % step_h or width <= 0 or height <= 0:
             raise UnsupportedCodecError(
-                f"{self.codec} with {pix_fmt} needs a width divisible by {step_w} and a height "
-                f"divisible by {step_h}, but the frames are {width}x{height}"
+                f"{self.spec.name} with {pix_fmt} needs a width divisible by {step_w} and a "
+                f"height divisible by {step_h}, but the frames are {width}x{height}"
             )
 
     def _encoder_formats(self) -> set[str]:
         return {f.name for f in av.Codec(self.spec.name, "w").video_formats or ()}
+
+
+@functools.cache
+def _log_fallback(gpu: str, why_not: str, cpu: str) -> None:
+    log.warning("%s cannot open here (%s); encoding with %s", gpu, why_not, cpu)

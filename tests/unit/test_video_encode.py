@@ -137,3 +137,45 @@ def test_chunk_starting_off_the_millisecond_grid_keeps_exact_pts(tmp_path) -> No
         got = sorted(p.pts for p in c.demux(c.streams.video[0]) if p.pts is not None)
     assert info.video.time_base == Fraction(1, 12288)
     assert got == [f.pts for f in frames] == [4096, 4608, 5120, 5632]
+
+
+def test_a_codec_family_encodes_on_the_replicas_device() -> None:
+    """h264 on a CPU replica is libx264; on a CUDA replica it is NVENC where NVENC opens,
+    with its quality from crf and its preset from x264's names."""
+    h264 = EncodeSettings(crf=18, preset="veryfast")
+    assert h264.for_device("cpu").codec == "libx264"
+    on_gpu = h264.for_device("cuda", usable=lambda name: None)  # a GPU whose NVENC opens
+    assert on_gpu.codec == "h264_nvenc"
+    assert on_gpu.encoder_options() == {
+        "rc": "vbr", "b": "0", "tune": "hq", "cq": "18", "preset": "p3"
+    }  # fmt: skip
+    assert EncodeSettings("hevc").for_device("cuda", usable=lambda n: None).codec == "hevc_nvenc"
+    assert EncodeSettings("av1").for_device("cuda", usable=lambda n: None).codec == "av1_nvenc"
+    assert EncodeSettings("vp9").for_device("cuda", usable=lambda n: None).codec == "libvpx-vp9"
+
+
+def test_an_encoder_by_name_is_used_as_asked() -> None:
+    for name in ("libx264", "libx265", "h264_nvenc"):
+        assert EncodeSettings(name).for_device("cuda", usable=lambda n: None).codec == name
+        assert EncodeSettings(name).for_device("cpu").codec == name
+
+
+def test_nvenc_that_cannot_open_falls_back_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """This machine has no NVIDIA driver: PyAV's h264_nvenc is built but does not open, so a
+    CUDA replica would encode with libx264, and say so once."""
+    from rayapp.video._codecs import encoder_usable
+
+    why_not = encoder_usable("h264_nvenc")
+    if why_not is None:
+        pytest.skip("NVENC opens on this machine: nothing falls back")
+    with caplog.at_level("WARNING", logger="rayapp.video._codecs"):
+        for _ in range(3):
+            assert EncodeSettings().for_device("cuda").codec == "libx264"
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [f"h264_nvenc cannot open here ({why_not}); encoding with libx264"]
+
+
+def test_nvenc_keeps_ten_bits_in_its_own_format(ten_bit_mkv: str) -> None:
+    source = probe(ten_bit_mkv).video
+    assert EncodeSettings("hevc_nvenc").resolve_pix_fmt(source) == "p010le"
+    assert EncodeSettings("hevc").resolve_pix_fmt(source) == "yuv420p10le"  # libx265

@@ -85,7 +85,7 @@ def test_hostile_input(case: str, tmp_path: Path) -> None:
     ("kwargs", "output", "error", "message"),
     [
         # The codec is a choice of the config (the codec table's names): refused there.
-        ({"codec": "libfoo"}, "out.mp4", ValidationError, "codec\n  Input should be 'libx264'"),
+        ({"codec": "libfoo"}, "out.mp4", ValidationError, "codec\n  Input should be 'h264'"),
         ({"codec": "libx264"}, "out.webm", ContainerError, r"\.webm cannot carry libx264"),
         ({"codec": "libvpx-vp9"}, "out.webm", ContainerError, r"audio stream #1 \(aac\)"),
         ({}, "out.avi", ContainerError, "expected an extension among"),
