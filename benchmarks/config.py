@@ -12,7 +12,7 @@ from rayapp.config import ReplicaConfig
 __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
-Section = Literal["forward", "pipeline"]
+Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "gpu"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -25,7 +25,7 @@ class BenchmarkConfig(BaseModel):
     size: str | None = Field(
         None,
         pattern=r"^\d+x\d+$",
-        description="Input WxH for every model (e.g. 320x240); default: per model / 160x120.",
+        description="Input WxH (e.g. 320x240); default: per section (forward: per model).",
     )
     frames: int = Field(3, ge=1, description="Forward: timed frames per variant (after a warm-up).")
     threads: int = Field(
@@ -38,7 +38,7 @@ class BenchmarkConfig(BaseModel):
     )
     model: str = Field("realesr-animevideov3", description="Pipeline: the model.")
     outscale: float = Field(2.0, gt=0, description="Pipeline: final scale.")
-    seconds: float = Field(2.0, gt=0, description="Pipeline: short clip length.")
+    seconds: float = Field(4.0, gt=0, description="Pipeline: short clip length.")
     long: int = Field(4, ge=1, description="Pipeline: the long clip is this many times longer.")
     fps: int = Field(24, ge=1, description="Pipeline: clip frame rate.")
     segment_s: float = Field(1.0, gt=0, description="Pipeline: job segment_s.")
@@ -49,7 +49,11 @@ class BenchmarkConfig(BaseModel):
     max_replicas: int = Field(
         ReplicaConfig().max_replicas, ge=1, description="Pipeline: replicas at most."
     )
-    bare_frames: int = Field(8, ge=1, description="Pipeline: frames per bare pass.")
+    bare_frames: int = Field(8, ge=1, description="Pipeline, steady: frames per bare pass.")
+    steady_seconds: float = Field(10.0, gt=0, description="Steady: clip length.")
+    cold_seconds: float = Field(2.0, gt=0, description="Cold: clip length.")
+    dedup_seconds: float = Field(10.0, gt=0, description="Dedup: clip length (views held 2).")
+    gpu_seconds: float = Field(4.0, gt=0, description="GPU: clip length (640x480, x4).")
 
     @model_validator(mode="before")
     @classmethod

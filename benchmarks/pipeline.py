@@ -15,10 +15,11 @@ import numpy as np
 import torch
 
 from benchmarks.bare import BareForward, decode_frames, time_frames
+from benchmarks.cluster import local_ray
 from benchmarks.config import BenchmarkConfig
 from benchmarks.pipeline_report import TimedRun, pipeline_report
 from benchmarks.sampler import ResourceSampler
-from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import LogProgress, ProgressEvent, Runner, run_video_job
 from rayapp.upscaler import Upscaler
 
@@ -104,28 +105,8 @@ def _run_job(
     )
 
 
-def _start_ray(tmp: str, cfg: BenchmarkConfig) -> float:
-    import ray
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    start = time.monotonic()
-    ray.init(
-        num_cpus=cfg.threads,
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        _temp_dir=f"{tmp}/ray",
-        runtime_env={"env_vars": env},
-        object_spilling_directory=f"{tmp}/spill",
-    )
-    return time.monotonic() - start
-
-
 def section_pipeline(cfg: BenchmarkConfig) -> str:
     """The video job end to end vs the bare model on the same frames, with its costs."""
-    import ray
-
     from rayapp.sample import make_sample_video
 
     w, h = cfg.size_wh((160, 120))
@@ -144,14 +125,13 @@ def section_pipeline(cfg: BenchmarkConfig) -> str:
         step = max(1, len(frames) // cfg.bare_frames)
         pick = frames[::step][: cfg.bare_frames]
         upscaler = Upscaler.from_config(UpscaleConfig(model=cfg.model, outscale=cfg.outscale))
-        ray_init_s = _start_ray(tmp, cfg)
-        per_replica = max(1, cfg.threads // cfg.max_replicas)
-        runners = _bare_runners(upscaler, total_threads, per_replica, cfg)
-        for run in runners.values():
-            run(pick[:1])  # warm-up: oneDNN picks its kernels here; the actor starts
-        bare: dict[str, list[list[float]]] = {label: [] for label in runners}
-        dirs = {"work": f"{tmp}/work", "spill": f"{tmp}/spill"}
-        try:
+        with local_ray(tmp, cfg.threads) as ray_init_s:
+            per_replica = max(1, cfg.threads // cfg.max_replicas)
+            runners = _bare_runners(upscaler, total_threads, per_replica, cfg)
+            for run in runners.values():
+                run(pick[:1])  # warm-up: oneDNN picks its kernels here; the actor starts
+            bare: dict[str, list[list[float]]] = {label: [] for label in runners}
+            dirs = {"work": f"{tmp}/work", "spill": f"{tmp}/spill"}
             with ResourceSampler(dirs) as sampler:
                 with sampler.phase() as idle:
                     _bare_passes(runners, pick, bare)
@@ -160,6 +140,4 @@ def section_pipeline(cfg: BenchmarkConfig) -> str:
                 runs.append(_run_job("local", short, tmp, cfg, sampler, "local", upscaler))
                 runs.append(_run_job("long", long, tmp, cfg, sampler))
                 _bare_passes(runners, pick, bare)
-        finally:
-            ray.shutdown()
     return pipeline_report(cfg, (w, h), total_threads, ray_init_s, bare, runs, idle)

@@ -12,27 +12,32 @@ a bad input or option is one line on stderr and exit 2; a failure of the job its
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from rayapp import storage
 from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.config import VideoJobConfig
 from rayapp.entrypoint import run_job
 from rayapp.errors import ErrorReport
 
 
-def parse_args(argv: Sequence[str] | None = None) -> VideoJobConfig:
+def parse_args(argv: Sequence[str] | None = None) -> tuple[VideoJobConfig, str | None]:
+    """The job's config, and where to write its result as JSON (None: nowhere)."""
     p = job_parser("jobs.upscale_video", __doc__)
     p.add_argument("--config-json", help="the whole job as a VideoJobConfig JSON document")
+    p.add_argument("--result-json", help="also write the job's result (chunks, timings) here")
     add_config_arguments(p, VideoJobConfig)
     args = p.parse_args(argv)
+    result_json = args.__dict__.pop("result_json")
     if args.config_json is None:
-        return config_from_arguments(VideoJobConfig, args)
+        return config_from_arguments(VideoJobConfig, args), result_json
     if len(vars(args)) > 1:
         p.error("--config-json carries the whole job; give no other option with it")
-    return VideoJobConfig.model_validate_json(args.config_json)
+    return VideoJobConfig.model_validate_json(args.config_json), result_json
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    config = parse_args(argv)  # before the heavy imports: a bad option fails fast
+    config, result_json = parse_args(argv)  # before the heavy imports: a bad option fails fast
     from rayapp.pipeline import LogProgress, run_video_job
     from rayapp.pipeline._cluster import submission_id
     from rayapp.pipeline.progress import RayKvProgress
@@ -58,6 +63,8 @@ def _run(argv: Sequence[str] | None) -> int:
         f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
         flush=True,
     )
+    if result_json:
+        storage.write_bytes(result_json, json.dumps(asdict(result)).encode())
     return 0
 
 

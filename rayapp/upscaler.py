@@ -88,6 +88,12 @@ class Upscaler:
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return scaled_size(height, width, self.outscale)
 
+    def device_memory(self) -> int:
+        """Peak bytes this process has reserved on the CUDA device (0 on a CPU)."""
+        if self.device.type != "cuda":
+            return 0
+        return int(torch.cuda.max_memory_reserved(self.device))
+
     @property
     def compiled(self) -> bool:
         """True while ``forward`` runs the TorchInductor-compiled network (``compile``)."""

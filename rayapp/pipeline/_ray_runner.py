@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, VideoError
@@ -54,8 +55,8 @@ class UpscaleEncodeReplica:
         except Exception as e:  # noqa: BLE001 - raised again by every call, with its type
             self._error = e
 
-    def describe(self) -> dict[str, str]:
-        return self._ready().describe()
+    def describe(self, settings: Any) -> dict[str, str]:
+        return self._ready().describe(settings)
 
     def encode_chunk(self, job: Any, run: dict[str, Any]) -> dict[str, Any]:
         return self._ready().encode_chunk(job, run)
@@ -86,10 +87,7 @@ class RayRunner:
         upscaler: FrameUpscaler | None,
         max_chunk_retries: int,
     ) -> None:
-        import ray
-
         ensure_ray()
-        self.cluster_ready_at = time.time()
         self._config = replicas
         self._retries = max_chunk_retries
         self._actor = ray.remote(UpscaleEncodeReplica).options(
@@ -114,8 +112,6 @@ class RayRunner:
         _Schedule(self._replicas, work, on_chunk, self._retries).run()
 
     def close(self) -> None:
-        import ray
-
         for replica in self._replicas:
             ray.kill(replica)
         self._replicas = []
@@ -127,9 +123,6 @@ class _Schedule:
     def __init__(
         self, replicas: list[Any], work: PipelineWork, on_chunk: OnChunk, retries: int
     ) -> None:
-        import ray
-
-        self._ray = ray
         self._replicas = replicas
         self._work = work
         self._on_chunk = on_chunk
@@ -143,19 +136,18 @@ class _Schedule:
         self._ready: deque[_Chunk] = deque()
         self._calls: dict[Any, _Chunk] = {}
         self._busy: set[int] = set()
-        self._started = time.time()
-        self._hello = {r.describe.remote(): i for i, r in enumerate(replicas)}
+        self._hello = {r.describe.remote(work.job.settings): i for i, r in enumerate(replicas)}
 
     def run(self) -> None:
         try:
             while self._segments or self._decoders or self._ready or self._calls:
                 self._decode_ahead()
                 self._feed()
-                [done], _ = self._ray.wait(self._waitables(), num_returns=1)
+                [done], _ = ray.wait(self._waitables(), num_returns=1)
                 self._handle(done)
         finally:
             for decoder in self._decoders:
-                self._ray.cancel(decoder)
+                ray.cancel(decoder)
 
     def _room(self) -> bool:
         return len(self._ready) < _RUNS_AHEAD_PER_REPLICA * len(self._replicas)
@@ -184,15 +176,15 @@ class _Schedule:
         if done in self._decoders:
             self._take_decoded(done)
         elif done in self._hello:
-            info = self._ray.get(done)  # a model that failed to load fails the job here
+            info = ray.get(done)  # a model that failed to load fails the job here
             del self._hello[done]
             log.info(
-                "replica %s ready %.1f s after the job started: %s on %s in %s",
+                "replica %s ready: %s on %s in %s, encoding with %s",
                 info["replica"],
-                time.time() - self._started,
                 info["model"],
                 info["device"],
                 info["precision"],
+                info["encoder"],
             )
         else:
             self._finish(done, self._calls.pop(done))
@@ -205,7 +197,7 @@ class _Schedule:
             return
         expected = self._decoders[decoder]
         if not expected:  # only an error can come after the segment's last run
-            self._ray.get(frames)
+            ray.get(frames)
             raise VideoError("a decode task yielded more runs than its segment holds")
         # A decode that fails yields its error in place of the next run: the replica given
         # it fails with that error, and so does the job.
@@ -214,8 +206,8 @@ class _Schedule:
     def _finish(self, ref: Any, chunk: _Chunk) -> None:
         self._busy.discard(chunk.replica)
         try:
-            row = self._ray.get(ref)
-        except self._ray.exceptions.RayActorError as e:
+            row = ray.get(ref)
+        except ray.exceptions.RayActorError as e:
             chunk.attempt += 1
             first, last = chunk.run.start, chunk.run.stop - 1
             if chunk.attempt > self._retries:

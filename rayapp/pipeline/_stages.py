@@ -98,6 +98,8 @@ class ChunkRecord:
     started_at: float = 0.0
     finished_at: float = 0.0
     model_s: float = 0.0
+    encoder: str = ""  # the encoder that made it (libx264, h264_nvenc, ...)
+    device_memory: int = 0  # peak bytes the replica had reserved on its GPU (0: a CPU)
 
     @property
     def frame_count(self) -> int:
@@ -120,6 +122,8 @@ class ChunkRecord:
             started_at=float(row["started_at"]),
             finished_at=float(row["finished_at"]),
             model_s=float(row["model_s"]),
+            encoder=str(row["encoder"]),
+            device_memory=int(row["device_memory"]),
         )
 
 
@@ -172,6 +176,7 @@ class EncodedRun:
     chunk: Chunk
     model_s: float  # seconds inside the model
     frames_skipped: int  # frames that took the upscaled result of the one they repeat
+    encoder: str
 
 
 def encode_run(
@@ -218,7 +223,7 @@ def encode_run(
             done = {indices[-1]: done[indices[-1]]}
     if enc.chunk is None or enc.chunk.frame_count != len(frames):
         raise VideoError(f"{uri}: expected {len(frames)} frames in the chunk")
-    return EncodedRun(enc.chunk, model_s, len(frames) - len(through))
+    return EncodedRun(enc.chunk, model_s, len(frames) - len(through), settings.spec.name)
 
 
 def _device_type(upscaler: FrameUpscaler) -> str:
@@ -254,19 +259,17 @@ class UpscaleEncode:
         self._metrics = ReplicaMetrics(name) if metrics else NoMetrics()
         self._ready_at = time.time()
 
-    def describe(self) -> dict[str, str]:
-        """Who this replica is and how it runs its model (for the job's log)."""
+    def describe(self, settings: EncodeSettings) -> dict[str, str]:
+        """Who this replica is, how it runs its model and which encoder its chunks of a job
+        with ``settings`` get (its device decides a codec family's): for the job's log."""
         up = self._upscaler
         return {
             "replica": self._replica,
             "model": getattr(up, "name", type(up).__name__),
             "device": str(getattr(up, "device", "cpu")),
             "precision": getattr(up, "precision", "n/a"),
+            "encoder": settings.for_device(_device_type(up)).spec.name,
         }
-
-    def encoder(self, settings: EncodeSettings) -> str:
-        """The encoder this replica's chunks get from ``settings`` (its device decides)."""
-        return settings.for_device(_device_type(self._upscaler)).spec.name
 
     def encode_chunk(self, job: EncodeJob, run: dict[str, Any]) -> dict[str, Any]:
         """One run row of ``decode_runs`` -> one chunk of ``job`` (a row of its timings)."""
@@ -294,4 +297,6 @@ class UpscaleEncode:
             "started_at": started,
             "finished_at": finished,
             "model_s": made.model_s,
+            "encoder": made.encoder,
+            "device_memory": getattr(self._upscaler, "device_memory", lambda: 0)(),
         }

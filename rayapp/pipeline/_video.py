@@ -99,7 +99,7 @@ def run_video_job(
             output_size,
             segment_s=config.segment_s,
             chunk_frames=config.chunk_frames,
-            min_chunks=2 * config.replicas.max_replicas,
+            replicas=config.replicas.max_replicas,
         )
         info, runs = plan.info, plan.runs
         identity = _identity(config.upscale, upscaler)

@@ -44,18 +44,18 @@ def plan_job(
     *,
     segment_s: float,
     chunk_frames: int | None,
-    min_chunks: int = 1,
+    replicas: int = 1,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(height, width)`` is the upscaler's. ``chunk_frames`` None: at most
-    48, and at least ``min_chunks`` chunks (``auto_chunk_frames``)."""
+    48, fewer where that keeps ``replicas`` replicas busy to the end (``auto_chunk_frames``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
     height, width = output_size(info.video.height, info.video.width)
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     segments = plan_segments(info, segment_s)
-    chunk_frames = chunk_frames or auto_chunk_frames(info.video.frame_count, min_chunks)
+    chunk_frames = chunk_frames or auto_chunk_frames(segments, replicas)
     return JobPlan(
         info=info,
         output=output,

@@ -10,7 +10,7 @@ runs on past the keyframe until they come out.
 
 from __future__ import annotations
 
-import math
+import heapq
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -19,7 +19,11 @@ from rayapp.video._info import MediaInfo
 
 __all__ = ["Run", "Segment", "auto_chunk_frames", "plan_runs", "plan_segments"]
 
-MOST_CHUNK_FRAMES = 48
+MOST_CHUNK_FRAMES = 48  # a chunk is the unit of retry and resume: not too much to redo
+LEAST_CHUNK_FRAMES = 8
+# What a chunk costs beyond its frames, in frames' worth: the encoder's start, an IDR frame,
+# a first frame that always runs the network (repeats are skipped within a chunk only).
+CHUNK_OVERHEAD_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -94,19 +98,34 @@ class Run:
         return self.stop - self.start
 
 
-def auto_chunk_frames(frame_count: int, min_chunks: int) -> int:
-    """Frames per chunk when none is asked: at most ``MOST_CHUNK_FRAMES`` (a chunk is the
-    unit of retry and resume), and few enough that a short clip still makes ``min_chunks``
-    chunks, so that every replica has work."""
-    return max(1, min(MOST_CHUNK_FRAMES, math.ceil(frame_count / max(1, min_chunks))))
+def auto_chunk_frames(segments: tuple[Segment, ...], replicas: int) -> int:
+    """Most frames per chunk when none is asked: ``MOST_CHUNK_FRAMES``, or on a short clip
+    the size (down to ``LEAST_CHUNK_FRAMES``) whose chunks keep ``replicas`` replicas busy
+    to the end: the least time until the last chunk is out, each chunk going to the first
+    free replica, one more chunk's overhead weighed against a better balance."""
+    total = sum(seg.frame_count for seg in segments)
+    if total >= 8 * replicas * MOST_CHUNK_FRAMES:  # long: the tail is a small share anyway
+        return MOST_CHUNK_FRAMES
+    sizes = range(MOST_CHUNK_FRAMES, LEAST_CHUNK_FRAMES - 1, -1)
+    return min(sizes, key=lambda size: _busy_until(plan_runs(segments, size), replicas))
+
+
+def _busy_until(runs: list[Run], replicas: int) -> int:
+    """When the last chunk is out (in frames' worth), each run to the first free replica."""
+    free = [0] * max(1, replicas)
+    for run in runs:
+        heapq.heapreplace(free, free[0] + run.frame_count + CHUNK_OVERHEAD_FRAMES)
+    return max(free)
 
 
 def plan_runs(segments: tuple[Segment, ...], chunk_frames: int) -> list[Run]:
-    """Cut each segment into runs of at most ``chunk_frames`` consecutive frames."""
+    """Cut each segment into the fewest runs of at most ``chunk_frames`` consecutive frames,
+    as equal in length as they can be (96 frames at most 40: 32, 32, 32)."""
     if chunk_frames < 1:
         raise ConfigError(f"Expected chunk_frames >= 1, but got {chunk_frames}")
-    return [
-        Run(seg.index, start, min(start + chunk_frames, seg.stop))
-        for seg in segments
-        for start in range(seg.start, seg.stop, chunk_frames)
-    ]
+    runs = []
+    for seg in segments:
+        count = -(-seg.frame_count // chunk_frames)
+        bounds = [seg.start + seg.frame_count * k // count for k in range(count + 1)]
+        runs += [Run(seg.index, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return runs
