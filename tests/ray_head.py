@@ -76,13 +76,18 @@ class Head:
         *,
         submission_id: str | None = None,
         token: str | None = "file",
+        in_place: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """``ray job submit`` of ``entrypoint`` with the repository as working dir; waits."""
+        """``ray job submit`` of ``entrypoint`` with the repository as working dir; waits.
+        ``in_place``: every node uses the repository where it is (``local://``) instead of an
+        uploaded copy: nodes that share this machine's disk would otherwise each unpack
+        their copy over the others' while those run in it."""
+        working_dir = {"working_dir": f"local://{REPO}"} if in_place else {"excludes": EXCLUDES}
         cmd = [
             str(RAY), "job", "submit",
             "--address", self.dashboard_url,
-            "--working-dir", str(REPO),
-            "--runtime-env-json", json.dumps({"excludes": EXCLUDES} | runtime_env),
+            *(() if in_place else ("--working-dir", str(REPO))),
+            "--runtime-env-json", json.dumps(working_dir | runtime_env),
         ]  # fmt: skip
         if submission_id:
             cmd += ["--submission-id", submission_id]

@@ -176,8 +176,12 @@ class _Schedule:
         if done in self._decoders:
             self._take_decoded(done)
         elif done in self._hello:
-            info = ray.get(done)  # a model that failed to load fails the job here
             del self._hello[done]
+            try:
+                info = ray.get(done)  # a model that failed to load fails the job here
+            except ray.exceptions.RayActorError as e:  # it died starting: Ray starts it again
+                log.warning("a replica died while it started (%s)", type(e).__name__)
+                return
             log.info(
                 "replica %s ready: %s on %s in %s, encoding with %s",
                 info["replica"],

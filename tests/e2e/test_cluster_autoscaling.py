@@ -151,7 +151,8 @@ def test_workers_scale_from_zero_for_the_video_job_and_are_released(
     watch = NodeWatch(head)
     watch.start()
     try:
-        done = head.submit(job_env, entrypoint, submission_id=submission_id)
+        # The fake nodes share this machine's disk: the repository is used in place.
+        done = head.submit(job_env, entrypoint, submission_id=submission_id, in_place=True)
     finally:
         watch.stop.set()
         watch.join()
