@@ -82,9 +82,9 @@ def section_steady(cfg: BenchmarkConfig) -> str:
     return "\n".join(
         [
             f"== steady: {cfg.model} x{local.output_size[0] // w}, {w}x{h}, "
-            f"{cfg.steady_seconds:g} s clip ({len(frames)} frames), {cfg.threads} CPUs; steady "
-            "= frames of the chunks after the first / time from the first chunk's end to the "
-            "last's; wall includes model load (and Ray's replicas start)",
+            f"{cfg.steady_seconds:g} s clip ({len(frames)} frames), {cfg.threads} CPUs; at work "
+            "= frames / time from the first frame into a replica to the last chunk out (start-up "
+            "and assembly left out); wall = the job call, model load (and replicas' start) in",
             table(HEADER, rows),
         ]
     )

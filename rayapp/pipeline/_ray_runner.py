@@ -2,7 +2,7 @@
 
 - Replicas start when the runner is made, before the job probes and plans, so their model
   loads meanwhile: the first ``min_replicas`` at once, more (up to ``max_replicas``) as soon
-  as the plan shows work for them (two runs each). Each replica says when it is ready, on
+  as the plan shows work for them (a run each). Each replica says when it is ready, on
   what device and in what precision; one whose model fails to load fails the job with that
   error.
 - A decode task per segment yields its runs one by one (a streaming generator). Decoding
@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -107,8 +106,8 @@ class RayRunner:
 
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
         check_shared(work.uri, work.job.work)
-        wanted = math.ceil(len(work.runs) / 2)
-        self._grow(min(self._config.max_replicas, wanted) - len(self._replicas))
+        # As many replicas as there are runs, up to max_replicas.
+        self._grow(min(self._config.max_replicas, len(work.runs)) - len(self._replicas))
         _Schedule(self._replicas, work, on_chunk, self._retries).run()
 
     def close(self) -> None:
