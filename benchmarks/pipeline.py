@@ -82,6 +82,7 @@ def _run_job(
             threads_per_replica=threads,
         ),
         work=f"{tmp}/work",
+        dedup=False,  # every frame through the model, as the bare forward
     )
     points: list[tuple[float, int]] = []
     with sampler.phase() as peaks:
