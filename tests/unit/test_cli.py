@@ -15,12 +15,15 @@ from rayapp.images import decode_image, encode_image
 from tests.conftest import DATA
 
 
-def rayapp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def rayapp(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rayapp.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         timeout=600,
     )
 
@@ -141,20 +144,10 @@ IMAGE_ERRORS = {
 }
 
 
-def _run_in(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rayapp.cli", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.mark.parametrize("case", sorted(VIDEO_ERRORS))
 def test_video_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path) -> None:
     BAD_INPUTS[case](tmp_path / "in.mp4")
-    r = _run_in(tmp_path, "video", "in.mp4", "out.mp4", "--no-progress")
+    r = rayapp("video", "in.mp4", "out.mp4", "--no-progress", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith(f"rayapp: error: {VIDEO_ERRORS[case]}")
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
@@ -164,7 +157,7 @@ def test_video_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path)
 @pytest.mark.parametrize("case", sorted(IMAGE_ERRORS))
 def test_upscale_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path) -> None:
     BAD_INPUTS[case](tmp_path / "in.png")
-    r = _run_in(tmp_path, "upscale", "in.png", "out.png")
+    r = rayapp("upscale", "in.png", "out.png", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.startswith(f"rayapp: error: {IMAGE_ERRORS[case]}")
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr
