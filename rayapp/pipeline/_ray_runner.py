@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
-from rayapp.errors import ChunkFailedError, VideoError
+from rayapp.errors import ChunkFailedError, RayappError, VideoError
 from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
 from rayapp.pipeline._runners import OnChunk, PipelineWork
 from rayapp.pipeline._stages import (
@@ -41,6 +42,9 @@ __all__ = ["RayRunner"]
 log = logging.getLogger(__name__)
 
 _RUNS_AHEAD_PER_REPLICA = 2
+# A replica's process or node went away (crash, the OOM killer, a lost node): not the
+# chunk's fault, so it is given out again.
+_REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError)
 
 
 class UpscaleEncodeReplica:
@@ -98,6 +102,7 @@ class RayRunner:
         self._args = (upscale,)
         self._kwargs = {"upscaler": upscaler, "threads": replica_threads(replicas), "metrics": True}
         self._replicas: list[Any] = []
+        self._unread: list[Any] = []  # answers of calls the job no longer waits for
         self._grow(replicas.min_replicas)
 
     def _grow(self, count: int) -> None:
@@ -108,12 +113,22 @@ class RayRunner:
         check_shared(work.uri, work.job.work)
         # As many replicas as there are runs, up to max_replicas.
         self._grow(min(self._config.max_replicas, len(work.runs)) - len(self._replicas))
-        _Schedule(self._replicas, work, on_chunk, self._retries).run()
+        schedule = _Schedule(self._replicas, work, on_chunk, self._retries)
+        try:
+            schedule.run()
+        finally:
+            self._unread = schedule.unread()
 
     def close(self) -> None:
         for replica in self._replicas:
             ray.kill(replica)
         self._replicas = []
+        # Read what is left (errors, once the replicas are gone), or Ray reports each answer
+        # never read as an unhandled error on the job's stderr.
+        for ref in self._unread:
+            with contextlib.suppress(ray.exceptions.RayError, RayappError):
+                ray.get(ref, timeout=10)
+        self._unread = []
 
 
 class _Schedule:
@@ -148,6 +163,10 @@ class _Schedule:
             for decoder in self._decoders:
                 ray.cancel(decoder)
 
+    def unread(self) -> list[Any]:
+        """The calls whose answers were not read (the job ended first, or failed)."""
+        return [*self._calls, *self._hello]
+
     def _room(self) -> bool:
         return len(self._ready) < _RUNS_AHEAD_PER_REPLICA * len(self._replicas)
 
@@ -178,7 +197,7 @@ class _Schedule:
             del self._hello[done]
             try:
                 info = ray.get(done)  # a model that failed to load fails the job here
-            except ray.exceptions.RayActorError as e:  # it died starting: Ray starts it again
+            except _REPLICA_LOST as e:  # it died starting: Ray starts it again
                 log.warning("a replica died while it started (%s)", type(e).__name__)
                 return
             log.info(
@@ -210,7 +229,7 @@ class _Schedule:
         self._busy.discard(chunk.replica)
         try:
             row = ray.get(ref)
-        except ray.exceptions.RayActorError as e:
+        except _REPLICA_LOST as e:
             chunk.attempt += 1
             first, last = chunk.run.start, chunk.run.stop - 1
             if chunk.attempt > self._retries:

@@ -23,7 +23,7 @@ from rayapp.pipeline._stages import (
 )
 from rayapp.video._segments import Run, Segment
 
-__all__ = ["RUNNERS", "LocalRunner", "PipelineWork", "Runner", "open_runner"]
+__all__ = ["RUNNERS", "LocalRunner", "PipelineWork", "ChunkRunner", "open_runner"]
 
 OnChunk = Callable[[ChunkRecord], None]
 
@@ -40,7 +40,7 @@ class PipelineWork:
     job: EncodeJob
 
 
-class Runner(Protocol):
+class ChunkRunner(Protocol):
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None: ...
 
     def close(self) -> None: ...
@@ -64,19 +64,19 @@ class LocalRunner:
         pass
 
 
-def _ray_runner(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> Runner:
+def _ray_runner(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
     from rayapp.pipeline._ray_runner import RayRunner  # Ray only when it runs the job
 
     return RayRunner(config.upscale, config.replicas, upscaler, config.max_chunk_retries)
 
 
-RUNNERS: dict[str, Callable[[VideoJobConfig, FrameUpscaler | None], Runner]] = {
+RUNNERS: dict[str, Callable[[VideoJobConfig, FrameUpscaler | None], ChunkRunner]] = {
     "ray": _ray_runner,
     "local": LocalRunner,
 }
 
 
-def open_runner(name: str, config: VideoJobConfig, upscaler: FrameUpscaler | None) -> Runner:
+def open_runner(name: str, config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
     """The runner ``name`` for ``config`` (the Ray one starts its replicas now)."""
     if name not in RUNNERS:
         raise ValueError(f"Unknown runner {name!r}. Available: {', '.join(RUNNERS)}")

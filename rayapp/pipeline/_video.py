@@ -22,13 +22,13 @@ from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_siz
 from rayapp.errors import FrameAccountingError
 from rayapp.models import resolve
 from rayapp.pipeline._resume import finished_chunks, work_prefix
-from rayapp.pipeline._runners import PipelineWork, open_runner
+from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
 from rayapp.pipeline._stages import ChunkRecord, EncodeJob, FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._info import MediaInfo
-from rayapp.video._plan import plan_job, preflight
+from rayapp.video._plan import JobPlan, plan_job, preflight
 from rayapp.video._probe import probe
 
 __all__ = ["Runner", "VideoJobResult", "run_video_job"]
@@ -101,37 +101,10 @@ def run_video_job(
             chunk_frames=config.chunk_frames,
             replicas=config.replicas.max_replicas,
         )
-        info, runs = plan.info, plan.runs
         identity = _identity(config.upscale, upscaler)
         work = work_prefix(config, identity, plan.size, plan.chunk_frames)
-        reused = [
-            ChunkRecord(chunk, reused=True, frames_skipped=skipped)
-            for chunk, skipped in finished_chunks(work, runs).values()
-        ]
-        done = {c.chunk.first_frame_index for c in reused}
-        todo = tuple(r for r in runs if r.start not in done)
-        log.info(
-            "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %s %dx%d",
-            config.input,
-            info.video.frame_count,
-            len(plan.segments),
-            len(runs),
-            len(reused),
-            config.output,
-            plan.size[1],
-            plan.size[0],
-        )
-        tracker = ProgressTracker(
-            progress, frames_total=info.video.frame_count, chunks_total=len(runs), reused=reused
-        )
-        made: list[ChunkRecord] = []
-
-        def on_chunk(record: ChunkRecord) -> None:
-            made.append(record)
-            tracker.chunk_done(record)
-
         job = EncodeJob.of(
-            info.video,
+            plan.info.video,
             size=plan.size,
             settings=settings,
             work=work,
@@ -139,21 +112,22 @@ def run_video_job(
             dedup_threshold=config.dedup_threshold if config.dedup else None,
         )
         try:
-            if todo:
-                make.run(PipelineWork(info.uri, plan.depth, plan.segments, todo, job), on_chunk)
-            chunks = sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
-            assembled = assemble([c.chunk for c in chunks], info, config.output, plan=plan.output)
-            _verify(config.output, info)
+            chunks = _make_chunks(make, plan, job, progress)
+            assembled = assemble(
+                [c.chunk for c in chunks], plan.info, config.output, plan=plan.output
+            )
+            _verify(config.output, plan.info)
         except BaseException:
             _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
             raise
     if not config.keep_work:
         _remove(work)
+    video = plan.info.video
     return VideoJobResult(
         output_uri=config.output,
         frames=assembled.frames,
-        duration_s=info.video.duration_s,
-        input_size=(info.video.width, info.video.height),
+        duration_s=video.duration_s,
+        input_size=(video.width, video.height),
         output_size=(assembled.width, assembled.height),
         video_codec=assembled.video_codec,
         segments=len(plan.segments),
@@ -162,6 +136,42 @@ def run_video_job(
         cluster_at=cluster_at,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _make_chunks(
+    make: ChunkRunner, plan: JobPlan, job: EncodeJob, progress: Iterable[ProgressSink]
+) -> list[ChunkRecord]:
+    """Every chunk of the plan, in frame order: those finished under the work prefix by an
+    earlier run, and the rest made by the runner, each reported to ``progress``."""
+    reused = [
+        ChunkRecord(chunk, reused=True, frames_skipped=skipped)
+        for chunk, skipped in finished_chunks(job.work, plan.runs).values()
+    ]
+    done = {c.chunk.first_frame_index for c in reused}
+    todo = tuple(r for r in plan.runs if r.start not in done)
+    video = plan.info.video
+    log.info(
+        "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %dx%d",
+        plan.info.uri,
+        video.frame_count,
+        len(plan.segments),
+        len(plan.runs),
+        len(reused),
+        plan.size[1],
+        plan.size[0],
+    )
+    tracker = ProgressTracker(
+        progress, frames_total=video.frame_count, chunks_total=len(plan.runs), reused=reused
+    )
+    made: list[ChunkRecord] = []
+
+    def on_chunk(record: ChunkRecord) -> None:
+        made.append(record)
+        tracker.chunk_done(record)
+
+    if todo:
+        make.run(PipelineWork(plan.info.uri, plan.depth, plan.segments, todo, job), on_chunk)
+    return sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
 
 
 def _output_size(

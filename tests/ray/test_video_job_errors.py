@@ -62,11 +62,17 @@ def test_hostile_input_on_s3(case: str, tmp_path: Path, s3_bucket: str) -> None:
         ("ftp-output", "scheme 'ftp' is not allowed"),
         ("http-input", "scheme 'http' is not allowed"),
         ("avi-output", ".avi"),
+        # Only a replica learns this, loading its model: its error is the job's.
+        ("no-cuda", "device 'cuda' requested, but CUDA is not available here"),
     ],
 )
 def test_bad_options(case: str, message: str, tmp_path: Path, s3_bucket: str) -> None:
+    import torch
+
     from rayapp.testing import make_test_video
 
+    if case == "no-cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
     src = make_test_video(str(tmp_path / "in.mp4"), frames=6, width=32, height=24)
     out = f"{s3_bucket}/out/result.mp4"
     args = {
@@ -75,8 +81,10 @@ def test_bad_options(case: str, message: str, tmp_path: Path, s3_bucket: str) ->
         "ftp-output": ["--input", src, "--output", "ftp://127.0.0.1/out.mp4"],
         "http-input": ["--input", "http://127.0.0.1/in.mp4", "--output", out],
         "avi-output": ["--input", src, "--output", f"{s3_bucket}/out/result.avi"],
+        "no-cuda": ["--input", src, "--output", out, "--device", "cuda"],
     }[case]
     r = run_job(*args)
     assert_one_line_and_nothing_written(r, out)
+    assert r.returncode == 2
     assert not storage.exists(f"{s3_bucket}/out/result.avi")
     assert message in r.stderr
