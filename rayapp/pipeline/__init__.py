@@ -1,4 +1,4 @@
-"""The jobs: a video job (run on Ray Data or in this process) and the images job.
+"""The jobs: a video job (run on Ray or in this process) and the images job (Ray Data).
 
 ``run_video_job(config)`` is the one video job; its ``runner`` says who makes the chunks.
 Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).

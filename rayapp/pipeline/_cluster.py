@@ -77,7 +77,7 @@ def replica_threads(rep: ReplicaConfig) -> int:
 
 
 def replica_pool_args(rep: ReplicaConfig) -> dict[str, Any]:
-    """Ray Data ``map`` arguments for an autoscaling actor pool of model replicas."""
+    """Ray Data arguments for an autoscaling actor pool of model replicas (the images job)."""
     import ray
 
     return {

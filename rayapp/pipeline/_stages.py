@@ -1,5 +1,5 @@
 """The video job's stages: plain callables that both runners call (DESIGN.md "The video
-pipeline"). Ray Data runs them in tasks and actors; the local runner in a loop.
+pipeline"). The Ray runner runs them in tasks and actors; the local runner in a loop.
 
 - ``segment_rows``: the segments that still have runs to do -> one row each.
 - ``decode_runs`` (CPU task): one segment row -> one row per run of consecutive frames,

@@ -3,7 +3,7 @@ pipeline").
 
 probe and plan (segments, runs, output size, checks) -> the work prefix named by the job's
 fingerprint, and the chunks finished there by an earlier run -> a runner makes the rest
-(Ray Data: decode tasks feeding an actor pool of replicas; or the same stages in a loop in
+(on Ray: decode tasks streaming runs to replica actors; or the same stages in a loop in
 this process) -> the chunks are checked to cover every frame exactly once and remuxed with
 the source's audio and subtitles into the output, written atomically, read back.
 """
