@@ -46,7 +46,7 @@ def section_cold(cfg: BenchmarkConfig) -> str:
 
     w, h = cfg.size_wh((320, 240))
     with tempfile.TemporaryDirectory(prefix="rb-cold-") as tmp:
-        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.cold_seconds, width=w, height=h)
+        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.cold_seconds, size=(w, h))
         frames = decode_frames(clip)
         result, started, ended = _run_job(clip, tmp, cfg)
         torch.set_num_threads(cfg.threads)

@@ -44,7 +44,7 @@ def section_dedup(cfg: BenchmarkConfig) -> str:
     w, h = cfg.size_wh((320, 240))
     with tempfile.TemporaryDirectory(prefix="rb-dedup-") as tmp:
         clip = make_sample_video(
-            f"{tmp}/held.mp4", seconds=cfg.dedup_seconds, width=w, height=h, hold=2, crf=18
+            f"{tmp}/held.mp4", seconds=cfg.dedup_seconds, size=(w, h), hold=2, crf=18
         )
         with local_ray(tmp, cfg.threads):
             every, every_s = _run(clip, tmp, cfg, dedup=False)

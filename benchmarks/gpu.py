@@ -84,7 +84,7 @@ def section_gpu(cfg: BenchmarkConfig) -> str:
     w, h = cfg.size_wh((640, 480))
     rows = [_forward(cfg)]
     with tempfile.TemporaryDirectory(prefix="rb-gpu-") as tmp:
-        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.gpu_seconds, width=w, height=h)
+        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.gpu_seconds, size=(w, h))
         with local_ray(tmp, os.cpu_count() or 4, gpus=1):
             for codec in ("h264", "libx264"):
                 result, wall = _job(clip, tmp, cfg, codec)

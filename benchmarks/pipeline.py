@@ -117,10 +117,10 @@ def section_pipeline(cfg: BenchmarkConfig) -> str:
         for d in ("clips", "out", "work", "spill"):
             os.makedirs(f"{tmp}/{d}")
         short = make_sample_video(
-            f"{tmp}/clips/short.mp4", seconds=cfg.seconds, fps=cfg.fps, width=w, height=h
+            f"{tmp}/clips/short.mp4", seconds=cfg.seconds, fps=cfg.fps, size=(w, h)
         )
         long = make_sample_video(
-            f"{tmp}/clips/long.mp4", seconds=cfg.seconds * cfg.long, fps=cfg.fps, width=w, height=h
+            f"{tmp}/clips/long.mp4", seconds=cfg.seconds * cfg.long, fps=cfg.fps, size=(w, h)
         )
         frames = decode_frames(short)
         step = max(1, len(frames) // cfg.bare_frames)

@@ -62,7 +62,7 @@ def section_steady(cfg: BenchmarkConfig) -> str:
     w, h = cfg.size_wh((320, 240))
     torch.set_num_threads(cfg.threads)
     with tempfile.TemporaryDirectory(prefix="rb-steady-") as tmp:
-        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.steady_seconds, width=w, height=h)
+        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.steady_seconds, size=(w, h))
         frames = decode_frames(clip)
         pick = frames[:: max(1, len(frames) // cfg.bare_frames)][: cfg.bare_frames]
         bare = Upscaler.from_config(UpscaleConfig(model=cfg.model))

@@ -28,18 +28,18 @@ def make_sample_video(
     uri: str,
     *,
     seconds: float = 2.0,
+    size: tuple[int, int] = (160, 120),
     fps: int = 24,
-    width: int = 160,
-    height: int = 120,
     hold: int = 1,
     crf: int = 18,
 ) -> str:
     """Write the sample clip at ``uri`` (any fsspec URI; container from the extension).
 
-    ``round(seconds * fps)`` frames of ``width`` x ``height``; each view is held for
+    ``round(seconds * fps)`` frames of ``size`` (width, height); each view is held for
     ``hold`` frames (as animation holds a drawing on twos or threes); x264 at ``crf``.
     Returns ``uri``.
     """
+    width, height = size
     frames = round(seconds * fps)
     if frames < 1:
         raise ValueError(f"Expected at least one frame, but got seconds={seconds}, fps={fps}")

@@ -7,7 +7,8 @@ Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).
 from __future__ import annotations
 
 from rayapp.pipeline._images import ImagesJobReport, run_images_job
-from rayapp.pipeline._stages import ChunkRecord, FrameUpscaler
+from rayapp.pipeline._records import ChunkRecord
+from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline._video import Runner, VideoJobResult, run_video_job
 from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 

@@ -27,14 +27,9 @@ import ray
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
 from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
+from rayapp.pipeline._records import ChunkRecord
 from rayapp.pipeline._runners import OnChunk, PipelineWork
-from rayapp.pipeline._stages import (
-    ChunkRecord,
-    FrameUpscaler,
-    UpscaleEncode,
-    decode_runs,
-    segment_rows,
-)
+from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
 from rayapp.video._segments import Run
 
 __all__ = ["RayRunner"]

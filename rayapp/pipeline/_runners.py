@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rayapp.config import VideoJobConfig
-from rayapp.pipeline._stages import (
-    ChunkRecord,
-    EncodeJob,
-    FrameUpscaler,
-    UpscaleEncode,
-    decode_runs,
-    segment_rows,
-)
+from rayapp.pipeline._records import ChunkRecord, EncodeJob
+from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
 from rayapp.video._segments import Run, Segment
 
 __all__ = ["RUNNERS", "LocalRunner", "PipelineWork", "ChunkRunner", "open_runner"]

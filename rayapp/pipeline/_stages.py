@@ -13,7 +13,6 @@ pipeline"). The Ray runner runs them in tasks and actors; the local runner in a 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import pickle
@@ -29,11 +28,11 @@ from rayapp.config import UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
 from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
+from rayapp.pipeline._records import ChunkRecord, EncodeJob
 from rayapp.pipeline._resume import record_chunk
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._decode import decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
-from rayapp.video._info import VideoStreamInfo
 from rayapp.video._segments import Run, Segment
 
 __all__ = [
@@ -60,71 +59,6 @@ class FrameUpscaler(Protocol):
     def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
         """frames: NHWC RGB uint8 (or uint16) -> NHWC, same dtype, of ``output_size``."""
         ...
-
-
-@dataclass(frozen=True)
-class EncodeJob:
-    """What every chunk of one job shares: the source stream (its frame list left out: a
-    chunk's frames bring their own pts), the output frame size (height, width), the encoder,
-    the work prefix and the frames per model forward. Small: it goes with every chunk."""
-
-    source: VideoStreamInfo
-    size: tuple[int, int]
-    settings: EncodeSettings
-    work: str
-    micro_batch: int = 1
-    dedup_threshold: float | None = None  # None: every frame through the network
-
-    @classmethod
-    def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
-        return cls(dataclasses.replace(source, frame_pts=(), keyframes=()), **fields)
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One chunk of the output and what it cost.
-
-    Times are wall clock (``time.time()``), comparable across the processes of a machine;
-    ``model_s`` is the time inside the model (the rest of ``elapsed_s`` is colour
-    conversion, encode and I/O). A chunk reused from an earlier run has no timings.
-    """
-
-    chunk: Chunk
-    reused: bool = False
-    frames_skipped: int = 0  # repeats that took the upscaled result of the frame before
-    replica: str = ""  # "pid@host" of the replica that made it
-    replica_started_at: float = 0.0  # when that replica's process began to load its model
-    replica_ready_at: float = 0.0  # when it had loaded it
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    model_s: float = 0.0
-    encoder: str = ""  # the encoder that made it (libx264, h264_nvenc, ...)
-    device_memory: int = 0  # peak bytes the replica had reserved on its GPU (0: a CPU)
-
-    @property
-    def frame_count(self) -> int:
-        return self.chunk.frame_count
-
-    @property
-    def elapsed_s(self) -> float:
-        return self.finished_at - self.started_at
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ChunkRecord:
-        """The record of an ``UpscaleEncode`` output row."""
-        chunk = Chunk(str(row["chunk_uri"]), int(row["first_frame_index"]), int(row["frame_count"]))
-        return cls(
-            chunk,
-            frames_skipped=int(row["frames_skipped"]),
-            replica=str(row["replica"]),
-            replica_started_at=float(row["replica_started_at"]),
-            replica_ready_at=float(row["replica_ready_at"]),
-            started_at=float(row["started_at"]),
-            finished_at=float(row["finished_at"]),
-            model_s=float(row["model_s"]),
-            encoder=str(row["encoder"]),
-            device_memory=int(row["device_memory"]),
-        )
 
 
 def segment_rows(

@@ -21,9 +21,10 @@ from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_size
 from rayapp.errors import FrameAccountingError
 from rayapp.models import resolve
+from rayapp.pipeline._records import ChunkRecord, EncodeJob
 from rayapp.pipeline._resume import finished_chunks, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
-from rayapp.pipeline._stages import ChunkRecord, EncodeJob, FrameUpscaler
+from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rayapp.pipeline._stages import ChunkRecord
+    from rayapp.pipeline._records import ChunkRecord
 
 __all__ = [
     "LogProgress",
