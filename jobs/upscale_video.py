@@ -48,7 +48,8 @@ def _run(argv: Sequence[str] | None) -> int:
     config, result_json = parse_args(argv)  # before the heavy imports: a bad option fails fast
     from rayapp.pipeline import LogProgress, run_video_job
     from rayapp.pipeline._cluster import submission_id
-    from rayapp.pipeline.progress import RayKvProgress
+    from rayapp.pipeline._report import summary
+    from rayapp.pipeline.progress import RayKvProgress, publish_job_state
 
     job_id = submission_id()
     progress = [LogProgress(), *([RayKvProgress(job_id)] if job_id else [])]
@@ -63,6 +64,9 @@ def _run(argv: Sequence[str] | None) -> int:
         f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
         flush=True,
     )
+    print(summary(result.report), flush=True)
+    if job_id:  # for the Serve jobs API and the web page
+        publish_job_state(job_id, {"report": result.report})
     if result_json:
         storage.write_bytes(result_json, json.dumps(asdict(result)).encode())
     return 0

@@ -104,6 +104,7 @@ def _load(config: UpscaleConfig) -> Upscaler:
 
 def _cmd_video(args: argparse.Namespace) -> int:
     from rayapp.pipeline import TqdmProgress, run_video_job
+    from rayapp.pipeline._report import summary
 
     config = config_from_arguments(VideoJobConfig, args)
     result = run_video_job(
@@ -117,6 +118,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
         f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps, "
         f"{result.frames_skipped} repeats skipped)"
     )
+    print(summary(result.report))
     return 0
 
 

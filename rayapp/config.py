@@ -190,6 +190,13 @@ class VideoJobConfig(BaseModel):
         "it: the largest mean absolute difference over 16x16 blocks, on 0-255 (0: exact "
         "repeats only); the default sits above x264 crf 18-23 compression noise.",
     )
+    report_frames: int = Field(
+        32,
+        ge=0,
+        le=10_000,
+        description="Frames the job's certificate decodes for consistency and flicker, "
+        "spread over the clip (0: integrity only).",
+    )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     work: str | None = Field(
         None, description="Work prefix for chunks; default: next to the output (resumable)."

@@ -89,6 +89,7 @@ class JobStatus(BaseModel):
     fps: float | None = None
     eta_s: float | None = None
     error: str | None = None
+    report: dict | None = None  # the finished job's certificate (<output>.report.json)
 
 
 def new_job_id() -> str:
@@ -151,6 +152,8 @@ def job_status(job_id: str, status: str, message: str | None, state: dict) -> Jo
         out.percent, out.fps, out.eta_s = progress["percent"], progress["fps"], progress["eta_s"]
     if status == "SUCCEEDED" and out.frames_total is not None:
         out.frames_done, out.percent, out.eta_s = out.frames_total, 100.0, 0.0
+    if status == "SUCCEEDED":
+        out.report = state.get("report")
     if status == "FAILED":
         error = state.get("error")
         out.error = error["message"] if error else (message or "job failed")

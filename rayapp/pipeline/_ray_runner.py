@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
@@ -35,6 +36,8 @@ from rayapp.video._segments import Run
 __all__ = ["RayRunner"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _RUNS_AHEAD_PER_REPLICA = 2
 # A replica's process or node went away (crash, the OOM killer, a lost node): not the
@@ -58,6 +61,9 @@ class UpscaleEncodeReplica:
 
     def encode_chunk(self, job: Any, run: dict[str, Any]) -> dict[str, Any]:
         return self._ready().encode_chunk(job, run)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
 
     def _ready(self) -> UpscaleEncode:
         if self._error is not None:
@@ -113,6 +119,14 @@ class RayRunner:
             schedule.run()
         finally:
             self._unread = schedule.unread()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a replica (its process has torch loaded), the next one if it
+        is lost meanwhile."""
+        for replica in self._replicas:
+            with contextlib.suppress(*_REPLICA_LOST):
+                return ray.get(replica.call.remote(fn, *args))
+        return fn(*args)  # no replica left: here, importing what it needs
 
     def close(self) -> None:
         for replica in self._replicas:

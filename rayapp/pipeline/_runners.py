@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from rayapp.config import VideoJobConfig
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
@@ -20,6 +20,7 @@ from rayapp.video._segments import Run, Segment
 __all__ = ["RUNNERS", "LocalRunner", "PipelineWork", "ChunkRunner", "open_runner"]
 
 OnChunk = Callable[[ChunkRecord], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class PipelineWork:
 class ChunkRunner(Protocol):
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None: ...
 
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` where the replicas live (torch is loaded there)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -53,6 +58,9 @@ class LocalRunner:
         for _, row in segment_rows(work.segments, work.runs):
             for run in decode_runs(row, uri=work.uri, depth=work.depth):
                 on_chunk(ChunkRecord.from_row(stage.encode_chunk(work.job, run)))
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
 
     def close(self) -> None:
         pass

@@ -19,18 +19,16 @@ from typing import Literal
 
 from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_size
-from rayapp.errors import FrameAccountingError
 from rayapp.models import resolve
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
+from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
-from rayapp.video._info import MediaInfo
 from rayapp.video._plan import JobPlan, plan_job, preflight
-from rayapp.video._probe import probe
 
 __all__ = ["Runner", "VideoJobResult", "run_video_job"]
 
@@ -49,6 +47,7 @@ class VideoJobResult:
     video_codec: str
     segments: int
     chunks: tuple[ChunkRecord, ...]  # in frame order
+    report: dict  # the certificate, as written beside the output (rayapp.pipeline._report)
     started_at: float  # wall clock (time.time()), as the chunks' times
     cluster_at: float  # when the runner was up (Ray joined or started; this process: at once)
     elapsed_s: float
@@ -117,7 +116,14 @@ def run_video_job(
             assembled = assemble(
                 [c.chunk for c in chunks], plan.info, config.output, plan=plan.output
             )
-            _verify(config.output, plan.info)
+            report = certify(
+                plan.info,
+                config.output,
+                chunks,
+                samples=config.report_frames,
+                elapsed_s=time.monotonic() - started,
+                measure=make.call,
+            )
         except BaseException:
             _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
             raise
@@ -133,6 +139,7 @@ def run_video_job(
         video_codec=assembled.video_codec,
         segments=len(plan.segments),
         chunks=tuple(chunks),
+        report=report,
         started_at=started_at,
         cluster_at=cluster_at,
         elapsed_s=time.monotonic() - started,
@@ -192,16 +199,6 @@ def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
     if isinstance(config, UpscaleConfig):
         return config.model_dump_json(exclude={"compile"})  # compiled: the same pixels
     return f"{type(upscaler).__module__}.{type(upscaler).__qualname__}"
-
-
-def _verify(output: str, source: MediaInfo) -> None:
-    """Read the written output back: it must hold every source frame."""
-    written = probe(output)
-    if written.video.frame_count != source.video.frame_count:
-        raise FrameAccountingError(
-            f"{output} holds {written.video.frame_count} frames, expected "
-            f"{source.video.frame_count}"
-        )
 
 
 def _remove(work: str) -> None:

@@ -11,6 +11,7 @@ import av
 
 from rayapp import storage
 from rayapp.testing.patterns import read_frame_index
+from rayapp.video._readback import stream_cues
 
 __all__ = ["Decoded", "decode_video", "stream_packets", "subtitle_cues"]
 
@@ -50,13 +51,4 @@ def stream_packets(uri: str, kind: str) -> list[av.Packet]:
 
 def subtitle_cues(uri: str) -> list[tuple[int, int, bytes]]:
     """(start_ms, end_ms, text) of every non-empty cue of the first subtitle stream."""
-    cues = []
-    with _open(uri) as container:
-        stream = container.streams.subtitles[0]
-        for packet in container.demux(stream):
-            if not packet.size:
-                continue
-            start = round(packet.pts * packet.time_base * 1000)
-            end = start + round(packet.duration * packet.time_base * 1000)
-            cues += [(start, end, s.dialogue) for s in stream.decode(packet)]
-    return cues
+    return stream_cues(uri)[0]

@@ -10,8 +10,8 @@ none of the segment's frames can still be pending.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 import av
 import numpy as np
@@ -19,11 +19,14 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import ConfigError, InvalidVideoError
 from rayapp.video._colour import sws_matrix, sws_range
-from rayapp.video._segments import Segment
+from rayapp.video._info import MediaInfo
+from rayapp.video._segments import Segment, plan_segments
 
-__all__ = ["DecodedFrame", "decode_segment"]
+__all__ = ["DecodedFrame", "decode_frames_at", "decode_segment"]
 
 log = logging.getLogger(__name__)
+
+_EVERY_KEYFRAME_S = 1e-9  # a segment target this short cuts at every keyframe
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,25 @@ def decode_segment(uri: str, segment: Segment, *, depth: int = 8) -> Iterator[De
             "seek for segment %d of %s landed late; decoding from the start", segment.index, uri
         )
         yield from _decode(uri, segment, depth, None)
+
+
+def decode_frames_at(
+    info: MediaInfo, indices: Iterable[int], *, depth: int = 8
+) -> dict[int, np.ndarray]:
+    """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them):
+    each decoded from the keyframe before it, and only as far as it."""
+    wanted = sorted(set(indices))
+    images: dict[int, np.ndarray] = {}
+    for segment in plan_segments(info, _EVERY_KEYFRAME_S):
+        inside = [i for i in wanted if segment.start <= i < segment.stop]
+        if not inside:
+            continue
+        stop = inside[-1] + 1
+        part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
+        for frame in decode_segment(info.uri, part, depth=depth):
+            if frame.frame_index in inside:
+                images[frame.frame_index] = frame.image
+    return images
 
 
 def _decode(uri: str, segment: Segment, depth: int, seek_pts: int | None) -> Iterator[DecodedFrame]:

@@ -117,6 +117,39 @@ async function submitJob(event) {
   jobTimer = setInterval(() => pollJob(jobId), 1000);
 }
 
+// The finished job's certificate: is the output whole, and how good (no ground truth).
+function showReport(report) {
+  const box = $("job-report");
+  box.hidden = !report;
+  if (!report) return;
+  const checks = report.integrity;
+  const rows = [
+    ["Integrity", checks.ok ? "ok" : "FAILED"],
+    ["Frames", `${checks.frames.output} of ${checks.frames.source}`],
+    ["Audio streams", `${checks.audio.streams.length}, ${checks.audio.ok ? "byte-identical" : "DIFFERENT"}`],
+    ["Subtitle streams", `${checks.subtitles.streams.length}, ${checks.subtitles.ok ? "identical" : "DIFFERENT"}`],
+    ["Duration", `${checks.duration_s.output.toFixed(3)} s (source ${checks.duration_s.source.toFixed(3)} s)`],
+  ];
+  const q = report.quality;
+  if (q) {
+    const db = (v) => (v == null ? "identical" : `${v.toFixed(1)} dB`);
+    rows.push(["Consistency PSNR", `median ${db(q.consistency.psnr_db.median)}, min ${db(q.consistency.psnr_db.min)}`]);
+    rows.push(["Consistency SSIM", `mean ${q.consistency.ssim.mean.toFixed(4)}`]);
+    rows.push(["Outlier frames", q.consistency.outliers.length ? q.consistency.outliers.join(", ") : "none"]);
+    rows.push(["Flicker (max)", q.flicker.max.toFixed(2)]);
+  }
+  rows.push(["Speed", `${report.speed.frames_per_s.toFixed(2)} fps, ${report.speed.frames_skipped} repeats skipped`]);
+  box.replaceChildren(...rows.map(([name, value]) => {
+    const tr = document.createElement("tr");
+    for (const text of [name, value]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
 async function pollJob(jobId) {
   const resp = await fetch(`/v1/jobs/${jobId}`, { headers: authHeaders() });
   if (!resp.ok) {
@@ -134,6 +167,7 @@ async function pollJob(jobId) {
   }
   if (job.error) text += ` — ${job.error}`;
   status("job-status", text, job.status === "FAILED");
+  showReport(job.report);
   if (["SUCCEEDED", "FAILED", "STOPPED"].includes(job.status)) {
     clearInterval(jobTimer);
     $("job-stop").hidden = true;

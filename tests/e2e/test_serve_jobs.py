@@ -4,6 +4,7 @@ job ids refused, a job stopped."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,9 @@ def test_video_job_runs_to_success(service: ServeCluster, bucket: str, tmp_path:
     assert job["status"] == "SUCCEEDED", job
     assert (job["frames_done"], job["frames_total"], job["percent"]) == (FRAMES, FRAMES, 100.0)
     assert job["fps"] > 0 and job["error"] is None
+    report = job["report"]  # the certificate the job wrote beside its output
+    assert report["integrity"]["ok"] and report["integrity"]["frames"]["output"] == FRAMES
+    assert json.loads(storage.read_bytes(out + ".report.json")) == report
     local = tmp_path / "out.mp4"
     local.write_bytes(storage.read_bytes(out))
     got = decode_video(str(local))
@@ -169,6 +173,8 @@ def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> Non
         )
         text = page.text_content("#job-status")
         assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
+        report = page.text_content("#job-report")
+        assert "Integrityok" in report and f"Frames{FRAMES} of {FRAMES}" in report, report
         assert page.evaluate("document.getElementById('job-progress').value") == 100
         page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
     assert storage.exists(out)

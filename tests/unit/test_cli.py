@@ -97,6 +97,7 @@ def test_video_command_end_to_end(tmp_path: Path) -> None:
     r = rayapp("video", src, str(out), "--outscale", "2", "--segment-s", "0.25", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "(32x24) ->" in r.stdout and "(64x48 h264): 12 frames" in r.stdout
+    assert "certificate: integrity ok (12 frames, 1 audio, 0 subtitle stream(s))" in r.stdout
     decoded = decode_video(str(out))
     assert decoded.indices == list(range(12))
 

@@ -1,0 +1,141 @@
+"""Image quality on frame arrays: full-reference PSNR, SSIM and MS-SSIM, on RGB or on luma.
+
+Arrays are ``NHWC`` (or one ``HWC`` image), ``uint8`` or ``uint16``, the two of a pair the
+same shape and dtype; every measure returns one value per image (``float64[N]``). The
+computations are torchmetrics' (kept by the Lightning team, checked against scikit-image),
+on float64 pixels in [0, peak], peak 255 or 65535:
+
+- **PSNR** (dB): ``10 log10(peak^2 / MSE)``, the MSE over every pixel and channel of one
+  image; ``inf`` for identical images.
+- **SSIM** (Wang et al. 2004): the mean over the image and its channels of
+  ``(2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))``, the
+  local statistics under an 11x11 Gaussian window (sigma 1.5), ``C1 = (0.01 peak)^2``,
+  ``C2 = (0.03 peak)^2``, averaged where the window lies inside the image (5 pixels in from
+  each edge), as Wang's own code and scikit-image do. 1 for identical images.
+- **MS-SSIM** (Wang et al. 2003): SSIM's contrast-structure term at 5 scales (halving each
+  time) and its luminance term at the coarsest, weighted 0.0448, 0.2856, 0.3001, 0.2363,
+  0.1333. Needs at least 161 pixels a side.
+- ``channel="y"``: on luma instead of RGB, as super-resolution papers report it (BasicSR's
+  ``test_y_channel``): ITU-R BT.601 studio-range Y, ``16 + (65.481 R + 128.553 G + 24.966 B)``
+  with R, G, B in [0, 1], on the 0-255 scale (0-65535 for uint16: x 257).
+
+Perceptual and no-reference measures (LPIPS, NIQE, MUSIQ) come from pyiqa, an optional
+extra: ``perceptual`` says which extra to install when it is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from rayapp.errors import ConfigError, InputImageError
+
+__all__ = ["luma", "ms_ssim", "perceptual", "psnr", "ssim"]
+
+Channel = Literal["rgb", "y"]
+_BT601 = np.array([65.481, 128.553, 24.966]) / 255.0
+_BORDER = 5  # (11 - 1) / 2: where the SSIM window reaches past the image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
+    """PSNR in dB of each image of ``a`` against the same image of ``b``."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    x, y, peak = _pair(a, b, channel)
+    out = peak_signal_noise_ratio(x, y, data_range=peak, reduction="none", dim=(1, 2, 3))
+    return out.numpy().astype(np.float64)
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
+    """SSIM of each image of ``a`` against the same image of ``b`` (module docstring)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    x, y, peak = _pair(a, b, channel)
+    if min(x.shape[-2:]) <= 2 * _BORDER:
+        raise InputImageError(f"SSIM needs images of at least 11 pixels a side, not {x.shape}")
+    _, full = structural_similarity_index_measure(
+        x, y, data_range=peak, gaussian_kernel=True, sigma=1.5, kernel_size=11,
+        reduction="none", return_full_image=True,
+    )  # fmt: skip
+    inside = full[..., _BORDER:-_BORDER, _BORDER:-_BORDER]
+    return inside.mean(dim=(1, 2, 3)).numpy().astype(np.float64)
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
+    """MS-SSIM of each image of ``a`` against the same image of ``b`` (module docstring)."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+    x, y, peak = _pair(a, b, channel)
+    if min(x.shape[-2:]) < 161:
+        raise InputImageError(
+            f"MS-SSIM needs images of at least 161 pixels a side, but got {tuple(x.shape[-2:])}"
+        )
+    out = multiscale_structural_similarity_index_measure(
+        x, y, data_range=peak, gaussian_kernel=True, sigma=1.5, kernel_size=11, reduction="none"
+    )
+    return out.numpy().astype(np.float64)
+
+
+def luma(images: np.ndarray) -> np.ndarray:
+    """BT.601 studio-range Y of ``NHWC``/``HWC`` RGB images, float64 on the images' scale."""
+    x = images.astype(np.float64)
+    scale = 257.0 if images.dtype == np.uint16 else 1.0
+    return x @ _BT601 + 16.0 * scale
+
+
+def perceptual(a: np.ndarray, b: np.ndarray | None = None, *, metric: str = "lpips") -> np.ndarray:
+    """A pyiqa measure per image: full-reference (``lpips``: ``b`` the reference) or
+    no-reference (``niqe``, ``musiq``: ``b`` None). Needs the ``iqa`` extra and, the first
+    time, the network's weights from pyiqa's download site."""
+    try:
+        import pyiqa
+    except ImportError:
+        raise ConfigError(
+            f"{metric} comes from pyiqa: install the extra with pip install 'rayapp[iqa]'"
+        ) from None
+    import torch
+
+    measure = pyiqa.create_metric(metric, device="cpu")
+    x = torch.from_numpy(_nchw(a) / _peak(a))
+    if b is None:
+        return measure(x).reshape(-1).numpy().astype(np.float64)
+    return measure(x, torch.from_numpy(_nchw(b) / _peak(b))).reshape(-1).numpy()
+
+
+def _pair(a: np.ndarray, b: np.ndarray, channel: Channel):  # noqa: ANN202 - tensors
+    import torch
+
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise InputImageError(
+            f"Expected two arrays of one shape and dtype, but got {a.shape} {a.dtype} "
+            f"and {b.shape} {b.dtype}"
+        )
+    peak = _peak(a)
+    if channel == "y":
+        return (
+            torch.from_numpy(luma(_batch(a))[:, None]),
+            torch.from_numpy(luma(_batch(b))[:, None]),
+            peak,
+        )
+    return torch.from_numpy(_nchw(a)), torch.from_numpy(_nchw(b)), peak
+
+
+def _batch(images: np.ndarray) -> np.ndarray:
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise InputImageError(f"Expected NHWC or HWC RGB images, but got {images.shape}")
+    return images
+
+
+def _nchw(images: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(_batch(images).transpose(0, 3, 1, 2), dtype=np.float64)
+
+
+def _peak(images: np.ndarray) -> float:
+    if images.dtype == np.uint8:
+        return 255.0
+    if images.dtype == np.uint16:
+        return 65535.0
+    raise InputImageError(f"Expected uint8 or uint16 pixels, but got {images.dtype}")

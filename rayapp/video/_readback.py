@@ -1,0 +1,52 @@
+"""Reading a written file's streams back, for the job's certificate: the payload of every
+packet of each stream of a kind, and the cues of each subtitle stream."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import av
+
+from rayapp import storage
+
+__all__ = ["Cue", "stream_cues", "stream_payloads"]
+
+Cue = tuple[int, int, bytes]  # start ms, end ms, the cue's text as its codec gives it
+
+
+@contextlib.contextmanager
+def _open(uri: str) -> Iterator[av.container.InputContainer]:
+    with storage.open_input(uri) as f, av.open(f) as container:
+        yield container
+
+
+def stream_payloads(uri: str, kind: str) -> list[list[bytes]]:
+    """Per stream of ``kind`` (``audio``, ``subtitle``, ...), in file order: the payload of
+    each of its packets (empty flush packets left out)."""
+    with _open(uri) as container:
+        streams = [s for s in container.streams if s.type == kind]
+        payloads: dict[int, list[bytes]] = {s.index: [] for s in streams}
+        if streams:  # demux() of no stream would mean every stream
+            for packet in container.demux(streams):
+                if packet.size:
+                    payloads[packet.stream_index].append(bytes(packet))
+        return [payloads[s.index] for s in streams]
+
+
+def stream_cues(uri: str) -> list[list[Cue]]:
+    """Per subtitle stream: (start_ms, end_ms, text) of every non-empty cue, decoded, so
+    that a cue converted to another text format compares equal to its source."""
+    with _open(uri) as container:
+        cues: list[list[Cue]] = []
+        for stream in container.streams.subtitles:
+            found: list[Cue] = []
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                start = round(packet.pts * packet.time_base * 1000)
+                end = start + round(packet.duration * packet.time_base * 1000)
+                found += [(start, end, s.dialogue) for s in stream.decode(packet)]
+            cues.append(found)
+            container.seek(0)
+        return cues

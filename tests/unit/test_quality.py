@@ -1,0 +1,97 @@
+"""rayapp.quality against scikit-image's own PSNR and SSIM on the same arrays, to 1e-3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio as sk_psnr
+from skimage.metrics import structural_similarity as sk_ssim
+
+from rayapp import quality
+from rayapp.errors import ConfigError, InputImageError
+from tests.unit.test_models_reference import photo
+
+
+def _pair(dtype: type = np.uint8, noise: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two crops of a real photograph, the second with noise (NHWC, N=2)."""
+    rng = np.random.default_rng(seed)
+    a = np.stack([photo(64, 48), photo(64, 48)[::-1].copy()]).astype(np.int64)
+    if dtype == np.uint16:
+        a *= 257
+        noise *= 257
+    peak = np.iinfo(dtype).max
+    b = np.clip(a + rng.integers(-noise, noise + 1, a.shape), 0, peak)
+    return a.astype(dtype), b.astype(dtype)
+
+
+def _sk_ssim(x: np.ndarray, y: np.ndarray, peak: float, channel_axis: int | None) -> float:
+    return sk_ssim(
+        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=peak,
+        channel_axis=channel_axis,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_psnr_and_ssim_match_scikit_image(dtype: type) -> None:
+    a, b = _pair(dtype)
+    peak = float(np.iinfo(dtype).max)
+    np.testing.assert_allclose(
+        quality.psnr(a, b),
+        [sk_psnr(x, y, data_range=peak) for x, y in zip(a, b, strict=True)],
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(
+        quality.ssim(a, b), [_sk_ssim(x, y, peak, -1) for x, y in zip(a, b, strict=True)], atol=1e-3
+    )
+
+
+def test_luma_measures_match_scikit_image_on_bt601_y() -> None:
+    a, b = _pair()
+    ya, yb = quality.luma(a), quality.luma(b)
+    # BT.601 studio-range Y as super-resolution papers compute it (BasicSR's rgb2ycbcr).
+    r, g, bl = (a[..., k].astype(np.float64) / 255 for k in range(3))
+    np.testing.assert_allclose(ya, 16 + 65.481 * r + 128.553 * g + 24.966 * bl, atol=1e-9)
+    np.testing.assert_allclose(
+        quality.psnr(a, b, channel="y"),
+        [sk_psnr(x, y, data_range=255.0) for x, y in zip(ya, yb, strict=True)],
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(
+        quality.ssim(a, b, channel="y"),
+        [_sk_ssim(x, y, 255.0, None) for x, y in zip(ya, yb, strict=True)],
+        atol=1e-3,
+    )
+
+
+def test_known_values() -> None:
+    a, b = _pair()
+    assert np.all(np.isinf(quality.psnr(a, a)))
+    np.testing.assert_allclose(quality.ssim(a, a), [1.0, 1.0], atol=1e-9)
+    worse = _pair(noise=40)[1]
+    assert np.all(quality.psnr(a, worse) < quality.psnr(a, b))
+    assert np.all(quality.ssim(a, worse) < quality.ssim(a, b))
+    one = quality.psnr(a[0], b[0])  # one HWC image: one value
+    assert one.shape == (1,) and one[0] == pytest.approx(quality.psnr(a, b)[0])
+
+
+def test_ms_ssim_ranks_and_needs_161_pixels() -> None:
+    big = np.stack([np.tile(photo(96, 96), (2, 2, 1))])  # 192x192
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(big + rng.integers(-n, n + 1, big.shape), 0, 255).astype(np.uint8)
+             for n in (5, 30)]  # fmt: skip
+    mild, strong = (quality.ms_ssim(big, x)[0] for x in noisy)
+    assert quality.ms_ssim(big, big)[0] == pytest.approx(1.0, abs=1e-6)
+    assert 1.0 > mild > strong > 0.0
+    with pytest.raises(InputImageError, match="161 pixels"):
+        quality.ms_ssim(*_pair())
+
+
+def test_mismatched_arrays_and_missing_extra_are_clear_errors() -> None:
+    a, b = _pair()
+    with pytest.raises(InputImageError, match="one shape and dtype"):
+        quality.psnr(a, b[:, :10])
+    try:
+        import pyiqa  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"pip install 'rayapp\[iqa\]'"):
+            quality.perceptual(a, b, metric="lpips")

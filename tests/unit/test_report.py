@@ -1,0 +1,108 @@
+"""The certificate every video job writes beside its output: whole and good on a clean run;
+a dropped frame fails its integrity, a grey frame shows as a consistency outlier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rayapp.pipeline._report import integrity, quality, sample_pairs, summary
+from rayapp.testing import NearestUpscaler, SubtitleCue, make_test_video
+from rayapp.video import probe
+from tests.local_job import upscale_locally
+
+CUES = (SubtitleCue(0, 400, "first cue"), SubtitleCue(600, 900, "second cue"))
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict]:
+    """24 frames with audio and subtitles, upscaled 2x in chunks of 6 (MKV out)."""
+    tmp = tmp_path_factory.mktemp("report")
+    src = make_test_video(str(tmp / "in.mkv"), frames=24, texture=True, subtitles=CUES)
+    out = str(tmp / "out.mkv")
+    result = upscale_locally(src, out, NearestUpscaler(2), chunk_frames=6, crf=0)
+    return src, out, result.report
+
+
+def test_a_clean_job_is_certified_whole_and_good(job: tuple[str, str, dict]) -> None:
+    src, out, report = job
+    assert json.loads(Path(out + ".report.json").read_text()) == report
+    checks = report["integrity"]
+    assert checks["ok"] and all(v["ok"] for k, v in checks.items() if k != "ok")
+    assert (checks["frames"]["source"], checks["frames"]["output"]) == (24, 24)
+    assert checks["audio"]["streams"] == [{"items": 17, "identical": True}]
+    assert checks["subtitles"]["streams"] == [{"items": 2, "identical": True}]
+    measured = report["quality"]
+    assert measured["sampled_frames"] == list(range(24))  # a short clip: every frame
+    assert measured["consistency"]["ok"] and measured["consistency"]["outliers"] == []
+    assert measured["consistency"]["psnr_db"]["min"] > 30  # nearest x2, then back down
+    flicker = measured["flicker"]
+    assert [c["first_frame_index"] for c in flicker["per_chunk"]] == [0, 6, 12, 18]
+    assert [c["seam"] is None for c in flicker["per_chunk"]] == [True, False, False, False]
+    assert flicker["max"] < 2.0  # the upscale adds next to no motion of its own
+    speed = report["speed"]
+    assert (speed["chunks"], speed["chunks_reused"], speed["frames_skipped"]) == (4, 0, 0)
+    assert speed["frames_per_s"] > 0
+    line = summary(report)
+    assert line.startswith("certificate: integrity ok (24 frames, 1 audio, 1 subtitle stream(s))")
+    assert line.endswith(f" -> {out}.report.json")
+
+
+def _rewrite(src: str, dst: str, *, drop: int | None = None, grey: int | None = None) -> str:
+    """The video of ``src`` re-encoded losslessly into ``dst``, frame ``drop`` left out or
+    frame ``grey`` painted mid-grey, every other frame at its own pts."""
+    with av.open(src) as inp, av.open(dst, "w") as out:
+        stream_in = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = (
+            stream_in.codec_context.width, stream_in.codec_context.height, "yuv444p"
+        )  # fmt: skip
+        stream.time_base = stream.codec_context.time_base = stream_in.time_base
+        stream.codec_context.options = {"crf": "0", "preset": "ultrafast"}
+        for i, frame in enumerate(inp.decode(stream_in)):
+            if i == drop:
+                continue
+            image = frame.to_ndarray(format="rgb24")
+            if i == grey:
+                image = np.full_like(image, 128)
+            new = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv444p")
+            new.pts, new.time_base = frame.pts, stream_in.time_base
+            out.mux(stream.encode(new))
+        out.mux(stream.encode())
+    return dst
+
+
+def test_a_dropped_frame_fails_integrity(job: tuple[str, str, dict], tmp_path: Path) -> None:
+    src, out, _ = job
+    tampered = probe(_rewrite(out, str(tmp_path / "dropped.mkv"), drop=9))
+    checks = integrity(probe(src), tampered)
+    assert not checks["ok"]
+    assert (checks["frames"]["output"], checks["frames"]["ok"]) == (23, False)
+    assert checks["pts"] == {"first_mismatch": 9, "ok": False}
+
+
+def test_a_grey_frame_is_a_consistency_outlier(job: tuple[str, str, dict], tmp_path: Path) -> None:
+    src, out, _ = job
+    tampered = probe(_rewrite(out, str(tmp_path / "grey.mkv"), grey=13))
+    checks = integrity(probe(src), tampered)
+    assert checks["frames"]["ok"] and checks["pts"]["ok"]  # whole, but not good
+    measured = quality(probe(src), tampered, [0, 6, 12, 18], samples=32)
+    assert measured["consistency"]["outliers"] == [13]
+    assert not measured["consistency"]["ok"]
+    per_frame = {f["frame"]: f["psnr_db"] for f in measured["consistency"]["per_frame"]}
+    assert per_frame[13] < 20 < min(p for t, p in per_frame.items() if t != 13)
+    chunk = next(c for c in measured["flicker"]["per_chunk"] if c["first_frame_index"] == 12)
+    assert chunk["inside"] > 10 * measured["flicker"]["per_chunk"][0]["inside"]
+
+
+def test_long_clips_are_sampled_across_chunk_seams() -> None:
+    starts = list(range(0, 960, 48))  # 20 chunks
+    pairs = sample_pairs(960, starts, samples=32)
+    assert len(pairs) == 16 and len({t for p in pairs for t in (p, p + 1)}) == 32
+    seams = [p for p in pairs if p + 1 in starts]
+    assert len(seams) == 8 and (seams[0], seams[-1]) == (47, 911)  # the first and last seam
+    assert sample_pairs(1, [0], 32) == [] and sample_pairs(5, [0], 32) == [0, 1, 2, 3]
