@@ -30,6 +30,7 @@ from rayapp.config import UpscaleConfig, final_scale, scaled_size
 from rayapp.errors import ConfigError, InputImageError
 from rayapp.hardware import resolve_device, resolve_precision
 from rayapp.models import resolve
+from rayapp.resize import resize_tensor
 
 __all__ = ["Upscaler"]
 
@@ -101,8 +102,9 @@ class Upscaler:
 
     # -- public calls -------------------------------------------------------------------
 
-    def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
-        """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``."""
+    def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``, or at
+        exactly (height, width) ``size``."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
         peak = _peak(frames.dtype)
@@ -110,13 +112,14 @@ class Upscaler:
             frames = frames.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(peak)
-        y = self._upscale_tensor(x)
+        y = self._upscale_tensor(x, size)
         return _to_numpy(y, frames.dtype, peak)
 
-    def upscale(self, image: np.ndarray) -> np.ndarray:
-        """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16."""
+    def upscale(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16; at
+        ``output_size``, or at exactly (height, width) ``size``."""
         if image.ndim == 2:
-            return self.upscale(image[:, :, None])[:, :, 0]
+            return self.upscale(image[:, :, None], size)[:, :, 0]
         if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
             raise InputImageError(
                 f"Expected an HxW, HxWx1, HxWx3 or HxWx4 image, but got {image.shape}"
@@ -124,25 +127,25 @@ class Upscaler:
         channels = image.shape[2]
         if channels == 1:
             rgb = np.repeat(image, 3, axis=2)
-            out = self.upscale_batch(rgb[None])[0]
+            out = self.upscale_batch(rgb[None], size)[0]
             return _mean_channels(out, image.dtype)[:, :, None]
-        out = self.upscale_batch(np.ascontiguousarray(image[None, :, :, :3]))[0]
+        out = self.upscale_batch(np.ascontiguousarray(image[None, :, :, :3]), size)[0]
         if channels == 3:
             return out
-        alpha = self._upscale_alpha(image[:, :, 3])
+        alpha = self._upscale_alpha(image[:, :, 3], size)
         return np.concatenate([out, alpha[:, :, None]], axis=2)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _upscale_alpha(self, alpha: np.ndarray) -> np.ndarray:
-        h, w = self.output_size(*alpha.shape)
+    def _upscale_alpha(self, alpha: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+        h, w = size or self.output_size(*alpha.shape)
         if alpha.min() == alpha.max():  # opaque (or uniform) alpha needs no model pass
             return np.full((h, w), alpha.flat[0], dtype=alpha.dtype)
         rgb = np.repeat(alpha[:, :, None], 3, axis=2)
-        return _mean_channels(self.upscale_batch(rgb[None])[0], alpha.dtype)
+        return _mean_channels(self.upscale_batch(rgb[None], size)[0], alpha.dtype)
 
-    def _upscale_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """NCHW float [0, 1] -> NCHW float [0, 1] at ``output_size``."""
+    def _upscale_tensor(self, x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+        """NCHW float [0, 1] -> NCHW float [0, 1] at ``size`` (default ``output_size``)."""
         _, _, h, w = x.shape
         if h == 0 or w == 0:
             raise InputImageError(f"Expected a non-empty image, but got {h}x{w}")
@@ -152,17 +155,7 @@ class Upscaler:
                 y = run_tiled(x, self.forward, self.scale, tile, self.config.tile_overlap)
             else:
                 y = self.forward(x)
-            y = y.float().clamp_(0, 1)
-            out_h, out_w = self.output_size(h, w)
-            if (out_h, out_w) != tuple(y.shape[-2:]):
-                antialias = out_h < y.shape[-2]
-                y = F.interpolate(
-                    y,
-                    size=(out_h, out_w),
-                    mode="bicubic",
-                    align_corners=False,
-                    antialias=antialias,
-                ).clamp_(0, 1)
+            y = resize_tensor(y.float().clamp_(0, 1), size or self.output_size(h, w))
         return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -197,17 +197,10 @@ def quality(
 
 
 def _downscaled(frames: dict[int, np.ndarray], source: MediaInfo) -> dict[int, np.ndarray]:
-    import torch
-    import torch.nn.functional as F
+    from rayapp.resize import resize_image  # torch
 
-    h, w = source.video.height, source.video.width
-    out = {}
-    for t, image in frames.items():
-        peak = 65535.0 if image.dtype == np.uint16 else 255.0
-        x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None] / peak
-        y = F.interpolate(x, size=(h, w), mode="bicubic", antialias=True).clamp_(0, 1)
-        out[t] = (y[0].permute(1, 2, 0) * peak).round_().numpy().astype(image.dtype)
-    return out
+    size = (source.video.height, source.video.width)
+    return {t: resize_image(image, size) for t, image in frames.items()}
 
 
 def _consistency(frames: list[int], psnr: np.ndarray, ssim: np.ndarray) -> dict[str, Any]:

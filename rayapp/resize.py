@@ -1,0 +1,38 @@
+"""Resizing images to an exact size: the one rule the upscaler (``outscale``), the job's
+certificate (an output back at the source's size), the evaluation job and the object store
+(an original down to its stored size, and back) all use.
+
+Bicubic (a = -0.75, PyTorch's), antialiased when shrinking, clamped to the value range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rayapp.errors import InputImageError
+
+__all__ = ["resize_image", "resize_tensor"]
+
+
+def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``NCHW`` float in [0, 1] -> ``NCHW`` of (height, width) ``size``, in [0, 1]."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=shrink)
+    return y.clamp_(0, 1)
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An ``HW`` or ``HWC`` uint8/uint16 image at (height, width) ``size``, same dtype."""
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        raise InputImageError(f"Expected an HW or HWC uint8/uint16 image, got {image.shape}")
+    if size[0] < 1 or size[1] < 1:
+        raise InputImageError(f"Expected a size of at least 1x1, but got {size}")
+    peak = float(np.iinfo(image.dtype).max)
+    chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
+    x = torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None] / peak
+    y = resize_tensor(x, size)[0].mul_(peak).round_().numpy().astype(image.dtype)
+    return y[0] if image.ndim == 2 else y.transpose(1, 2, 0).copy()
