@@ -18,6 +18,7 @@ _EXPORTS = {
     "UpscaleConfig": "rayapp.config",
     "VideoJobConfig": "rayapp.config",
     "ImagesJobConfig": "rayapp.config",
+    "EvaluateJobConfig": "rayapp.config",
     "ReplicaConfig": "rayapp.config",
     "REGISTRY": "rayapp.models",
     "resolve": "rayapp.models",
@@ -28,6 +29,7 @@ _EXPORTS = {
     "run_video_job": "rayapp.pipeline",
     "VideoJobResult": "rayapp.pipeline",
     "run_images_job": "rayapp.pipeline",
+    "run_evaluation": "rayapp.pipeline",
     "RayappError": "rayapp.errors",
 }
 

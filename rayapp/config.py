@@ -15,6 +15,7 @@ from rayapp.video._codecs import CodecName, EncodeSettings
 
 __all__ = [
     "Device",
+    "EvaluateJobConfig",
     "ImagesJobConfig",
     "Precision",
     "ReplicaConfig",
@@ -226,6 +227,71 @@ class ImagesJobConfig(BaseModel):
     )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     max_pixels: int = Field(64_000_000, gt=0, description="Refuse larger inputs (pixels).")
+
+
+class EvaluateJobConfig(BaseModel):
+    """Would a small copy, upscaled on read, be good enough for this content? Every image
+    under an input prefix of originals, at each scale, through each model: downscaled,
+    stored, upscaled back to the original size and measured against the original."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: str = Field(..., description="Prefix of original images (s3://b/originals/, ...).")
+    output: str = Field(
+        ..., description="Prefix for evaluation.csv, evaluation.html and the small copies."
+    )
+    models: tuple[str, ...] = Field(
+        ("realesr-animevideov3", "bicubic"),
+        min_length=1,
+        description="Models to compare (registry names or checkpoints); 'bicubic' is plain "
+        "bicubic resizing, the baseline.",
+    )
+    scales: tuple[float, ...] = Field(
+        (2.0, 4.0), min_length=1, description="Downscale factors to try (each above 1)."
+    )
+    format: OutputFormat = Field(
+        "same", description="Format of the stored small copy; 'same' keeps each original's."
+    )
+    image_quality: int = Field(
+        95, ge=1, le=100, description="JPEG/WebP quality of the stored small copy."
+    )
+    upscale: UpscaleConfig = Field(
+        default_factory=UpscaleConfig,
+        description="Device, precision and tiling of the replicas; the models and scales "
+        "come from `models` and `scales`.",
+    )
+    replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
+    max_pixels: int = Field(64_000_000, gt=0, description="Refuse larger originals (pixels).")
+    keep_upscaled: bool = Field(
+        False, description="Also write each upscaled image under <output>/upscaled/."
+    )
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [s for s in v if not (math.isfinite(s) and 1 < s <= MAX_OUTSCALE)]
+        if bad:
+            raise ValueError(f"each scale must lie in (1, {MAX_OUTSCALE:g}], got {bad[0]}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"scales are listed twice: {v}")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"models are listed twice: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source_of_models(self) -> EvaluateJobConfig:
+        given = self.upscale.model_fields_set & {"model", "weights", "outscale"}
+        if given:
+            raise ValueError(
+                f"upscale.{sorted(given)[0]} is not used by the evaluation; "
+                "list the models in `models` and the factors in `scales`"
+            )
+        return self
 
 
 # -- Serve ------------------------------------------------------------------------------

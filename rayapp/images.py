@@ -49,7 +49,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
             im.load()
     except ImageTooLargeError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError as e:  # Pillow's message names a BytesIO object
+        raise InputImageError("Cannot decode image: not a PNG, JPEG or WebP image") from e
+    except (OSError, SyntaxError, ValueError) as e:
         raise InputImageError(f"Cannot decode image: {e}") from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLargeError(f"Image refused as a decompression bomb: {e}") from e

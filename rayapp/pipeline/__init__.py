@@ -1,4 +1,5 @@
-"""The jobs: a video job (run on Ray or in this process) and the images job (Ray Data).
+"""The jobs: a video job (run on Ray or in this process), the images job and the evaluation
+job (Ray Data).
 
 ``run_video_job(config)`` is the one video job; its ``runner`` says who makes the chunks.
 Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).
@@ -6,6 +7,7 @@ Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).
 
 from __future__ import annotations
 
+from rayapp.pipeline._evaluate import EvaluationReport, EvaluationRow, run_evaluation
 from rayapp.pipeline._images import ImagesJobReport, run_images_job
 from rayapp.pipeline._records import ChunkRecord
 from rayapp.pipeline._stages import FrameUpscaler
@@ -14,6 +16,8 @@ from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
 __all__ = [
     "ChunkRecord",
+    "EvaluationReport",
+    "EvaluationRow",
     "FrameUpscaler",
     "ImagesJobReport",
     "LogProgress",
@@ -21,6 +25,7 @@ __all__ = [
     "Runner",
     "TqdmProgress",
     "VideoJobResult",
+    "run_evaluation",
     "run_images_job",
     "run_video_job",
 ]

@@ -18,6 +18,8 @@ from rayapp.image_formats import IMAGE_FORMATS, IMAGE_SUFFIXES, format_for_path
 
 __all__ = [
     "FailedImage",
+    "input_images",
+    "output_name",
     "ImageTask",
     "ImagesPlan",
     "SkippedImage",
@@ -59,33 +61,40 @@ class ImagesPlan:
     failed: tuple[FailedImage, ...]  # e.g. two inputs that would write one output
 
 
-def plan_images(config: ImagesJobConfig) -> ImagesPlan:
-    """List the input prefix and the output prefix once each, and decide every image's fate."""
-    in_fs, in_root = _prefix(config.input)
-    out_fs, out_root = _prefix(config.output)
+def input_images(input_uri: str, output_uri: str) -> list[tuple[str, str]]:
+    """(URI, relative name) of every image under the input prefix, in name order: the output
+    prefix (when it lies inside) and storage's temporary files left out."""
+    in_fs, in_root = _prefix(input_uri)
+    out_fs, out_root = _prefix(output_uri)
     same_fs = type(in_fs) is type(out_fs)
     if same_fs and out_root == in_root:
-        raise ConfigError(f"The output prefix {config.output!r} is the input prefix")
+        raise ConfigError(f"The output prefix {output_uri!r} is the input prefix")
     inside = same_fs and _under(out_root, in_root)  # outputs are not inputs of a rerun
-    files = _relative_files(in_fs, in_root, config.input)
+    files = _relative_files(in_fs, in_root, input_uri)
     if not files and not in_fs.isdir(in_root):
-        raise StorageError(f"Input prefix not found: {config.input}")
-    rels = [
-        rel
-        for rel in files
+        raise StorageError(f"Input prefix not found: {input_uri}")
+    return [
+        (_uri(in_fs, f"{in_root}/{rel}"), rel)
+        for rel in sorted(files)
         if rel.lower().endswith(IMAGE_SUFFIXES)
         and not (inside and _under(f"{in_root}/{rel}", out_root))
         and not rel.rsplit("/", 1)[-1].startswith(".rayapp-")  # storage's temporary files
     ]
-    existing = set(_relative_files(out_fs, out_root, config.output)) if rels else set()
+
+
+def plan_images(config: ImagesJobConfig) -> ImagesPlan:
+    """List the input prefix and the output prefix once each, and decide every image's fate."""
+    images = input_images(config.input, config.output)
+    out_fs, out_root = _prefix(config.output)
+    existing = set(_relative_files(out_fs, out_root, config.output)) if images else set()
     todo: list[ImageTask] = []
     skipped: list[SkippedImage] = []
     failed: list[FailedImage] = []
     claimed: dict[str, str] = {}
-    for rel in sorted(rels):
+    for uri, rel in images:
         fmt = format_for_path(rel) if config.format == "same" else config.format
-        out_rel = _output_name(rel, fmt)
-        uri, output = _uri(in_fs, f"{in_root}/{rel}"), _uri(out_fs, f"{out_root}/{out_rel}")
+        out_rel = output_name(rel, fmt)
+        output = _uri(out_fs, f"{out_root}/{out_rel}")
         if out_rel in claimed:
             failed.append(FailedImage(uri, f"Same output {output} as {claimed[out_rel]}"))
         elif out_rel in existing:
@@ -119,7 +128,7 @@ def _under(path: str, root: str) -> bool:
     return path.startswith(root + "/")
 
 
-def _output_name(rel: str, fmt: str) -> str:
+def output_name(rel: str, fmt: str) -> str:
     """Same relative name; the suffix changes only when the format does."""
     if format_for_path(rel) == fmt:
         return rel
