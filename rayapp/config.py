@@ -20,6 +20,7 @@ __all__ = [
     "Precision",
     "ReplicaConfig",
     "ServeConfig",
+    "ServeStoreConfig",
     "UpscaleConfig",
     "VideoJobConfig",
     "final_scale",
@@ -406,6 +407,24 @@ class ServeJobsConfig(BaseModel):
     )
 
 
+class ServeStoreConfig(BaseModel):
+    """Store small, upscale on read: ``PUT /v1/objects/{key}`` keeps a downscaled copy under
+    ``prefix``, ``GET`` returns it upscaled back to the original's size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefix: str | None = Field(
+        None,
+        description="Where small copies live (s3://bucket/small/, file:///data/small/); "
+        "unset: the /v1/objects routes answer 404.",
+    )
+    scale: float = Field(4.0, gt=1, description="Default downscale factor of a PUT.")
+    format: OutputFormat = Field(
+        "same", description="Format of the stored copy; 'same' keeps the original's."
+    )
+    image_quality: int = Field(95, ge=1, le=100, description="JPEG/WebP quality when storing.")
+
+
 class ServeConfig(BaseModel):
     """Everything `serve/app.py:build_app` needs; the `args:` of serve/config.yaml."""
 
@@ -415,6 +434,7 @@ class ServeConfig(BaseModel):
     ingress: ServeIngressConfig = Field(default_factory=ServeIngressConfig)
     limits: ServeLimits = Field(default_factory=ServeLimits)
     jobs: ServeJobsConfig = Field(default_factory=ServeJobsConfig)
+    store: ServeStoreConfig = Field(default_factory=ServeStoreConfig)
     auth_token: SecretStr | None = Field(
         None, description="Bearer token for every /v1 route; prefer auth_token_env."
     )

@@ -13,7 +13,13 @@ import torch.nn.functional as F
 
 from rayapp.errors import InputImageError
 
-__all__ = ["resize_image", "resize_tensor"]
+__all__ = ["downscaled_size", "resize_image", "resize_tensor"]
+
+
+def downscaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(height, width) of an image of ``height`` x ``width`` shrunk by ``scale`` (at least
+    one pixel a side): the stored size of a small copy."""
+    return max(1, round(height / scale)), max(1, round(width / scale))
 
 
 def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

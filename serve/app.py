@@ -11,6 +11,7 @@ from typing import Any
 from ray.serve import Application
 from ray.serve.config import AutoscalingConfig, BackpressureConfig
 
+from rayapp import storage
 from rayapp.config import ServeConfig
 from rayapp.errors import ConfigError
 from rayapp.models import get_spec
@@ -64,5 +65,7 @@ def _check(config: ServeConfig) -> None:
         )
     if config.auth_token is not None and config.auth_token_env:
         raise ConfigError("Give auth_token or auth_token_env, not both")
+    if config.store.prefix is not None:
+        storage.check_scheme(config.store.prefix)
     if config.jobs.enabled and not config.jobs.allowed_prefixes:
         raise ConfigError("jobs.enabled needs jobs.allowed_prefixes (e.g. s3://bucket/videos/)")

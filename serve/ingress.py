@@ -2,7 +2,8 @@
 
 Routes (OpenAPI at ``/docs``): ``POST /v1/upscale`` (image bytes in and out),
 ``POST /v1/upscale/base64`` (JSON, for clients of older APIs), ``GET /v1/models``,
-``/v1/jobs`` (video jobs), ``GET /healthz`` and the web page at ``/``.
+``/v1/jobs`` (video jobs), ``PUT/GET /v1/objects/{key}`` (store small, upscale on read:
+``serve.store``), ``GET /healthz`` and the web page at ``/``.
 Bad input is a 4xx and overload a 503 with Retry-After, each a JSON error body; neither
 ever reaches a replica's life.
 """
@@ -45,6 +46,7 @@ from serve.payload import (
     read_body,
     sniff_format,
 )
+from serve.store import ObjectStore, check_key
 
 __all__ = ["Ingress", "api"]
 
@@ -73,6 +75,14 @@ def require_token(request: Request) -> None:
 AUTH = [Depends(require_token)]
 
 
+def check_output_format(image: np.ndarray, fmt: str) -> None:
+    """422 when ``image`` cannot be written as ``fmt``."""
+    if image.dtype == np.uint16 and fmt != "png":
+        raise ConfigError(f"16-bit images can only be written as png, not {fmt}")
+    if image.ndim == 3 and image.shape[2] == 4 and fmt == "jpeg":
+        raise ConfigError("JPEG has no alpha channel; ask for format=png or webp")
+
+
 # Helpers sit above the class: Serve pickles it by value at decoration time, and
 # cloudpickle captures only the globals that exist by then.
 @serve.deployment(name="Ingress")
@@ -87,6 +97,7 @@ class Ingress:
         self.token = configured_token(config)
         self._replica_id = serve.get_replica_context().replica_id.unique_id
         self._job_api = jobs.JobApi(config.jobs)
+        self._store = ObjectStore(config.store) if config.store.prefix else None
 
     # -- pages and health -----------------------------------------------------------------
 
@@ -179,6 +190,69 @@ class Ingress:
     async def stop_job(self, job_id: str) -> dict:
         return {"job_id": job_id, "stopped": await self._job_api.stop(job_id)}
 
+    # -- store small, upscale on read --------------------------------------------------------
+
+    @api.put("/v1/objects/{key:path}", dependencies=AUTH, openapi_extra=IMAGE_BODY, status_code=201)
+    async def put_object(
+        self,
+        request: Request,
+        key: str,
+        scale: float | None = Query(None, description="Downscale factor; default store.scale."),
+        format: str | None = Query(None, description="Stored format; default store.format."),
+    ) -> dict:
+        store, key = self._check_store(key)
+        scale = store.config.scale if scale is None else scale
+        top = self._limits.max_outscale
+        if not (math.isfinite(scale) and 1 < scale <= top):
+            raise ConfigError(f"scale must be a number in (1, {top:g}], got {scale}")
+        self._check_format(format)
+        data = await image_from_body(request, self._limits.max_body_bytes)
+        in_fmt = sniff_format(data)
+        image = await asyncio.to_thread(
+            decode_image, data, max_pixels=self._limits.max_input_pixels
+        )
+        h, w = image.shape[:2]
+        if h * w > self._limits.max_output_pixels:  # a GET could not return it
+            raise ImageTooLargeError(
+                f"Image is {w}x{h} = {h * w} pixels; a read returns it at that size and "
+                f"the output limit is {self._limits.max_output_pixels}"
+            )
+        fmt = format or (in_fmt if store.config.format == "same" else store.config.format)
+        check_output_format(image, fmt)
+        stored = await asyncio.to_thread(store.put, key, data, image, in_fmt, scale, fmt)
+        return stored.answer()
+
+    @api.get(
+        "/v1/objects/{key:path}",
+        dependencies=AUTH,
+        responses=IMAGE_RESPONSE,
+        response_class=Response,
+    )
+    async def get_object(
+        self,
+        key: str,
+        model: str | None = Query(None, description="Registry name; default: the first."),
+        raw: bool = Query(False, description="The stored small copy, as stored."),
+        format: str | None = Query(None, description="png | jpeg | webp; default: original's."),
+    ) -> Response:
+        store, key = self._check_store(key)
+        model = self._check_model(model)
+        self._check_format(format)
+        meta, small = await asyncio.to_thread(store.get, key)
+        headers = {"X-Original-Size": f"{meta.width}x{meta.height}"}
+        if raw:
+            mime = IMAGE_FORMATS[meta.stored_format].mime
+            return Response(small, media_type=mime, headers=headers)
+        image = await asyncio.to_thread(decode_image, small)
+        if image.shape[:2] != (meta.stored_height, meta.stored_width):
+            raise ApiError(409, f"Object {key!r} is being replaced; retry", "conflict")
+        fmt = format or meta.format
+        check_output_format(image, fmt)
+        result = await self._pool_upscale(image, model, None, 0, (meta.height, meta.width))
+        encoded = await asyncio.to_thread(encode_image, result.image, fmt)
+        headers |= self._headers(result)
+        return Response(encoded, media_type=IMAGE_FORMATS[fmt].mime, headers=headers)
+
     # -- internals -------------------------------------------------------------------------
 
     def _check_model(self, model: str | None) -> str:
@@ -198,9 +272,7 @@ class Ingress:
             raise ConfigError(f"outscale must be a number in (0, {top:g}], got {outscale}")
         if not 0 <= tile <= self._limits.max_tile:
             raise ConfigError(f"tile must be in [0, {self._limits.max_tile}], got {tile}")
-        if fmt is not None and fmt not in IMAGE_FORMATS:
-            names = ", ".join(IMAGE_FORMATS)
-            raise ConfigError(f"format must be one of {names}, got {fmt[:16]!r}")
+        self._check_format(fmt)
         return name
 
     async def _upscale_bytes(
@@ -219,17 +291,35 @@ class Ingress:
                 f"{self._limits.max_output_pixels}"
             )
         out_fmt = fmt or in_fmt
-        if image.dtype == np.uint16 and out_fmt != "png":
-            raise ConfigError(f"16-bit images can only be returned as png, not {out_fmt}")
-        if image.ndim == 3 and image.shape[2] == 4 and out_fmt == "jpeg":
-            raise ConfigError("JPEG has no alpha channel; ask for format=png or webp")
+        check_output_format(image, out_fmt)
+        result = await self._pool_upscale(image, model, outscale, tile)
+        encoded = await asyncio.to_thread(encode_image, result.image, out_fmt)
+        return encoded, out_fmt, result
+
+    async def _pool_upscale(
+        self,
+        image: np.ndarray,
+        model: str,
+        outscale: float | None,
+        tile: int,
+        size: tuple[int, int] | None = None,
+    ) -> Upscaled:
+        h, w = image.shape[:2]
         auto = self._limits.auto_tile
         if tile == 0 and auto and max(h, w) > auto:
             tile = auto  # a large untiled forward could exhaust the replica's memory
         handle = self._pool.options(multiplexed_model_id=model)
-        result: Upscaled = await self._call(handle.upscale.remote(image, outscale, tile))
-        encoded = await asyncio.to_thread(encode_image, result.image, out_fmt)
-        return encoded, out_fmt, result
+        return await self._call(handle.upscale.remote(image, outscale, tile, size))
+
+    def _check_format(self, fmt: str | None) -> None:
+        if fmt is not None and fmt not in IMAGE_FORMATS:
+            names = ", ".join(IMAGE_FORMATS)
+            raise ConfigError(f"format must be one of {names}, got {fmt[:16]!r}")
+
+    def _check_store(self, key: str) -> tuple[ObjectStore, str]:
+        if self._store is None:
+            raise ApiError(404, "No object store is configured (store.prefix)", "store_disabled")
+        return self._store, check_key(key)
 
     async def _call(self, response: Any) -> Any:
         return await await_pool(response, self._config.ingress.retry_after_s)

@@ -5,8 +5,9 @@ per replica, keyed by the request's ``multiplexed_model_id``), once per replica,
 request. Concurrent requests are grouped by ``@serve.batch`` (Serve splits a batch by model
 id); inside a batch, requests of the same (shape, dtype, outscale, tile) run as one forward.
 
-Contract: ``upscale(image, outscale, tile)`` takes ``HW`` / ``HWC`` (C in 1, 3, 4) ``uint8``
-or ``uint16`` and returns an ``Upscaled`` with the same layout and dtype.
+Contract: ``upscale(image, outscale, tile, size=None)`` takes ``HW`` / ``HWC`` (C in 1, 3, 4)
+``uint8`` or ``uint16`` and returns an ``Upscaled`` with the same layout and dtype, at
+``outscale`` (default: the model's scale) or at exactly (height, width) ``size``.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ class _Request:
     image: np.ndarray
     outscale: float | None
     tile: int
+    size: tuple[int, int] | None  # exact (height, width) of the output
 
     def key(self) -> tuple:
-        return (self.image.shape, self.image.dtype.str, self.outscale, self.tile)
+        return (self.image.shape, self.image.dtype.str, self.outscale, self.tile, self.size)
 
 
 class LoadedModel:
@@ -106,8 +108,14 @@ class ModelPool:
         self._batched.set_max_batch_size(pool.max_batch_size)
         self._batched.set_batch_wait_timeout_s(pool.batch_wait_timeout_s)
 
-    async def upscale(self, image: np.ndarray, outscale: float | None, tile: int) -> Upscaled:
-        return await self._batched(_Request(image, outscale, tile))
+    async def upscale(
+        self,
+        image: np.ndarray,
+        outscale: float | None,
+        tile: int,
+        size: tuple[int, int] | None = None,
+    ) -> Upscaled:
+        return await self._batched(_Request(image, outscale, tile, size))
 
     async def loaded_models(self) -> dict[str, dict[str, str]]:
         """Models loaded on this replica (most recently used last): the device and the
@@ -129,15 +137,17 @@ class ModelPool:
         for indices in groups.values():
             first = requests[indices[0]]
             up = model.upscaler(first.outscale, first.tile)
-            images, forward = _upscale_group(up, [requests[i].image for i in indices])
+            images, forward = _upscale_group(up, [requests[i].image for i in indices], first.size)
             for i, image in zip(indices, images, strict=True):
                 out[i] = Upscaled(image, len(requests), forward, self._replica_id)
         return out  # type: ignore[return-value]
 
 
-def _upscale_group(up: Upscaler, images: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+def _upscale_group(
+    up: Upscaler, images: list[np.ndarray], size: tuple[int, int] | None
+) -> tuple[list[np.ndarray], int]:
     """Same-shape images -> (upscaled, images per forward): RGB in one forward; gray and
     RGBA one by one (``Upscaler.upscale`` handles their channels)."""
     if len(images) > 1 and images[0].ndim == 3 and images[0].shape[2] == 3:
-        return list(up.upscale_batch(np.stack(images))), len(images)
-    return [up.upscale(image) for image in images], 1
+        return list(up.upscale_batch(np.stack(images), size)), len(images)
+    return [up.upscale(image, size) for image in images], 1

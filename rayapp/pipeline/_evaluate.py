@@ -38,7 +38,7 @@ from rayapp.pipeline._cluster import (
     replica_threads,
 )
 from rayapp.pipeline._images_plan import input_images, output_name
-from rayapp.resize import resize_image
+from rayapp.resize import downscaled_size, resize_image
 from rayapp.upscaler import Upscaler
 
 __all__ = ["BICUBIC", "EvaluationReport", "EvaluationRow", "run_evaluation"]
@@ -159,7 +159,7 @@ def evaluate_image(
     blank |= {"width": width, "height": height, "original_bytes": len(data)}
     rows: list[EvaluationRow] = []
     for scale in config.scales:
-        size = (max(1, round(height / scale)), max(1, round(width / scale)))
+        size = downscaled_size(height, width, scale)
         small_uri = storage.join(config.output, small_name(name, scale, fmt))
         try:
             stored = encode_image(resize_image(original, size), fmt, quality=config.image_quality)

@@ -233,6 +233,10 @@ def _hostile(service: ServeCluster, images: dict) -> list[tuple[str, requests.Re
         ("jobs disabled", requests.post(f"{url}/v1/jobs", json={"input": "s3://b/a.mp4",
                                         "output": "s3://b/b.mp4"}, headers=AUTH, timeout=10),
          404, "jobs_disabled"),
+        ("store unset: put", requests.put(f"{url}/v1/objects/a.png", data=good, headers={
+            **AUTH, "Content-Type": "image/png"}, timeout=10), 404, "store_disabled"),
+        ("store unset: get", requests.get(f"{url}/v1/objects/a.png", headers=AUTH, timeout=10),
+         404, "store_disabled"),
         ("unknown route", requests.get(f"{url}/v1/nothing", headers=AUTH, timeout=10), 404,
          "not_found"),
         ("wrong method", requests.get(f"{url}/v1/upscale", headers=AUTH, timeout=10), 405,
