@@ -14,6 +14,10 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
 - ``cold``: ``python -m jobs.upscale_video`` on a 2 s clip in a fresh process: seconds above
   the bare forward, and where they go.
 - ``dedup``: a clip with each view held 2 frames (crf 18): speed-up of skipping repeats.
+- ``quality``: each offline model on the bundled photograph and a generated clip:
+  consistency PSNR (the upscale downscaled back against the input; for the clip, the video
+  job's certificate), and the evaluation job (store small, upscale on read) on the photograph
+  and frames of the clip: quality against bytes saved at x2 and x4, bicubic the baseline.
 - ``gpu``: on an NVIDIA GPU, the fp16 forward at 1280x720 and the job with 4 replicas at a
   quarter GPU each (NVENC and libx264): frames/s and GPU memory per replica.
 """

@@ -12,7 +12,7 @@ from rayapp.config import ReplicaConfig
 __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
-Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "gpu"]
+Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -53,6 +53,9 @@ class BenchmarkConfig(BaseModel):
     steady_seconds: float = Field(10.0, gt=0, description="Steady: clip length.")
     cold_seconds: float = Field(2.0, gt=0, description="Cold: clip length.")
     dedup_seconds: float = Field(10.0, gt=0, description="Dedup: clip length (views held 2).")
+    quality_seconds: float = Field(
+        1.0, gt=0, description="Quality: clip length (160x120, every model)."
+    )
     gpu_seconds: float = Field(4.0, gt=0, description="GPU: clip length (640x480, x4).")
 
     @model_validator(mode="before")

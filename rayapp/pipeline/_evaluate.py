@@ -93,6 +93,12 @@ class EvaluationReport:
     def failed(self) -> tuple[EvaluationRow, ...]:
         return tuple(r for r in self.rows if r.error)
 
+    def table(self) -> str:
+        """Per model x scale: images, storage saved, PSNR-Y, SSIM-Y (aligned text)."""
+        from rayapp.pipeline._evaluate_report import summarise, text_table
+
+        return text_table(summarise(list(self.rows)))
+
     def summary(self) -> str:
         images = len({r.name for r in self.rows})
         return (
