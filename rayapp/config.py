@@ -153,6 +153,19 @@ class VideoJobConfig(BaseModel):
         description="Output URI; the container comes from its extension.",
     )
     upscale: UpscaleConfig = Field(default_factory=UpscaleConfig)
+    mode: Literal["upscale", "downscale"] = Field(
+        "upscale",
+        description="upscale: through the model (a small copy made by a downscale job comes "
+        "back at exactly its recorded original size); downscale: store a small copy "
+        "(bicubic, antialiased), the original's size recorded in the container.",
+    )
+    downscale: float = Field(
+        4.0,
+        gt=1,
+        le=MAX_OUTSCALE,
+        allow_inf_nan=False,
+        description="mode=downscale: the factor to shrink by.",
+    )
     codec: CodecName = Field(
         "h264",
         description="Output codec: a family (h264, hevc, av1, vp9: NVENC on a replica with "

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from rayapp.errors import InputImageError
 
-__all__ = ["downscaled_size", "resize_image", "resize_tensor"]
+__all__ = ["Downscaler", "downscaled_size", "resize_image", "resize_tensor"]
 
 
 def downscaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -42,3 +42,34 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None] / peak
     y = resize_tensor(x, size)[0].mul_(peak).round_().numpy().astype(image.dtype)
     return y[0] if image.ndim == 2 else y.transpose(1, 2, 0).copy()
+
+
+class Downscaler:
+    """The video job's ``mode=downscale``: a frame upscaler (``rayapp.pipeline.FrameUpscaler``)
+    that shrinks by ``factor`` with the rule above, to an even size (4:2:0 chroma needs it)."""
+
+    name = "downscale"
+    device = "cpu"
+
+    def __init__(self, factor: float) -> None:
+        if not factor > 1:
+            raise ValueError(f"Expected a downscale factor above 1, but got {factor}")
+        self.factor = factor
+
+    @property
+    def identity(self) -> str:
+        """What decides its pixels (the job's fingerprint)."""
+        return f"downscale x{self.factor:g}, bicubic antialiased"
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return 2 * max(1, round(height / self.factor / 2)), 2 * max(
+            1, round(width / self.factor / 2)
+        )
+
+    def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """``NHWC`` uint8/uint16 frames -> ``NHWC`` at ``output_size`` (or ``size``)."""
+        size = size or self.output_size(*frames.shape[1:3])
+        peak = float(np.iinfo(frames.dtype).max)
+        x = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32))
+        y = resize_tensor(x / peak, size).mul_(peak).round_()
+        return y.permute(0, 2, 3, 1).numpy().astype(frames.dtype)

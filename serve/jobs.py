@@ -55,6 +55,8 @@ CLIENT_FIELDS = (
     "output",
     "model",
     "outscale",
+    "mode",
+    "downscale",
     "codec",
     "crf",
     "segment_s",

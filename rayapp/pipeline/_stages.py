@@ -56,8 +56,10 @@ class FrameUpscaler(Protocol):
         """(H, W) of the upscaled frame."""
         ...
 
-    def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
-        """frames: NHWC RGB uint8 (or uint16) -> NHWC, same dtype, of ``output_size``."""
+    def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        """frames: NHWC RGB uint8 (or uint16) -> NHWC, same dtype, of ``output_size``, or
+        of exactly (height, width) ``size``: asked only of a job whose output size is not
+        the upscaler's own (a small copy restored to its recorded original size)."""
         ...
 
 
@@ -128,6 +130,8 @@ def encode_run(
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
     settings = job.settings.for_device(_device_type(upscaler))
+    own = upscaler.output_size(*frames.shape[1:3])
+    size = None if own == (height, width) else (height, width)  # restoring a recorded size
     sources = network_sources(frames, job.dedup_threshold)
     through = [j for j, source in enumerate(sources) if source == j]
     model_s, done, written = 0.0, {}, 0
@@ -139,7 +143,11 @@ def encode_run(
             indices = through[i : i + job.micro_batch]
             batch = frames[indices]
             started = time.perf_counter()
-            upscaled = upscaler.upscale_batch(batch)
+            upscaled = (
+                upscaler.upscale_batch(batch)
+                if size is None
+                else upscaler.upscale_batch(batch, size)
+            )
             model_s += time.perf_counter() - started
             expected = (len(batch), height, width, 3)
             if upscaled.shape != expected or upscaled.dtype != batch.dtype:

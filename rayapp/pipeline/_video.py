@@ -26,8 +26,10 @@ from rayapp.pipeline._resume import finished_chunks, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
+from rayapp.resize import Downscaler
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
+from rayapp.video._info import MediaInfo
 from rayapp.video._plan import JobPlan, plan_job, preflight
 
 __all__ = ["Runner", "VideoJobResult", "run_video_job"]
@@ -88,7 +90,9 @@ def run_video_job(
     """
     started, started_at = time.monotonic(), time.time()
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
-    output_size = _output_size(config.upscale, upscaler)
+    if config.mode == "downscale" and upscaler is None:
+        upscaler = Downscaler(config.downscale)
+    output_size = _output_size(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
@@ -113,8 +117,13 @@ def run_video_job(
         )
         try:
             chunks = _make_chunks(make, plan, job, progress)
+            video = plan.info.video
             assembled = assemble(
-                [c.chunk for c in chunks], plan.info, config.output, plan=plan.output
+                [c.chunk for c in chunks],
+                plan.info,
+                config.output,
+                plan=plan.output,
+                original_size=(video.width, video.height) if config.mode == "downscale" else None,
             )
             report = certify(
                 plan.info,
@@ -183,18 +192,32 @@ def _make_chunks(
 
 
 def _output_size(
-    upscale: UpscaleConfig, upscaler: FrameUpscaler | None
-) -> Callable[[int, int], tuple[int, int]]:
-    """(height, width) -> output (height, width): the given upscaler's, else the model's
-    scale (resolved without loading a registry model's weights)."""
+    config: VideoJobConfig, upscaler: FrameUpscaler | None
+) -> Callable[[MediaInfo], tuple[int, int]]:
+    """The input -> the output's (height, width): the original size a downscale job
+    recorded in it (an upscale without ``outscale``), else the given upscaler's, else the
+    model's scale (resolved without loading a registry model's weights)."""
+    upscale = config.upscale
     if upscaler is not None:
-        return upscaler.output_size
-    scale = final_scale(upscale.outscale, resolve(upscale.model, upscale.weights).scale)
-    return lambda h, w: scaled_size(h, w, scale)
+        own = upscaler.output_size
+    else:
+        scale = final_scale(upscale.outscale, resolve(upscale.model, upscale.weights).scale)
+        own = lambda h, w: scaled_size(h, w, scale)  # noqa: E731
+
+    def size(info: MediaInfo) -> tuple[int, int]:
+        recorded = info.original_size
+        if config.mode == "upscale" and recorded and upscale.outscale is None:
+            log.info("%s is a small copy: restoring its original %dx%d", info.uri, *recorded)
+            return recorded[1], recorded[0]
+        return own(info.video.height, info.video.width)
+
+    return size
 
 
 def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
     """What decides the pixels a model makes, for the job's fingerprint."""
+    if hasattr(upscaler, "identity"):
+        return str(upscaler.identity)
     config = upscale if upscaler is None else getattr(upscaler, "config", None)
     if isinstance(config, UpscaleConfig):
         return config.model_dump_json(exclude={"compile"})  # compiled: the same pixels

@@ -33,10 +33,14 @@ class NearestUpscaler:
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return height * self.scale, width * self.scale
 
-    def upscale_batch(self, frames: np.ndarray) -> np.ndarray:
+    def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
-        return frames.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+        if size is None:
+            return frames.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
+        rows = np.arange(size[0]) * frames.shape[1] // size[0]  # nearest, at any size
+        cols = np.arange(size[1]) * frames.shape[2] // size[1]
+        return frames[:, rows][:, :, cols]
 
 
 def frame_pattern(

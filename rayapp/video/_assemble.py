@@ -21,7 +21,7 @@ from rayapp import storage
 from rayapp.errors import FrameAccountingError
 from rayapp.video._containers import OutputPlan, plan_output
 from rayapp.video._encode import Chunk, movie_timescale_options
-from rayapp.video._info import MediaInfo
+from rayapp.video._info import ORIGINAL_SIZE_TAG, MediaInfo
 from rayapp.video._remux import SourcePackets, VideoPackets
 
 __all__ = ["AssembledVideo", "assemble", "check_coverage"]
@@ -76,8 +76,11 @@ def assemble(
     output_uri: str,
     *,
     plan: OutputPlan | None = None,
+    original_size: tuple[int, int] | None = None,
 ) -> AssembledVideo:
-    """Remux ``chunks`` plus the source's audio/subtitles into ``output_uri``, atomically."""
+    """Remux ``chunks`` plus the source's audio/subtitles into ``output_uri``, atomically.
+    ``original_size`` (width, height) is recorded in the container (``ORIGINAL_SIZE_TAG``):
+    the output is a small copy that an upscale job restores to that size."""
     ordered = check_coverage(chunks, source.video.frame_count)
     video_packets = VideoPackets(ordered, source.video)
     plan = plan or plan_output(source, output_uri, video_packets.codec)
@@ -88,7 +91,7 @@ def assemble(
                     tmp,
                     "w",
                     format=plan.format_name,
-                    options=_muxer_options(plan, source.video.time_base),
+                    options=_muxer_options(plan, source.video.time_base, original_size),
                 )
             )
             video_out = _add_video_stream(out, video_packets, source, plan)
@@ -96,6 +99,8 @@ def assemble(
             if extra is not None:
                 extra.add_streams(out)
             _copy_metadata(out, source)
+            if original_size is not None:
+                out.metadata[ORIGINAL_SIZE_TAG] = "{}x{}".format(*original_size)
             out.start_encoding()  # the muxer fixes each stream's final time_base here
             streams: list[Iterator[av.Packet]] = [video_packets.packets(video_out)]
             if extra is not None:
@@ -118,11 +123,16 @@ def assemble(
     )
 
 
-def _muxer_options(plan: OutputPlan, video_time_base: Fraction) -> dict[str, str]:
+def _muxer_options(
+    plan: OutputPlan, video_time_base: Fraction, original_size: tuple[int, int] | None
+) -> dict[str, str]:
     if plan.format_name in ("mp4", "mov"):
         # An edit list (B-frames, or a source that does not start at 0) is written in the
         # movie timescale, 1/1000 s by default, which would round the video's first pts.
-        return movie_timescale_options(video_time_base)
+        options = movie_timescale_options(video_time_base)
+        if original_size is not None:  # MP4 keeps a tag of its own name only this way
+            options["movflags"] = "use_metadata_tags"
+        return options
     if plan.format_name in ("matroska", "webm"):
         # Keep the source timeline as is. By default FFmpeg shifts *every* stream later
         # when one starts below zero (AAC priming from MP4 starts at about -21..-64 ms),
@@ -154,7 +164,8 @@ def _add_video_stream(
 
 def _copy_metadata(out: av.container.OutputContainer, source: MediaInfo) -> None:
     # Container-level tags (title, comment, ...) but not the old muxer's own bookkeeping.
-    skip = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+    # A recorded original size belongs to the small copy, not to what is made from it.
+    skip = {"major_brand", "minor_version", "compatible_brands", "encoder", ORIGINAL_SIZE_TAG}
     with storage.open_input(source.uri) as f, av.open(f) as src:
         for key, value in src.metadata.items():
             if key.lower() not in skip:

@@ -82,15 +82,22 @@ class OtherStreamInfo:
 StreamInfo = VideoStreamInfo | AudioStreamInfo | SubtitleStreamInfo | OtherStreamInfo
 
 
+# Container tag of a video stored small (a downscale job): the original's "WIDTHxHEIGHT",
+# which an upscale job of it restores exactly.
+ORIGINAL_SIZE_TAG = "rayapp_original_size"
+
+
 @dataclass(frozen=True)
 class MediaInfo:
-    """What :func:`probe` found. ``video`` is the first real video stream (not cover art)."""
+    """What :func:`probe` found. ``video`` is the first real video stream (not cover art).
+    ``original_size``: (width, height) recorded by a downscale job, else None."""
 
     uri: str
     format_name: str
     duration_s: float | None
     video: VideoStreamInfo
     streams: tuple[StreamInfo, ...]
+    original_size: tuple[int, int] | None = None
 
     @property
     def audio(self) -> tuple[AudioStreamInfo, ...]:

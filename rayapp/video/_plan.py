@@ -40,19 +40,19 @@ def plan_job(
     input_uri: str,
     output_uri: str,
     settings: EncodeSettings,
-    output_size: Callable[[int, int], tuple[int, int]],
+    output_size: Callable[[MediaInfo], tuple[int, int]],
     *,
     segment_s: float,
     chunk_frames: int | None,
     replicas: int = 1,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
-    work: ``output_size(height, width)`` is the upscaler's. ``chunk_frames`` None: at most
+    work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
     48, fewer where that keeps ``replicas`` replicas busy to the end (``auto_chunk_frames``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
-    height, width = output_size(info.video.height, info.video.width)
+    height, width = output_size(info)
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     segments = plan_segments(info, segment_s)
     chunk_frames = chunk_frames or auto_chunk_frames(segments, replicas)

@@ -19,6 +19,7 @@ from rayapp import storage
 from rayapp.errors import InvalidVideoError, UnsupportedCodecError
 from rayapp.video._colour import Colour
 from rayapp.video._info import (
+    ORIGINAL_SIZE_TAG,
     AudioStreamInfo,
     Keyframe,
     MediaInfo,
@@ -60,9 +61,21 @@ def probe(uri: str) -> MediaInfo:
             video_info if s.index == video.index else _stream_info(s) for s in container.streams
         )
         duration_s = container.duration / av.time_base if container.duration else None
-        info = MediaInfo(uri, container.format.name, duration_s, video_info, streams)
+        original = _original_size(container.metadata, uri)
+        info = MediaInfo(uri, container.format.name, duration_s, video_info, streams, original)
     log.debug("probed %s: %s", uri, info)
     return info
+
+
+def _original_size(tags: dict[str, str], uri: str) -> tuple[int, int] | None:
+    """The (width, height) a downscale job recorded (Matroska upper-cases tag names)."""
+    value = next((v for k, v in tags.items() if k.lower() == ORIGINAL_SIZE_TAG), None)
+    if value is None:
+        return None
+    width, _, height = value.partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise InvalidVideoError(f"{uri}: tag {ORIGINAL_SIZE_TAG}={value[:32]!r} is not WxH")
+    return int(width), int(height)
 
 
 @contextlib.contextmanager

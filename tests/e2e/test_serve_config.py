@@ -123,6 +123,14 @@ def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
         crf=20,
         replicas=jobs.replicas,
     )
+    stored = job_config(
+        JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/s.mp4", mode="downscale", downscale=2),
+        "m",
+        jobs,
+    )
+    assert (stored.mode, stored.downscale) == ("downscale", 2.0)
+    with pytest.raises(ValidationError, match="downscale"):
+        JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/s.mp4", downscale=1)
     with pytest.raises(ConfigError, match="crf in 0..51 for libx264"):
         job_config(JobRequest(input="s3://a/b.mp4", output="s3://a/c.mp4", crf=60), "m", jobs)
 
