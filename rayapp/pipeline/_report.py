@@ -177,7 +177,7 @@ def quality(
 
     starts = sorted(set(chunk_starts) | {0})
     pairs = sample_pairs(source.video.frame_count, starts, samples)
-    frames = sorted({t for p in pairs for t in (p, p + 1)})
+    frames = sorted({t for p in pairs for t in (p, p + 1)}) or [0]  # one frame: no pair
     depth = 16 if source.video.bit_depth > 8 else 8
     src = decode_frames_at(source, frames, depth=depth)
     out = _downscaled(decode_frames_at(output, frames, depth=depth), source)

@@ -181,7 +181,9 @@ class EncodeSettings:
         return next(f for f in candidates if f in formats)
 
     def check_size(self, height: int, width: int, pix_fmt: str) -> None:
-        """Subsampled chroma needs dimensions divisible by the subsampling factor."""
+        """Subsampled chroma needs dimensions divisible by the subsampling factor, and the
+        encoder must take frames of that size (it is asked: it opens once, at that size,
+        and is closed; libx264 stops at 16384 pixels a side, NVENC's limits are lower)."""
         fmt = av.VideoFormat(pix_fmt, 64, 64)
         step_w, step_h = 64 // fmt.chroma_width(), 64 // fmt.chroma_height()
         if width % step_w or height % step_h or width <= 0 or height <= 0:
@@ -189,6 +191,19 @@ class EncodeSettings:
                 f"{self.spec.name} with {pix_fmt} needs a width divisible by {step_w} and a "
                 f"height divisible by {step_h}, but the frames are {width}x{height}"
             )
+        ctx = av.CodecContext.create(self.spec.name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+        ctx.time_base = Fraction(1, 25)
+        ctx.options = self.encoder_options()
+        try:
+            ctx.open()
+        except (av.FFmpegError, OSError) as e:
+            raise UnsupportedCodecError(
+                f"{self.spec.name} cannot encode {width}x{height} frames (it refused to "
+                f"open at that size: {getattr(e, 'strerror', None) or e}); choose a smaller "
+                "--outscale"
+            ) from None
+        del ctx  # freed here (PyAV has no close): x264 holds frame-sized buffers
 
     def _encoder_formats(self) -> set[str]:
         return {f.name for f in av.Codec(self.spec.name, "w").video_formats or ()}

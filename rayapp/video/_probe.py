@@ -33,7 +33,7 @@ __all__ = ["check_video_header", "check_video_input", "probe"]
 
 log = logging.getLogger(__name__)
 
-_TRUNCATION_SLACK_S = 0.5
+_TRUNCATION_SLACK_S = 0.025  # rounding of declared durations
 
 
 def check_video_input(uri: str) -> None:
@@ -121,13 +121,17 @@ def _index_packets(
     keyframe_pts: list[int] = []
     durations: dict[int, int] = {}
     first_key: av.Packet | None = None
-    end_s = 0.0
+    before_key = 0  # video packets demuxed before the first keyframe
+    end_s = longest_s = 0.0
+    samples = 0
     try:
         for packet in container.demux():
             if packet.size == 0 or packet.pts is None and packet.dts is None:
                 continue  # a flush packet
             ts = packet.pts if packet.pts is not None else packet.dts
             end_s = max(end_s, float((ts + (packet.duration or 0)) * packet.time_base))
+            longest_s = max(longest_s, float((packet.duration or 0) * packet.time_base))
+            samples += packet.stream_index == video.index  # discarded ones too
             if packet.stream_index != video.index or packet.is_discard:
                 continue  # discard: an edit-list-trimmed sample, decoded but never shown
             if packet.pts is None:
@@ -140,14 +144,18 @@ def _index_packets(
             if packet.is_keyframe:
                 keyframe_pts.append(packet.pts)
                 first_key = first_key or packet
+            elif first_key is None:
+                before_key += 1
     except av.FFmpegError as e:
         raise InvalidVideoError(
             f"{uri} is damaged or truncated: demuxing failed after {len(pts_list)} "
             f"video packets: {e}"
         ) from e
+    _check_complete(container, video, samples, end_s, longest_s, uri)
     if not pts_list:
         raise InvalidVideoError(f"{uri} has a video stream (#{video.index}) but no video frames")
-    _check_complete(container, end_s, uri)
+    if first_key is not None:
+        _check_starts_on_keyframe(pts_list, before_key, first_key.pts, uri)
     pts_list.sort()
     if len(durations) != len(pts_list):
         dupes = sorted(p for p, n in Counter(pts_list).items() if n > 1)[:5]
@@ -155,13 +163,41 @@ def _index_packets(
     return pts_list, sorted(keyframe_pts), _last_duration(video, pts_list, durations), first_key
 
 
-def _check_complete(container: av.container.InputContainer, end_s: float, uri: str) -> None:
+def _check_complete(
+    container: av.container.InputContainer,
+    video: av.VideoStream,
+    frames: int,
+    end_s: float,
+    longest_s: float,
+    uri: str,
+) -> None:
+    """A cut-off file demuxes cleanly up to the cut: what its header declares gives it
+    away. MP4/MOV count the video samples in the index (exact); every container declares
+    a duration, which the packets must reach within one packet (the last packet of a
+    stream may carry no duration) and rounding."""
+    declared = video.frames if container.format.name.startswith("mov") else 0
+    if declared > frames:
+        raise InvalidVideoError(
+            f"{uri} is truncated: its index lists {declared} video samples, but only "
+            f"{frames} are in the file"
+        )
     declared_s = container.duration / av.time_base if container.duration else None
-    # Slack for encoder delay/padding and rounding; a real cut loses far more than this.
-    if declared_s is not None and declared_s - end_s > _TRUNCATION_SLACK_S:
+    if declared_s is not None and declared_s - end_s > longest_s + _TRUNCATION_SLACK_S:
         raise InvalidVideoError(
             f"{uri} is truncated: its header declares {declared_s:.3f} s, but its packets "
             f"end at {end_s:.3f} s"
+        )
+
+
+def _check_starts_on_keyframe(pts: list[int], before_key: int, key_pts: int, uri: str) -> None:
+    """Frames decoded before the first keyframe, or shown before it (open-GOP leading
+    pictures), reference pictures the file does not have: FFmpeg drops them. Dropping
+    frames is not ours to decide, so such a file (a stream cut mid-GOP) is refused."""
+    leading = max(before_key, sum(p < key_pts for p in pts))
+    if leading:
+        raise InvalidVideoError(
+            f"{uri} has {leading} video frames before its first keyframe (cut mid-GOP?): "
+            "they cannot be decoded. Cut it at a keyframe, or re-encode it"
         )
 
 
