@@ -9,6 +9,24 @@ from pathlib import Path
 import av
 
 from rayapp import storage
+from rayapp.testing.hostile import VIDEO_CASES
+
+CASES = {case.name: case for case in VIDEO_CASES}
+
+
+def output_for(src: str, folder: Path) -> Path:
+    """Where a case's output goes: the same container as its input (MKV for the rest)."""
+    ext = Path(src).suffix if Path(src).suffix in (".mp4", ".mkv") else ".mkv"
+    return folder / "out" / f"result{ext}"
+
+
+def upload(local: str, uri: str) -> None:
+    """A file to ``uri``; a folder to the same names under it; nothing for nothing."""
+    path = Path(local)
+    if path.is_file():
+        storage.write_bytes(uri, path.read_bytes())
+    for part in path.glob("*"):
+        storage.write_bytes(f"{uri}/{part.name}", part.read_bytes())
 
 
 def _video(container: av.container.InputContainer) -> av.VideoStream:

@@ -24,6 +24,8 @@ import av
 import numpy as np
 
 from rayapp.errors import (
+    ImageTooLargeError,
+    InputImageError,
     InvalidVideoError,
     RayappError,
     StorageError,
@@ -31,7 +33,7 @@ from rayapp.errors import (
 )
 from rayapp.testing.make import SubtitleCue, make_audio_only, make_test_video
 
-__all__ = ["VIDEO_CASES", "HostileCase", "make_case"]
+__all__ = ["IMAGE_CASES", "VIDEO_CASES", "HostileCase", "make_case"]
 
 FRAMES, FPS = 24, 24  # the valid clips: 1 s, 64x48, a keyframe every 12 frames
 
@@ -366,4 +368,75 @@ VIDEO_CASES: tuple[HostileCase, ...] = (
                 r"share timestamps \(pts \[40, 167\]\)",
                 "two frames at one instant: which one shows is undefined"),
     HostileCase("vfr", _valid(".mkv", vfr=True), None, "", "irregular frame times, kept"),
+)  # fmt: skip
+
+
+# -- images: the images job, ``rayapp upscale`` and ``/v1/upscale`` ----------------------------
+
+
+def _image(name: str, array: np.ndarray, fmt: str, cut: float = 1.0) -> Callable[[Path], str]:
+    def make(folder: Path) -> str:
+        from rayapp.images import encode_image
+
+        data = encode_image(array, fmt)
+        (folder / name).write_bytes(data[: int(len(data) * cut)])
+        return str(folder / name)
+
+    return make
+
+
+def _photo(h: int = 48, w: int = 64, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
+    peak = np.iinfo(dtype).max
+    ramp = np.linspace(0, peak, h * w * channels, dtype=np.float64).reshape(h, w, channels)
+    return ramp.astype(dtype)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _mp4_named_png(folder: Path) -> str:
+    data = Path(_valid(".mp4", "clip", frames=2)(folder)).read_bytes()
+    (folder / "clip.png").write_bytes(data)
+    return str(folder / "clip.png")
+
+
+_UNDECODABLE = r"Cannot decode image"
+
+IMAGE_CASES: tuple[HostileCase, ...] = (
+    HostileCase("image-zero-bytes", _bytes("empty.png", b""), InputImageError,
+                r"Empty image", "nothing to read"),
+    HostileCase("image-one-byte", _bytes("one.png", b"\x89"), InputImageError, _UNDECODABLE,
+                "a signature's first byte"),
+    HostileCase("png-cut-50", _image("cut.png", _photo(), "png", 0.5), InputImageError,
+                _UNDECODABLE, "the pixel data ends early"),
+    HostileCase("jpeg-cut-50", _image("cut.jpg", _photo(), "jpeg", 0.5), InputImageError,
+                _UNDECODABLE, "the scan ends early"),
+    HostileCase("image-random-bytes", _bytes("noise.jpg", np.random.default_rng(3).bytes(999)),
+                InputImageError, _UNDECODABLE, "no signature"),
+    HostileCase("text-named-png", _bytes("notes.png", b"not an image\n" * 40), InputImageError,
+                _UNDECODABLE, "text"),
+    HostileCase("mp4-named-png", _mp4_named_png, InputImageError, _UNDECODABLE,
+                "a video is not an image: the images path takes stills only"),
+    HostileCase("png-declaring-100000x100000", _bytes("bomb.png", _png_declaring(100_000,
+                100_000)), ImageTooLargeError, r"10000000000 pixels",
+                "refused from its header, before any pixel is inflated"),
+    HostileCase("png-1x1", _image("dot.png", _photo(1, 1), "png"), None, "", "one pixel"),
+    HostileCase("png-16-bit", _image("deep.png", _photo(dtype=np.uint16), "png"), None, "",
+                "16 bits a sample, kept"),
+    HostileCase("png-rgba", _image("alpha.png", _photo(channels=4), "png"), None, "",
+                "alpha upscaled beside the colour"),
+    HostileCase("png-gray", _image("gray.png", _photo(channels=1)[:, :, 0], "png"), None, "",
+                "one channel, kept one"),
+    HostileCase("webp", _image("photo.webp", _photo(), "webp"), None, "", "WebP in, WebP out"),
 )  # fmt: skip
