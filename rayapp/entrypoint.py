@@ -3,19 +3,51 @@ becomes one readable line on stderr and the exit code the error table gives it.
 
 A user mistake (``ConfigError``, a bad input, ...) exits 2, a job that failed exits 1
 (``rayapp.errors``); anything else is a bug, logged with its traceback, and exits 1.
+
+SIGINT and SIGTERM stop a command promptly at any stage, the same way: the stack unwinds as
+for Ctrl-C (every ``finally`` runs: replicas stopped, temporary files removed, a job's
+finished chunks kept for a rerun), then ``{prog}: interrupted by SIGTERM`` and exit
+128 + the signal's number, as shells report it (130 for SIGINT, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from rayapp.errors import EXIT_FAILED, ErrorReport, describe
 
-__all__ = ["EXIT_INTERRUPTED", "run_entry_point", "run_job"]
+__all__ = ["EXIT_INTERRUPTED", "Stopped", "run_entry_point", "run_job"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked the process to stop (SIGTERM); unwinds as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_entry_point(
@@ -27,12 +59,14 @@ def run_entry_point(
     """``main()``'s exit code; an error is reported as ``{prog}: error: {message}``.
     ``on_error`` also sees the report (the video job publishes it for the jobs API)."""
     try:
-        return main()
+        with _stopping_on_sigterm():
+            return main()
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        print(f"{prog}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
     except Exception as e:  # noqa: BLE001 - every error ends as one line and an exit code
         report = describe(e)
         if report is None:

@@ -9,6 +9,8 @@ look them up here (:func:`describe`), so one error means the same thing on every
 - A user mistake (a bad option, a bad or missing input) exits 2 and answers a 4xx.
 - A job that failed on its own (a replica crashed for good, chunks that do not add up)
   exits 1 and answers a 5xx.
+- A service the job needs that does not answer (the Ray cluster, the object store) exits 1
+  and answers 503: the command was right, a rerun once it is back resumes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "EXIT_USER_ERROR",
     "ERRORS",
     "ChunkFailedError",
+    "ClusterUnreachableError",
     "ConfigError",
     "ContainerError",
     "ErrorReport",
@@ -30,6 +33,7 @@ __all__ = [
     "InvalidVideoError",
     "RayappError",
     "StorageError",
+    "StorageUnavailableError",
     "UnknownModelError",
     "UnsafeCheckpointError",
     "UnsupportedCodecError",
@@ -129,6 +133,18 @@ class ChunkFailedError(VideoError):
     """A chunk's frames could not be upscaled or encoded."""
 
     code = "chunk_failed"
+
+
+class ClusterUnreachableError(RayappError, ConnectionError):
+    """The Ray cluster named by ``RAY_ADDRESS`` does not answer."""
+
+    exit_code, http_status, code = EXIT_FAILED, 503, "cluster_unreachable"
+
+
+class StorageUnavailableError(StorageError):
+    """An object store did not answer for as long as rayapp retries (``rayapp.storage``)."""
+
+    exit_code, http_status, code = EXIT_FAILED, 503, "storage_unavailable"
 
 
 def _all_subclasses(cls: type[RayappError]) -> list[type[RayappError]]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rayapp import storage
 from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
-from rayapp.errors import ConfigError
+from rayapp.errors import ClusterUnreachableError, ConfigError
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler
@@ -28,7 +33,15 @@ log = logging.getLogger(__name__)
 
 def ensure_ray() -> None:
     """Join the cluster named by ``RAY_ADDRESS`` (``ray job submit`` sets it), or start a
-    local Ray when there is none. A caller that already ran ``ray.init`` keeps its own."""
+    local embedded Ray when there is none. A caller that already ran ``ray.init`` keeps its
+    own.
+
+    With no ``RAY_ADDRESS`` the job never joins a cluster on its own: the address a
+    ``ray start --head`` left in ``/tmp/ray/ray_current_cluster`` (stale once that head is
+    gone, and ``ray.init()`` would then retry it for minutes) is not read. A ``RAY_ADDRESS``
+    whose port does not accept a connection within ``CONNECT_TIMEOUT_S`` fails at once with
+    ``ClusterUnreachableError``, naming the address.
+    """
     import ray
 
     if ray.is_initialized():
@@ -38,19 +51,64 @@ def ensure_ray() -> None:
     taken = (_submitted_job().get("runtime_env") or {}).get("env_vars") or {}
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ and k not in taken}
     runtime_env = {"env_vars": env} if env else None
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(runtime_env=runtime_env, logging_level=logging.WARNING)
-    else:
+    with _keeping_sigterm_handler():
+        if address := os.environ.get("RAY_ADDRESS"):
+            _check_reachable(address)
+            ray.init(runtime_env=runtime_env, logging_level=logging.WARNING)
+            log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)
+            return
         # A local embedded Ray, reachable from this machine only, and quiet: its start-up
         # lines (and the token notice) are not the job's to print; its dashboard is not
         # needed while the job lives (the metrics endpoint is not the dashboard's).
         ray.init(
+            address="local",
             runtime_env=runtime_env,
             _node_ip_address="127.0.0.1",
             include_dashboard=False,
             logging_level=logging.ERROR,
         )
-    log.info("connected to Ray: %s", ray.get_runtime_context().gcs_address)
+    log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
+
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """``ClusterUnreachableError`` unless the Ray at ``address`` (``host:port``,
+    ``ray://host:port``, or ``auto``: the last ``ray start`` on this machine) accepts a TCP
+    connection within ``CONNECT_TIMEOUT_S``."""
+    from ray._private.utils import read_ray_address
+
+    target, where = address.removeprefix("ray://"), address
+    if target == "auto":
+        target = read_ray_address() or ""
+        if not target:
+            raise ClusterUnreachableError(
+                "RAY_ADDRESS=auto, but no `ray start` on this machine left its address: "
+                "start one, or unset RAY_ADDRESS to run on a local Ray"
+            )
+        where = f"auto ({target})"
+    try:
+        host, port = target.rsplit(":", 1)
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as e:
+        raise ClusterUnreachableError(
+            f"Ray at RAY_ADDRESS={where} does not answer ({e}): start it, or unset "
+            "RAY_ADDRESS to run on a local Ray"
+        ) from e
+
+
+@contextlib.contextmanager
+def _keeping_sigterm_handler() -> Iterator[None]:
+    """``ray.init`` replaces the driver's SIGTERM handler with ``sys.exit(15)``; an entry
+    point's own handler (``rayapp.entrypoint``: exit 143 after cleaning up) is put back."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGTERM, previous)
 
 
 def check_shared(*uris: str) -> None:
