@@ -8,6 +8,11 @@ Atomicity: an output is first written completely to a local temporary file, then
 published in one step: ``os.replace`` on a local filesystem, one PUT (or one completed
 multipart upload) on an object store. A reader never sees a partial file at the
 output URI, whatever fails in between.
+
+An object store that does not answer (connection refused or timed out) is retried for up to
+``RETRY_S`` seconds per operation, each retry logged; then ``StorageUnavailableError``
+(exit 1, a rerun resumes). An answer that says no (no such bucket, access denied) is not
+retried: ``StorageError``.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from typing import IO, Any
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import IO, Any, TypeVar
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.exceptions import FSTimeoutError
 
-from rayapp.errors import StorageError
+from rayapp.errors import RayappError, StorageError, StorageUnavailableError
 
 __all__ = [
     "ALLOWED_SCHEMES",
@@ -34,10 +42,57 @@ __all__ = [
     "atomic_write",
     "write_bytes",
     "join",
+    "parent",
     "check_scheme",
+    "check_writable",
+    "info",
+    "list_names",
+    "RETRY_S",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_S = 20.0
+"""How long one operation retries an object store that does not answer."""
+
+
+def _unanswered() -> tuple[type[BaseException], ...]:
+    """The errors of a store that did not answer (as opposed to one that said no)."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError, FSTimeoutError]
+    with contextlib.suppress(ImportError):  # botocore comes with s3fs
+        from botocore.exceptions import ConnectionError as NoConnection
+        from botocore.exceptions import HTTPClientError
+
+        errors += [NoConnection, HTTPClientError]
+    return tuple(errors)
+
+
+_UNANSWERED = _unanswered()
+
+
+def _retrying(uri: str, what: str, op: Callable[[], T]) -> T:
+    """``op()``, tried again while the store holding ``uri`` does not answer, for up to
+    ``RETRY_S`` seconds (waits of 0.5 s doubling to 4 s); then StorageUnavailableError."""
+    deadline = time.monotonic() + RETRY_S
+    wait_s, attempt = 0.5, 1
+    while True:
+        try:
+            return op()
+        except _UNANSWERED as e:
+            left_s = deadline - time.monotonic()
+            reason = " ".join(str(e).split()) or type(e).__name__
+            if left_s <= 0:
+                raise StorageUnavailableError(
+                    f"Cannot {what} {uri}: the store did not answer for {RETRY_S:.0f} s ({reason})"
+                ) from e
+            log.warning(
+                "cannot %s %s (%s): retry %d in %.1f s, giving up %.0f s from now",
+                what, uri, reason, attempt, wait_s, left_s,
+            )  # fmt: skip
+            time.sleep(min(wait_s, left_s))
+            wait_s, attempt = min(2 * wait_s, 4.0), attempt + 1
+
 
 ALLOWED_SCHEMES = frozenset({"file", "s3", "gs", "gcs", "memory"})
 
@@ -68,38 +123,87 @@ def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSys
 
 def exists(uri: str, **storage_options: Any) -> bool:
     fs, path = filesystem(uri, **storage_options)
-    return fs.exists(path)
+    return _retrying(uri, "look up", lambda: fs.exists(path))
+
+
+def info(uri: str, **storage_options: Any) -> dict[str, Any]:
+    """fsspec's ``info`` of ``uri`` (FileNotFoundError when there is nothing there)."""
+    fs, path = filesystem(uri, **storage_options)
+    return _retrying(uri, "look up", lambda: fs.info(path))
+
+
+def list_names(uri: str, **storage_options: Any) -> set[str]:
+    """The names (last path part) directly under the folder or prefix ``uri``; empty when
+    there is none."""
+    fs, path = filesystem(uri, **storage_options)
+    try:
+        paths = _retrying(uri, "list", lambda: fs.ls(path, detail=False, refresh=True))
+    except FileNotFoundError:
+        return set()
+    finally:
+        # s3fs keeps a listing and answers later lookups under it from memory: a file
+        # written there afterwards (by another process) would then be "not found".
+        fs.invalidate_cache(path)
+    return {p.rstrip("/").rsplit("/", 1)[-1] for p in paths}
+
+
+def check_writable(uri: str, **storage_options: Any) -> None:
+    """StorageError unless files can be written in the folder (or under the prefix) ``uri``,
+    checked by writing one: a local folder is not made, a probe object is removed."""
+    fs, path = filesystem(uri, **storage_options)
+    try:
+        if _is_local(fs):
+            folder = os.path.abspath(path)
+            while not os.path.exists(folder):  # the folders a job would make are made there
+                folder = os.path.dirname(folder)
+            if not os.path.isdir(folder):
+                raise NotADirectoryError(f"{folder} is not a folder")
+            tempfile.TemporaryFile(dir=folder).close()
+            return
+        probe = f"{path.rstrip('/')}/.rayapp-write-check-{uuid.uuid4().hex}"
+        _retrying(uri, "write under", lambda: fs.pipe_file(probe, b""))
+        _retrying(uri, "write under", lambda: fs.rm_file(probe))
+    except RayappError:
+        raise
+    except OSError as e:
+        raise StorageError(f"Cannot write under {uri}: {e}") from e
 
 
 def file_size(uri: str, **storage_options: Any) -> int:
     """The size in bytes of the file at ``uri``; ``StorageError`` when there is none, or
     when ``uri`` names a directory (a prefix) instead."""
-    fs, path = filesystem(uri, **storage_options)
     try:
-        info = fs.info(path)
+        found = info(uri, **storage_options)
     except FileNotFoundError as e:
         raise StorageError(f"Input not found: {uri}") from e
+    except RayappError:
+        raise
     except OSError as e:
         raise StorageError(f"Cannot read {uri}: {e}") from e
-    if info.get("type") == "directory":
+    if found.get("type") == "directory":
         raise StorageError(f"{uri} is a directory; expected a file")
-    return int(info.get("size") or 0)
+    return int(found.get("size") or 0)
 
 
 def open_input(uri: str, **storage_options: Any) -> IO[bytes]:
     """Open ``uri`` for reading as a seekable binary file (range reads, no full download)."""
     fs, path = filesystem(uri, **storage_options)
     try:
-        return fs.open(path, "rb")
+        return _retrying(uri, "open", lambda: fs.open(path, "rb"))
     except FileNotFoundError as e:
         raise StorageError(f"Input not found: {uri}") from e
+    except RayappError:
+        raise
     except OSError as e:
         raise StorageError(f"Cannot open {uri}: {e}") from e
 
 
 def read_bytes(uri: str, **storage_options: Any) -> bytes:
-    with open_input(uri, **storage_options) as f:
-        return f.read()
+    def read() -> bytes:
+        with open_input(uri, **storage_options) as f:
+            return f.read()
+
+    return _retrying(uri, "read", read)
 
 
 @contextlib.contextmanager
@@ -109,7 +213,7 @@ def atomic_write(uri: str, suffix: str = "", **storage_options: Any) -> Iterator
     On an exception nothing appears at ``uri`` and the temporary file is removed.
     """
     fs, path = filesystem(uri, **storage_options)
-    local = fs.protocol in ("file", "local") or "file" in getattr(fs, "protocol", ())
+    local = _is_local(fs)
     if local:
         parent = os.path.dirname(os.path.abspath(path)) or "."
         os.makedirs(parent, exist_ok=True)
@@ -124,7 +228,7 @@ def atomic_write(uri: str, suffix: str = "", **storage_options: Any) -> Iterator
         if local:
             os.replace(tmp, path)
         else:
-            fs.put_file(tmp, path)
+            _retrying(uri, "write", lambda: fs.put_file(tmp, path))
         log.debug("published %s", uri)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -137,12 +241,23 @@ def write_bytes(uri: str, data: bytes, **storage_options: Any) -> None:
         f.write(data)
 
 
+def parent(uri: str) -> str:
+    """The folder (or prefix) holding ``uri``."""
+    scheme, sep, path = uri.rpartition("://")
+    folder = os.path.dirname(path.rstrip("/"))
+    return f"{scheme}{sep}{folder}" if sep else folder or "."
+
+
 def join(uri: str, *parts: str) -> str:
     """Join path parts onto a URI with ``/`` (works for local paths and object stores)."""
     out = uri.rstrip("/")
     for p in parts:
         out = f"{out}/{p.strip('/')}"
     return out
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return fs.protocol in ("file", "local") or "file" in getattr(fs, "protocol", ())
 
 
 def _umask() -> int:

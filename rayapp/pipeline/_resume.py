@@ -19,14 +19,13 @@ from rayapp.config import VideoJobConfig
 from rayapp.video._encode import Chunk, chunk_uri
 from rayapp.video._segments import Run
 
-__all__ = ["fingerprint", "work_prefix", "record_chunk", "finished_chunks"]
+__all__ = ["fingerprint", "work_base", "work_prefix", "record_chunk", "finished_chunks"]
 
 log = logging.getLogger(__name__)
 
 
 def _input_identity(uri: str) -> dict[str, str]:
-    fs, path = storage.filesystem(uri)
-    info = fs.info(path)
+    info = storage.info(uri)
     keys = ("size", "ETag", "etag", "mtime", "LastModified", "created")
     return {k: str(info[k]) for k in keys if k in info}
 
@@ -54,10 +53,15 @@ def fingerprint(
 def work_prefix(
     config: VideoJobConfig, model: str, size: tuple[int, int], chunk_frames: int
 ) -> str:
-    """Where this job's chunks live: under ``config.work`` (default: beside the output),
-    in a folder named by the job's fingerprint."""
-    base = config.work or f"{config.output}.rayapp-work"
-    return storage.join(base, fingerprint(config, model, size, chunk_frames))
+    """Where this job's chunks live: under ``work_base``, in a folder named by the job's
+    fingerprint."""
+    return storage.join(work_base(config), fingerprint(config, model, size, chunk_frames))
+
+
+def work_base(config: VideoJobConfig) -> str:
+    """The folder of every work prefix of ``config``: ``config.work``, default beside the
+    output."""
+    return config.work or f"{config.output}.rayapp-work"
 
 
 def _record_uri(work: str, first_frame_index: int) -> str:
@@ -77,11 +81,7 @@ def record_chunk(work: str, chunk: Chunk, frames_skipped: int) -> None:
 def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, tuple[Chunk, int]]:
     """The runs whose chunk is already finished under ``work``, by first frame index: the
     chunk, and how many of its frames were repeats that skipped the network."""
-    fs, path = storage.filesystem(work)
-    try:
-        names = {p.rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)}
-    except FileNotFoundError:
-        return {}
+    names = storage.list_names(work)
     done: dict[int, tuple[Chunk, int]] = {}
     for run in runs:
         uri = chunk_uri(work, run.start)

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from rayapp import storage
 from rayapp.config import VideoJobConfig
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
+from rayapp.pipeline._resume import work_base
 from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
 from rayapp.video._segments import Run, Segment
 
@@ -79,7 +81,11 @@ RUNNERS: dict[str, Callable[[VideoJobConfig, FrameUpscaler | None], ChunkRunner]
 
 
 def open_runner(name: str, config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
-    """The runner ``name`` for ``config`` (the Ray one starts its replicas now)."""
+    """The runner ``name`` for ``config`` (the Ray one starts its replicas now), once the
+    work folder its chunks go to and the output's folder are known writable: a job that
+    could not keep its work fails before any cluster starts or any frame is decoded."""
     if name not in RUNNERS:
         raise ValueError(f"Unknown runner {name!r}. Available: {', '.join(RUNNERS)}")
+    storage.check_writable(work_base(config))
+    storage.check_writable(storage.parent(config.output))
     return RUNNERS[name](config, upscaler)
