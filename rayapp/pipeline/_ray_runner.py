@@ -243,8 +243,8 @@ class _Schedule:
             first, last = chunk.run.start, chunk.run.stop - 1
             if chunk.attempt > self._retries:
                 raise ChunkFailedError(
-                    f"Frames {first}-{last} failed: their replica died {chunk.attempt} times "
-                    f"(last: {type(e).__name__})"
+                    f"Frames {first}-{last} failed after {chunk.attempt} attempts: their "
+                    f"replica died each time (last: {type(e).__name__})"
                 ) from e
             log.warning(
                 "frames %d-%d: replica died (%s); retry %d of %d",
