@@ -1,9 +1,22 @@
-"""Fine-tuning on one's own footage (issue: Ray Train on frames streamed from video).
+"""Fine-tuning on one's own footage: Ray Train on frames streamed from video, no PNG dumps.
 
-So far: :mod:`rayapp.train.degrade`, the seeded Real-ESRGAN-style degradations that make a
-low-resolution input from a high-resolution patch.
+- :mod:`rayapp.train.degrade`: seeded Real-ESRGAN-style degradations (high-resolution
+  patch -> its low-resolution input);
+- :mod:`rayapp.train.data`: the videos, their keyframe segments and the batches of each
+  step, decoded by the video job's decode path;
+- ``run_training`` (``python -m jobs.train``): ``TorchTrainer`` over those batches, with
+  validation and checkpoints every K steps, resumable.
 """
 
+from rayapp.train._config import TrainJobConfig
+from rayapp.train._job import TrainResult, latest_checkpoint, run_training
 from rayapp.train.degrade import DegradeConfig, degrade
 
-__all__ = ["DegradeConfig", "degrade"]
+__all__ = [
+    "DegradeConfig",
+    "TrainJobConfig",
+    "TrainResult",
+    "degrade",
+    "latest_checkpoint",
+    "run_training",
+]
