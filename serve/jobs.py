@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from rayapp.arguments import config_from_flat, flat_fields
 from rayapp.config import ServeJobsConfig, VideoJobConfig
 from rayapp.pipeline.progress import read_job_state
-from rayapp.video._probe import check_video_input
+from rayapp.video._probe import check_video_header
 from serve.errors import ApiError
 
 __all__ = [
@@ -194,7 +194,9 @@ class JobApi:
         config = job_config(req, model, cfg)
         check_uri(config.input, cfg.allowed_prefixes, "input")
         check_uri(config.output, cfg.allowed_prefixes, "output")
-        await asyncio.to_thread(check_video_input, config.input)  # missing, a prefix, empty
+        # Missing, a prefix, empty, not a media file, no video stream, no decoder: the
+        # header tells (a few range reads); what only every packet tells, the job finds.
+        await asyncio.to_thread(check_video_header, config.input)
         job_id = new_job_id()
         client = await self._get_client()
         await asyncio.to_thread(

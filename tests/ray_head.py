@@ -192,9 +192,11 @@ def ray_head(
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 180,
+    auth: bool = True,
 ) -> Iterator[Head]:
     """A Ray head on 127.0.0.1 with token auth: its GCS on ``port`` (default: a free one),
-    extra ``ray start`` ``args`` and environment ``env``."""
+    extra ``ray start`` ``args`` and environment ``env``. ``auth=False``: without it, for a
+    test process that joins the head itself (Ray reads its auth mode once, at import)."""
     # Short and unique: Ray puts unix sockets under it (~107 byte limit), and teardown
     # finds stragglers by it.
     tmp = Path(tempfile.mkdtemp(prefix="rayapp-head-", dir="/tmp"))
@@ -230,15 +232,15 @@ def ray_head(
     # Its own session: teardown signals this group, never anyone else's Ray.
     proc = subprocess.Popen(
         cmd,
-        env=head.env() | dict(env or {}),
+        env=head.env(token="file" if auth else None) | dict(env or {}),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         mode = _wait_ready(head, agent_url, proc, log_path, timeout_s=ready_timeout_s)
-        if mode != "token":
-            raise RuntimeError(f"Expected a head with token authentication, but got {mode!r}")
+        if mode != ("token" if auth else "disabled"):
+            raise RuntimeError(f"Expected a head with auth {auth}, but got {mode!r}")
         yield head
     finally:
         # What `ray stop` would do, to our processes only: SIGTERM, a grace period, SIGKILL.

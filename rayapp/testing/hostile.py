@@ -33,7 +33,7 @@ from rayapp.errors import (
 )
 from rayapp.testing.make import SubtitleCue, make_audio_only, make_test_video
 
-__all__ = ["IMAGE_CASES", "VIDEO_CASES", "HostileCase", "make_case"]
+__all__ = ["IMAGE_CASES", "VIDEO_CASES", "HostileCase", "make_case", "png_declaring"]
 
 FRAMES, FPS = 24, 24  # the valid clips: 1 s, 64x48, a keyframe every 12 frames
 
@@ -391,7 +391,7 @@ def _photo(h: int = 48, w: int = 64, channels: int = 3, dtype: type = np.uint8) 
     return ramp.astype(dtype)
 
 
-def _png_declaring(width: int, height: int) -> bytes:
+def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares width x height (a decompression bomb's shape)."""
     import struct
     import zlib
@@ -428,7 +428,7 @@ IMAGE_CASES: tuple[HostileCase, ...] = (
                 _UNDECODABLE, "text"),
     HostileCase("mp4-named-png", _mp4_named_png, InputImageError, _UNDECODABLE,
                 "a video is not an image: the images path takes stills only"),
-    HostileCase("png-declaring-100000x100000", _bytes("bomb.png", _png_declaring(100_000,
+    HostileCase("png-declaring-100000x100000", _bytes("bomb.png", png_declaring(100_000,
                 100_000)), ImageTooLargeError, r"10000000000 pixels",
                 "refused from its header, before any pixel is inflated"),
     HostileCase("png-1x1", _image("dot.png", _photo(1, 1), "png"), None, "", "one pixel"),

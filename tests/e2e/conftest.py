@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rayapp.images import encode_image
-from tests.ray_head import free_port
+from tests.ray_head import free_port, ray_head
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads its own
 CHROMIUM_ARGS = [
@@ -37,16 +37,32 @@ class ServeCluster:
 
 @contextlib.contextmanager
 def start_serve(*, dashboard: bool) -> Iterator[ServeCluster]:
-    """ray.init + serve.start on loopback; yields, then serve.shutdown + ray.shutdown."""
+    """serve.start on loopback on a Ray of 2 CPUs; yields, then serve.shutdown, and the Ray
+    goes. Without ``dashboard`` an embedded ``ray.init``. With it, a ``ray start --head``
+    (``tests.ray_head``: every port free, no token) that this process joins: ``ray.init``
+    cannot move the job agent off its default port, and two clusters on one machine would
+    then send each other's job submissions to one agent."""
     import ray
-    from ray import serve
 
     if ray.is_initialized():
         raise RuntimeError("a Ray is already initialised in this process")
-    options = {"include_dashboard": dashboard}
-    if dashboard:
-        options |= {"dashboard_host": "127.0.0.1", "dashboard_port": free_port()}
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", log_to_driver=False, **options)
+    if not dashboard:
+        ray.init(num_cpus=2, _node_ip_address="127.0.0.1", log_to_driver=False)
+        with _serving() as cluster:
+            yield cluster
+        return
+    with ray_head(num_cpus=2, auth=False) as head:
+        ray.init(address=head.gcs_address, _node_ip_address="127.0.0.1", log_to_driver=False)
+        with _serving() as cluster:
+            yield cluster
+
+
+@contextlib.contextmanager
+def _serving() -> Iterator[ServeCluster]:
+    """serve.start on a free loopback port of the Ray this process joined; both stop after."""
+    import ray
+    from ray import serve
+
     try:
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})

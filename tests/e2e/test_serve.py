@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
 import time
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ import requests
 from rayapp.config import UpscaleConfig
 from rayapp.hardware import cpu_has_native_bf16
 from rayapp.images import decode_image
+from rayapp.testing.hostile import IMAGE_CASES, make_case, png_declaring
 from rayapp.upscaler import Upscaler
 from tests.e2e.conftest import (
     ARTIFACTS,
@@ -152,18 +152,6 @@ def test_multipart_and_base64_routes(service: ServeCluster, images: dict) -> Non
     np.testing.assert_array_equal(decode_image(base64.b64decode(got["image"])), want)
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    """A 67-byte PNG whose header declares width x height (a decompression bomb's shape)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 16)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def _hostile(service: ServeCluster, images: dict) -> list[tuple[str, requests.Response, int, str]]:
     """(what, response, expected status, expected error code) for each hostile request."""
     url, good = service.url, images["png"]
@@ -185,7 +173,7 @@ def _hostile(service: ServeCluster, images: dict) -> list[tuple[str, requests.Re
         ("truncated png", post(good[: len(good) // 2]), 400, "undecodable_image"),
         ("truncated jpeg", post(images["jpeg"][:200], "image/jpeg"), 400, "undecodable_image"),
         ("empty body", post(b""), 400, "empty_body"),
-        ("png declaring 100000x100000", post(_png_declaring(100_000, 100_000)), 413,
+        ("png declaring 100000x100000", post(png_declaring(100_000, 100_000)), 413,
          "image_too_large"),
         ("png over the pixel limit", post(png(rgb(120, 100))), 413, "image_too_large"),
         ("output over the pixel limit", post(png(rgb(40, 40)), outscale=16), 413,
@@ -337,3 +325,35 @@ def test_web_page_in_chromium(service: ServeCluster) -> None:
         assert page.is_visible("#download")
         assert "Done in" in page.text_content("#image-status")
         page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
+
+
+# The HTTP answer of each failing image case of the corpus: the route's own for a body that
+# is empty or not an image at all (its signature), else the error table's.
+IMAGE_ANSWERS = {
+    "image-zero-bytes": (400, "empty_body"),
+    "image-one-byte": (415, "unsupported_image"),
+    "png-cut-50": (400, "undecodable_image"),
+    "jpeg-cut-50": (400, "undecodable_image"),
+    "image-random-bytes": (415, "unsupported_image"),
+    "text-named-png": (415, "unsupported_image"),
+    "mp4-named-png": (415, "unsupported_image"),
+    "png-declaring-100000x100000": (413, "image_too_large"),
+}
+CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
+
+
+def test_hostile_image_corpus(service: ServeCluster, tmp_path: Path) -> None:
+    before = _replica_ids(service)
+    assert sorted(IMAGE_ANSWERS) == sorted(c.name for c in IMAGE_CASES if not c.works)
+    for case in IMAGE_CASES:
+        src = Path(make_case(case, tmp_path / case.name))
+        data = src.read_bytes()
+        # PNG out: a lossy WebP answer could not be compared pixel for pixel
+        r = post_image(service, data, CONTENT_TYPES[src.suffix], outscale=2, format="png")
+        if case.works:
+            assert r.status_code == 200, (case.name, r.text)
+            # limits.auto_tile is 32 here: the 64x48 cases run in tiles of 32
+            np.testing.assert_array_equal(decode_image(r.content), reference(data, 2, tile=32))
+            continue
+        assert (r.status_code, r.json()["error"]["code"]) == IMAGE_ANSWERS[case.name], r.text
+    assert _replica_ids(service) == before  # no replica died on the way
