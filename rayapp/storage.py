@@ -54,7 +54,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_S = 20.0
-"""How long one operation retries an object store that does not answer."""
+"""How long one operation retries an object store that does not answer (the environment's
+``RAYAPP_STORAGE_RETRY_S``, forwarded to every worker, overrides it)."""
+
+
+def retry_s() -> float:
+    return float(os.environ.get("RAYAPP_STORAGE_RETRY_S") or RETRY_S)
 
 
 def _unanswered() -> tuple[type[BaseException], ...]:
@@ -73,8 +78,9 @@ _UNANSWERED = _unanswered()
 
 def _retrying(uri: str, what: str, op: Callable[[], T]) -> T:
     """``op()``, tried again while the store holding ``uri`` does not answer, for up to
-    ``RETRY_S`` seconds (waits of 0.5 s doubling to 4 s); then StorageUnavailableError."""
-    deadline = time.monotonic() + RETRY_S
+    ``retry_s()`` seconds (waits of 0.5 s doubling to 4 s); then StorageUnavailableError."""
+    window_s = retry_s()
+    deadline = time.monotonic() + window_s
     wait_s, attempt = 0.5, 1
     while True:
         try:
@@ -84,7 +90,7 @@ def _retrying(uri: str, what: str, op: Callable[[], T]) -> T:
             reason = " ".join(str(e).split()) or type(e).__name__
             if left_s <= 0:
                 raise StorageUnavailableError(
-                    f"Cannot {what} {uri}: the store did not answer for {RETRY_S:.0f} s ({reason})"
+                    f"Cannot {what} {uri}: the store did not answer for {window_s:g} s ({reason})"
                 ) from e
             log.warning(
                 "cannot %s %s (%s): retry %d in %.1f s, giving up %.0f s from now",

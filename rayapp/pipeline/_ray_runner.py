@@ -11,13 +11,17 @@
   per replica waiting: object-store use grows with replicas x chunk size, not with the clip.
 - Each replica has one chunk at a time, so a free replica always takes the next run. A chunk
   whose replica died (crash, OOM, lost node) is given to the next free replica, up to
-  ``max_chunk_retries`` times; a chunk that fails on its own fails the job at once.
+  ``max_chunk_retries`` times; a chunk that fails on its own fails the job at once. A
+  replica that died gets no chunk until it says again that it is ready (Ray restarts it),
+  so a retry is never spent on a replica that is still restarting. When every replica is
+  gone for good, the job fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +47,9 @@ _RUNS_AHEAD_PER_REPLICA = 2
 # A replica's process or node went away (crash, the OOM killer, a lost node): not the
 # chunk's fault, so it is given out again.
 _REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError)
+_RESTARTING = ray.exceptions.ActorUnavailableError  # a RayActorError: the call did not run
+_HELLO_TRIES = 120  # asked again every _HELLO_WAIT_S while it restarts: a minute
+_HELLO_WAIT_S = 0.5
 
 
 class UpscaleEncodeReplica:
@@ -158,8 +165,11 @@ class _Schedule:
         self._decoders: dict[Any, deque[Run]] = {}
         self._ready: deque[_Chunk] = deque()
         self._calls: dict[Any, _Chunk] = {}
-        self._busy: set[int] = set()
-        self._hello = {r.describe.remote(work.job.settings): i for i, r in enumerate(replicas)}
+        self._busy: set[int] = set()  # has a chunk, or is not ready again yet
+        self._gone: set[int] = set()  # died for good
+        self._hello: dict[Any, tuple[int, int]] = {}  # describe call -> (replica, try)
+        for i in range(len(replicas)):  # a loading replica already takes its first chunk
+            self._say_hello(i, wait=False)
 
     def run(self) -> None:
         try:
@@ -203,12 +213,14 @@ class _Schedule:
         if done in self._decoders:
             self._take_decoded(done)
         elif done in self._hello:
-            del self._hello[done]
+            i, tries = self._hello.pop(done)
             try:
                 info = ray.get(done)  # a model that failed to load fails the job here
-            except _REPLICA_LOST as e:  # it died starting: Ray starts it again
-                log.warning("a replica died while it started (%s)", type(e).__name__)
+            except _REPLICA_LOST as e:
+                self._replica_lost(i, tries, e)
                 return
+            if not any(c.replica == i for c in self._calls.values()):
+                self._busy.discard(i)
             log.info(
                 "replica %s ready: %s on %s in %s, encoding with %s",
                 info["replica"],
@@ -234,11 +246,36 @@ class _Schedule:
         # it fails with that error, and so does the job.
         self._ready.append(_Chunk(expected.popleft(), frames))
 
+    def _say_hello(self, i: int, tries: int = 0, *, wait: bool = True) -> None:
+        """Ask replica ``i`` to describe itself; ``wait``: it takes no chunk until it answers
+        (after it died: Ray restarts it meanwhile)."""
+        if wait:
+            self._busy.add(i)
+        describe = self._replicas[i].describe.remote(self._work.job.settings)
+        self._hello[describe] = (i, tries)
+
+    def _replica_lost(self, i: int, tries: int, e: Exception) -> None:
+        """Replica ``i`` did not answer its hello: ask again while Ray restarts it, up to
+        ``_HELLO_TRIES`` times; after that, or once Ray gave up on it, it is gone."""
+        if isinstance(e, _RESTARTING) and tries < _HELLO_TRIES:
+            time.sleep(_HELLO_WAIT_S)
+            self._say_hello(i, tries + 1)
+            return
+        if not isinstance(e, _RESTARTING) and tries == 0:
+            log.warning("a replica died while it started (%s)", type(e).__name__)
+            self._say_hello(i, 1)  # Ray starts it again
+            return
+        log.warning("replica %d is gone (%s)", i, type(e).__name__)
+        self._gone.add(i)
+        if len(self._gone) == len(self._replicas):
+            raise ChunkFailedError(f"Every replica died and none came back (last: {e})") from e
+
     def _finish(self, ref: Any, chunk: _Chunk) -> None:
         self._busy.discard(chunk.replica)
         try:
             row = ray.get(ref)
-        except _REPLICA_LOST as e:
+        except _REPLICA_LOST as e:  # ActorUnavailableError too: the call may have run
+            self._say_hello(chunk.replica)  # no chunk for it until Ray has restarted it
             chunk.attempt += 1
             first, last = chunk.run.start, chunk.run.stop - 1
             if chunk.attempt > self._retries:

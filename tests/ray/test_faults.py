@@ -338,9 +338,10 @@ def test_s3_gone_for_10_s_mid_job_is_waited_for(
     flaky_s3.restore()
     code, err, _ = job.finish()
     assert code == 0, err
-    assert all(re.search(RETRY, line) for line in err.splitlines()), err
-    retries = replica_retries(env)
-    assert retries and all(re.fullmatch(RETRY, line) for line in retries), retries
+    # Logged where they happened: the driver (its stderr) or the replicas (their logs);
+    # which of them met the outage depends on how far the job was when it began.
+    logged = [*err.splitlines(), *replica_retries(env)]
+    assert logged and all(re.search(RETRY, line) for line in logged), logged
     assert reused(job.log) == (8, 0)
     assert_frame_exact(s3_clip, out)
 
@@ -350,6 +351,7 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
 ) -> None:
     out = s3_clip.replace("in.mp4", "out.mp4")
     args = ["--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA]
+    env = env | {"RAYAPP_STORAGE_RETRY_S": "6"}  # the default 20 s, shorter for the test
     job = Job(*args, env=env)
     job.wait_for(r"frames 6/48")
     flaky_s3.cut()
@@ -358,16 +360,16 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
     took = time.monotonic() - stopped
     assert code == 1
     *forwarded, last = err.splitlines()
-    assert all(re.search(RETRY, line) for line in forwarded), err
-    retries = replica_retries(env)
-    assert retries and all(re.fullmatch(RETRY, line) for line in retries), retries
+    logged = [*forwarded, *replica_retries(env)]  # the driver's or the replicas' (above)
+    assert logged and all(re.search(RETRY, line) for line in logged), logged
+    # A replica writing its chunk, or the driver reading the work prefix, meets it first.
     assert re.fullmatch(
-        r"upscale_video: error: Frames \d+-\d+ failed: Cannot write s3://faults-\w+/out\.mp4"
-        r"\.rayapp-work/\w+/chunk-\d+\.mp4(\.json)?: the store did not answer for 20 s \(Could not "
-        r"connect to the endpoint URL: \S+\)",
+        r"upscale_video: error: (Frames \d+-\d+ failed: )?Cannot \w+( \w+)? s3://faults-\w+/"
+        r"out\.mp4\.rayapp-work/\S+: the store did not answer for 6 s \(Could not connect to "
+        r"the endpoint URL: \S+\)",
         last,
-    )
-    assert took < 60
+    ), last
+    assert took < 40
     flaky_s3.restore()
     assert not storage.exists(out)
     done = finished_chunks(out + ".rayapp-work")
