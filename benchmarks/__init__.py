@@ -20,6 +20,8 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   and frames of the clip: quality against bytes saved at x2 and x4, bicubic the baseline.
 - ``gpu``: on an NVIDIA GPU, the fp16 forward at 1280x720 and the job with 4 replicas at a
   quarter GPU each (NVENC and libx264): frames/s and GPU memory per replica.
+- ``train``: the fine-tuning data path (decode and degrade on Ray Data) against what the
+  trainers take, and the disk streaming saves next to extracting every frame as PNG.
 """
 
 from __future__ import annotations

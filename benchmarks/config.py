@@ -12,7 +12,7 @@ from rayapp.config import ReplicaConfig
 __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
-Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu"]
+Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train"]
 
 
 class BenchmarkConfig(BaseModel):

@@ -34,7 +34,11 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+_received: list[int] = []  # the signals _stop took: Ray's calls may re-raise a bare Ctrl-C
+
+
 def _stop(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Stopped(signum)
 
 
@@ -64,7 +68,7 @@ def run_entry_point(
     except SystemExit:
         raise
     except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        signum = e.signum if isinstance(e, Stopped) else (_received or [signal.SIGINT])[-1]
         print(f"{prog}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + signum
     except Exception as e:  # noqa: BLE001 - every error ends as one line and an exit code

@@ -70,7 +70,32 @@ def _unanswered() -> tuple[type[BaseException], ...]:
         from botocore.exceptions import HTTPClientError
 
         errors += [NoConnection, HTTPClientError]
+    with contextlib.suppress(ImportError):  # aiohttp (s3fs, gcsfs): a read's connection
+        from aiohttp import ClientConnectionError
+
+        errors.append(ClientConnectionError)
     return tuple(errors)
+
+
+class _RetryingReader:
+    """A file opened for reading whose reads are retried like every other operation
+    (``_retrying``): PyAV reads an object through it while the store may be away. A failed
+    read does not move the position, so it is simply asked again."""
+
+    def __init__(self, uri: str, f: IO[bytes]) -> None:
+        self._uri, self._f = uri, f
+
+    def read(self, size: int = -1) -> bytes:
+        return _retrying(self._uri, "read", lambda: self._f.read(size))
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, close, seekable, size, ...
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _RetryingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
 
 
 _UNANSWERED = _unanswered()
@@ -195,7 +220,8 @@ def open_input(uri: str, **storage_options: Any) -> IO[bytes]:
     """Open ``uri`` for reading as a seekable binary file (range reads, no full download)."""
     fs, path = filesystem(uri, **storage_options)
     try:
-        return _retrying(uri, "open", lambda: fs.open(path, "rb"))
+        f = _retrying(uri, "open", lambda: fs.open(path, "rb"))
+        return f if _is_local(fs) else _RetryingReader(uri, f)  # type: ignore[return-value]
     except FileNotFoundError as e:
         raise StorageError(f"Input not found: {uri}") from e
     except RayappError:

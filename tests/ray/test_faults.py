@@ -351,7 +351,7 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
 ) -> None:
     out = s3_clip.replace("in.mp4", "out.mp4")
     args = ["--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA]
-    env = env | {"RAYAPP_STORAGE_RETRY_S": "6"}  # the default 20 s, shorter for the test
+    env = env | {"RAYAPP_STORAGE_RETRY_S": "12"}  # the default 20 s, shorter for the test
     job = Job(*args, env=env)
     job.wait_for(r"frames 6/48")
     flaky_s3.cut()
@@ -365,11 +365,11 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
     # A replica writing its chunk, or the driver reading the work prefix, meets it first.
     assert re.fullmatch(
         r"upscale_video: error: (Frames \d+-\d+ failed: )?Cannot \w+( \w+)? s3://faults-\w+/"
-        r"out\.mp4\.rayapp-work/\S+: the store did not answer for 6 s \(Could not connect to "
+        r"out\.mp4\.rayapp-work/\S+: the store did not answer for 12 s \(Could not connect to "
         r"the endpoint URL: \S+\)",
         last,
     ), last
-    assert took < 40
+    assert took < 50
     flaky_s3.restore()
     assert not storage.exists(out)
     done = finished_chunks(out + ".rayapp-work")
@@ -421,7 +421,9 @@ def test_driver_killed_while_assembling_leaves_no_output_and_a_rerun_makes_it(
     job = Job(*args, env=env)
     job.wait_for(r"frames 48/48")
     flaky_s3.cut()
-    job.wait_for(r"cannot open s3://faults-\w+/out\.mp4\.rayapp-work/\w+/chunk-\d+\.mp4 .*retry 1")
+    job.wait_for(
+        r"cannot (open|read) s3://faults-\w+/out\.mp4\.rayapp-work/\w+/chunk-\d+\.mp4 .*retry 1"
+    )
     job.proc.kill()
     job.finish(timeout_s=30)
     flaky_s3.restore()
