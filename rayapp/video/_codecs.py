@@ -94,13 +94,23 @@ def encoder_usable(name: str) -> str | None:
     """None when the encoder ``name`` opens in this process, else why not (cached)."""
     if name not in av.codecs_available:
         return "not built into this PyAV/FFmpeg"
+    error = _open_error(name, 256, 256, "yuv420p")
+    return None if error is None else str(error)
+
+
+def _open_error(
+    name: str, width: int, height: int, pix_fmt: str, options: dict[str, str] | None = None
+) -> Exception | None:
+    """Why the encoder ``name`` does not open for frames of that size and format (None: it
+    does). The context is freed on return: PyAV has no close, and x264 holds frame buffers."""
     ctx = av.CodecContext.create(name, "w")
-    ctx.width, ctx.height, ctx.pix_fmt = 256, 256, "yuv420p"
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
     ctx.time_base = Fraction(1, 25)
+    ctx.options = options or {}
     try:
         ctx.open()
     except (av.FFmpegError, OSError) as e:  # no driver: EPERM from avcodec_open2
-        return str(e)
+        return e
     return None
 
 
@@ -191,19 +201,13 @@ class EncodeSettings:
                 f"{self.spec.name} with {pix_fmt} needs a width divisible by {step_w} and a "
                 f"height divisible by {step_h}, but the frames are {width}x{height}"
             )
-        ctx = av.CodecContext.create(self.spec.name, "w")
-        ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
-        ctx.time_base = Fraction(1, 25)
-        ctx.options = self.encoder_options()
-        try:
-            ctx.open()
-        except (av.FFmpegError, OSError) as e:
+        e = _open_error(self.spec.name, width, height, pix_fmt, self.encoder_options())
+        if e is not None:
             raise UnsupportedCodecError(
                 f"{self.spec.name} cannot encode {width}x{height} frames (it refused to "
                 f"open at that size: {getattr(e, 'strerror', None) or e}); choose a smaller "
                 "--outscale"
-            ) from None
-        del ctx  # freed here (PyAV has no close): x264 holds frame-sized buffers
+            )
 
     def _encoder_formats(self) -> set[str]:
         return {f.name for f in av.Codec(self.spec.name, "w").video_formats or ()}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rayapp import storage
+from tests.hostile_check import upload
 from tests.unit.test_video_errors import CASES
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -43,10 +44,7 @@ def test_hostile_input_on_s3(case: str, tmp_path: Path, s3_bucket: str) -> None:
     make, _, message = CASES[case]
     local = make(tmp_path)
     src = f"{s3_bucket}/in/{Path(local).name}"
-    if Path(local).is_file():
-        storage.write_bytes(src, Path(local).read_bytes())
-    for part in Path(local).glob("*"):  # a folder: the same names under a prefix
-        storage.write_bytes(f"{src}/{part.name}", part.read_bytes())
+    upload(local, src)
     out = f"{s3_bucket}/out/result.mp4"
     r = run_job("--input", src, "--output", out)
     assert_one_line_and_nothing_written(r, out)
