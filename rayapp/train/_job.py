@@ -61,10 +61,13 @@ def run_training(config: TrainJobConfig) -> TrainResult:
     if spec is not None and spec.scale != config.scale:
         raise ConfigError(f"{config.model} upscales x{spec.scale}, not x{config.scale}")
     storage.check_scheme(config.output)
-    _, skipped = plan_clips(  # fail before any cluster starts: no video, nothing usable
+    # Planned once, here (probing reads every packet): the workers get the plan. A bad
+    # input fails before any cluster starts.
+    clips, skipped = plan_clips(
         find_videos(config.videos), patch=config.patch, segment_s=config.segment_s,
         hold_out=not config.val_videos,
     )  # fmt: skip
+    held_out = _held_out_clips(config) if config.val_videos else clips
     ensure_ray()
     root = storage.join(config.output, RUN_NAME)
     latest = latest_checkpoint(root)
@@ -78,6 +81,8 @@ def run_training(config: TrainJobConfig) -> TrainResult:
         # worker reads the folder itself (or Ray's own checkpoint of this run, if it has one).
         train_loop_config={
             "config": config.model_dump(mode="json"),
+            "clips": clips,
+            "held_out": held_out,
             "resume": storage.join(root, latest[1].rsplit("/", 1)[1]) if latest else None,
         },
         scaling_config=ray.train.ScalingConfig(
@@ -128,7 +133,7 @@ def _train_worker(loop_config: dict) -> list[dict[str, Any]]:  # in each Ray Tra
     import torch.nn.functional as F
 
     from rayapp.models import load_model
-    from rayapp.train.data import find_videos, plan_clips, validation_frames
+    from rayapp.train.data import validation_frames
 
     config = TrainJobConfig.model_validate(loop_config["config"])
     context = ray.train.get_context()
@@ -156,17 +161,13 @@ def _train_worker(loop_config: dict) -> list[dict[str, Any]]:  # in each Ray Tra
     )
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
-    hold_out = not config.val_videos
-    clips, _ = plan_clips(
-        find_videos(config.videos), patch=config.patch, segment_s=config.segment_s,
-        hold_out=hold_out,
-    )  # fmt: skip
+    clips = loop_config["clips"]
     validation = []
     if rank == 0:
-        held = clips if hold_out else _held_out_clips(config)
         validation = validation_frames(
-            held, config.val_frames, config.scale, config.seed, config.degrade
-        )
+            loop_config["held_out"], config.val_frames, config.scale, config.seed,
+            config.degrade,
+        )  # fmt: skip
     history: list[dict[str, Any]] = []  # what rank 0 reported: the run's return value
     if start == 0:  # the starting model's score; every worker reports (a barrier)
         history.append({"step": 0, **(_validate(model, validation) if rank == 0 else {})})
