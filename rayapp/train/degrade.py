@@ -90,9 +90,8 @@ def _resize(
     x: np.ndarray, stage: int, rng: np.random.Generator, c: DegradeConfig, hr_wh: tuple[int, int]
 ) -> np.ndarray:
     factor = rng.uniform(*c.resize[stage])
-    w, h = (max(2, round(v * factor)) for v in hr_wh) if stage == 0 else (
-        max(2, round(v * factor)) for v in (x.shape[1], x.shape[0])
-    )  # fmt: skip
+    base = hr_wh if stage == 0 else (x.shape[1], x.shape[0])  # stage 2: of stage 1's size
+    w, h = (max(2, round(v * factor)) for v in base)
     return _resize_to(x, (w, h), _RESAMPLE[rng.integers(len(_RESAMPLE))])
 
 
