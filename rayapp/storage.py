@@ -144,8 +144,13 @@ def check_scheme(uri: str, allowed: frozenset[str] = ALLOWED_SCHEMES) -> str:
 
 
 def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The fsspec filesystem for ``uri`` and the path inside it."""
-    check_scheme(uri)
+    """The fsspec filesystem for ``uri`` and the path inside it.
+
+    On S3, botocore's own retries are off unless ``config_kwargs`` says otherwise: a store
+    that does not answer is retried by ``_retrying`` alone, in one window that is logged
+    (botocore spent about 6 s silently on each call first). s3fs still retries SlowDown."""
+    if check_scheme(uri) == "s3" and "config_kwargs" not in storage_options:
+        storage_options["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
     try:
         return url_to_fs(uri, **storage_options)
     except ImportError as e:  # e.g. gcsfs not installed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rayapp.train.degrade import DegradeConfig
@@ -31,6 +33,11 @@ class TrainJobConfig(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     workers: int = Field(1, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU).")
     num_gpus_per_worker: float = Field(0, ge=0, description="GPUs per worker (0: CPU).")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Mixed precision: auto is bf16 on a GPU that has it (else fp16 with loss "
+        "scaling) and fp32 on CPU.",
+    )
     cpus_per_worker: float = Field(1, gt=0, description="CPUs each worker reserves.")
     data_cpus: float = Field(
         1, gt=0, description="CPUs each decode-and-degrade task reserves (the data path)."

@@ -67,6 +67,32 @@ def test_fine_tuning_beats_the_starting_model_on_held_out_frames(
     assert scores[150] > scores[0] + 0.5, scores
 
 
+def test_rrdbnet_trains_in_bf16_autocast_and_keeps_its_architecture(
+    ray_local: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """realesrgan-x4plus (RRDBNet, 16.7 M parameters): a few steps with autocast, the
+    checkpoint loads back as the same architecture with the official key names."""
+    from safetensors.torch import load_file
+
+    from rayapp.models import load_model
+
+    src = clip(str(tmp_path / "texture.mp4"), frames=24)
+    config = TrainJobConfig(
+        videos=(src,), output=str(tmp_path / "out"), model="realesrgan-x4plus", steps=4,
+        checkpoint_every=2, precision="bf16", **(SMALL | {"batch_size": 2}),
+    )  # fmt: skip
+    result = run_training(config)
+    reports = [m for m in result.metrics if "loss" in m]
+    assert [m["step"] for m in reports] == [2, 4]
+    assert all(np.isfinite(m["loss"]) and m["data_wait_s"] >= 0 for m in reports), reports
+    start = load_model("realesrgan-x4plus").model.state_dict()
+    tuned = load_file(result.checkpoint.removeprefix("file://"))
+    assert sorted(tuned) == sorted(start)
+    assert any(not np.array_equal(tuned[k].numpy(), start[k].numpy()) for k in start)
+    assert type(load_model(result.checkpoint).model).__name__ == "RRDBNet"
+    assert Upscaler.load(result.checkpoint, device="cpu").scale == 4
+
+
 def _job(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.Popen(
@@ -112,6 +138,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
          r"No usable training video \(small.mp4: its 64x48 frames are smaller than the 64x64"),
         (["--videos", "{tmp}/small.mp4", "--patch", "30"], "patch 30 is not a multiple of"),
         (["--videos", "{tmp}/small.mp4", "--scale", "2"], "upscales x4, not x2"),
+        (["--videos", "{tmp}/small.mp4", "--precision", "fp16"], "fp16 training is for CUDA"),
     ],
 )  # fmt: skip
 def test_bad_inputs_are_one_line(
