@@ -1,5 +1,6 @@
-// rayapp web page: upscale an image (bytes in, bytes out via POST /v1/upscale) and follow a
-// video job (/v1/jobs). Errors from the API are {"error": {"code", "message"}}.
+// rayapp web page: upscale an image (bytes in, bytes out via POST /v1/upscale) and compare it
+// with the original; follow a video job (/v1/jobs) and show its certificate once it finished.
+// Errors from the API are {"error": {"code", "message"}}. Server text goes in as textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -40,17 +41,52 @@ async function loadModels() {
   }
 }
 
+// An image's blob URL, revoking the one it held (the download link shares the after's).
+function show(img, url) {
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  if (url) img.src = url;
+  else img.removeAttribute("src");
+}
+
+// #stage takes the displayed image's aspect ratio: the after image's once there is one, and
+// the original, stretched to it, shows its pixels (nearest).
+function fitStage(img) {
+  $("compare").style.setProperty("--ratio", img.naturalWidth / img.naturalHeight);
+}
+
+// The original shows left of the split, the upscaled image right of it: percent of the width.
+function split(percent) {
+  const slider = $("slider");
+  slider.value = percent; // the range clamps it to [0, 100] and rounds it to its step
+  $("after").style.clipPath = `inset(0 0 0 ${slider.value}%)`;
+  $("divider").style.left = `${slider.value}%`;
+  slider.setAttribute("aria-valuetext", `${slider.value}% original`);
+}
+
+function dragSplit(event) {
+  const stage = $("stage");
+  if ($("slider").hidden) return;
+  if (event.type === "pointerdown") stage.setPointerCapture(event.pointerId);
+  else if (!stage.hasPointerCapture(event.pointerId)) return;
+  const box = stage.getBoundingClientRect();
+  split(((event.clientX - box.left) / box.width) * 100);
+}
+
 function pick(file) {
   if (!file) return;
   picked = file;
   const before = $("before");
+  const after = $("after");
   before.onload = () => {
     $("before-size").textContent = `${before.naturalWidth}×${before.naturalHeight}`;
+    if (!after.dataset.ready) fitStage(before);
   };
-  before.src = URL.createObjectURL(file);
-  $("after").removeAttribute("src");
+  show(before, URL.createObjectURL(file));
+  show(after, null);
+  delete after.dataset.ready;
   $("after-size").textContent = "";
-  $("download").hidden = true;
+  $("download").hidden = $("slider").hidden = $("divider").hidden = true;
+  $("compare").hidden = false;
   $("go").disabled = false;
   status("image-status", `${file.name}: ${file.size} bytes`);
 }
@@ -79,9 +115,12 @@ async function upscale(event) {
     const after = $("after");
     after.onload = () => {
       $("after-size").textContent = `${after.naturalWidth}×${after.naturalHeight}`;
+      fitStage(after);
+      split($("slider").value);
+      $("slider").hidden = $("divider").hidden = false;
       after.dataset.ready = "1";
     };
-    after.src = url;
+    show(after, url);
     const ext = blob.type.split("/")[1] === "jpeg" ? "jpg" : blob.type.split("/")[1];
     $("download").href = url;
     $("download").download = `${picked.name.replace(/\.[^.]*$/, "")}-upscaled.${ext}`;
@@ -117,37 +156,95 @@ async function submitJob(event) {
   jobTimer = setInterval(() => pollJob(jobId), 1000);
 }
 
-// The finished job's certificate: is the output whole, and how good (no ground truth).
-function showReport(report) {
-  const box = $("job-report");
-  box.hidden = !report;
-  if (!report) return;
-  const checks = report.integrity;
-  const rows = [
-    ["Integrity", checks.ok ? "ok" : "FAILED"],
-    ["Frames", `${checks.frames.output} of ${checks.frames.source}`],
-    ["Audio streams", `${checks.audio.streams.length}, ${checks.audio.ok ? "byte-identical" : "DIFFERENT"}`],
-    ["Subtitle streams", `${checks.subtitles.streams.length}, ${checks.subtitles.ok ? "identical" : "DIFFERENT"}`],
-    ["Duration", `${checks.duration_s.output.toFixed(3)} s (source ${checks.duration_s.source.toFixed(3)} s)`],
-  ];
-  const q = report.quality;
-  if (q) {
-    const db = (v) => (v == null ? "identical" : `${v.toFixed(1)} dB`);
-    rows.push(["Consistency PSNR", `median ${db(q.consistency.psnr_db.median)}, min ${db(q.consistency.psnr_db.min)}`]);
-    rows.push(["Consistency SSIM", `mean ${q.consistency.ssim.mean.toFixed(4)}`]);
-    rows.push(["Outlier frames", q.consistency.outliers.length ? q.consistency.outliers.join(", ") : "none"]);
-    rows.push(["Flicker (max)", q.flicker.max.toFixed(2)]);
-  }
-  rows.push(["Speed", `${report.speed.frames_per_s.toFixed(2)} fps, ${report.speed.frames_skipped} repeats skipped`]);
-  box.replaceChildren(...rows.map(([name, value]) => {
+// The finished job's certificate (<output>.report.json, rayapp/pipeline/_report.py): is the
+// output whole (integrity, from packets), and how good (quality, sampled; no ground truth).
+const fixed = (v, digits) => (v == null ? "n/a" : v.toFixed(digits));
+const db = (v) => (v == null ? "∞ (identical)" : `${v.toFixed(1)} dB`);
+const streams = (unit) => (c) => {
+  if (c.streams.length === 0) return "none in the source";
+  const each = (s, i) => `#${i}: ${s.items} ${unit}, ${s.identical ? "identical" : "DIFFERENT"}`;
+  return c.streams.map(each).join("; ");
+};
+const CHECKS = {
+  frames: ["Frames", (c) => `${c.output} out of ${c.source}`],
+  pts: ["Timestamps (pts)", (c) => (c.first_mismatch == null
+    ? "every frame at its source pts"
+    : `first differs at frame ${c.first_mismatch}`)],
+  duration_s: ["Duration", (c) => `${fixed(c.output, 3)} s (source ${fixed(c.source, 3)} s)`],
+  audio: ["Audio streams", streams("packets")],
+  subtitles: ["Subtitle streams", streams("cues")],
+  colour: ["Colour", (c) => (c.ok ? c.output : `${c.output} (source ${c.source})`)],
+  rotation: ["Rotation", (c) => (c.ok ? `${c.output}°` : `${c.output}° (source ${c.source}°)`)],
+};
+
+// Rows of text cells into a table's body; the first cell is the row's header.
+function fillRows(table, rows) {
+  table.tBodies[0].replaceChildren(...rows.map(([name, ...values]) => {
     const tr = document.createElement("tr");
-    for (const text of [name, value]) {
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = name;
+    tr.append(th);
+    for (const value of values) {
       const td = document.createElement("td");
-      td.textContent = text;
+      td.textContent = value;
+      if (value === "passed") td.className = "ok";
+      if (value === "FAILED") td.className = "failed";
       tr.append(td);
     }
     return tr;
   }));
+}
+
+function showReport(report) {
+  $("job-report").hidden = !report;
+  if (!report) return;
+  const warnings = [];
+  const checks = Object.entries(report.integrity).filter(([key]) => key !== "ok");
+  fillRows($("job-checks"), checks.map(([key, c]) => {
+    const [name, detail] = CHECKS[key] ?? [key, (v) => JSON.stringify(v)];
+    if (!c.ok) warnings.push(`${name}: ${detail(c)}`);
+    return [name, c.ok ? "passed" : "FAILED", detail(c)];
+  }));
+
+  const q = report.quality;
+  if (q) {
+    const { psnr_db: psnr, ssim, outliers } = q.consistency;
+    const chunks = q.flicker.per_chunk;
+    fillRows($("job-quality"), [
+      ["Sampled frames", `${q.sampled_frames.length}`],
+      ["Consistency PSNR",
+        `mean ${db(psnr.mean)}, median ${db(psnr.median)}, min ${db(psnr.min)}`],
+      ["Consistency SSIM", `mean ${fixed(ssim.mean, 4)}, min ${fixed(ssim.min, 4)}`],
+      ["Outlier frames", outliers.length ? outliers.join(", ") : "none"],
+      ["Flicker added (luma, max)", `${fixed(q.flicker.max, 2)} over ${chunks.length} chunk(s)`],
+    ]);
+    if (outliers.length) {
+      const why = "over 10 dB below the median, or under 20 dB";
+      warnings.push(`Consistency outliers at frames ${outliers.join(", ")} (${why})`);
+    }
+  } else {
+    fillRows($("job-quality"), [["Not measured", "no frames were sampled"]]);
+    warnings.push("Quality not measured (no frames sampled)");
+  }
+
+  const speed = report.speed;
+  fillRows($("job-run"), [
+    ["Elapsed", `${fixed(speed.elapsed_s, 1)} s`],
+    ["Speed", `${fixed(speed.frames_per_s, 2)} frames/s`],
+    ["Chunks", `${speed.chunks} (${speed.chunks_reused} reused from an earlier run)`],
+    ["Repeated frames skipped", `${speed.frames_skipped}`],
+    ["Replica time", `${fixed(speed.replica_s, 1)} s`],
+    ["Output", report.output],
+  ]);
+
+  const items = warnings.length ? warnings : ["none"];
+  $("job-warnings").replaceChildren(...items.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+  $("job-report-json").textContent = JSON.stringify(report, null, 1);
 }
 
 async function pollJob(jobId) {
@@ -186,6 +283,9 @@ function init() {
     drop.classList.remove("over");
     pick(e.dataTransfer.files[0]);
   });
+  $("slider").addEventListener("input", (e) => split(e.target.value));
+  $("stage").addEventListener("pointerdown", dragSplit);
+  $("stage").addEventListener("pointermove", dragSplit);
   $("image-form").addEventListener("submit", upscale);
   $("job-form").addEventListener("submit", submitJob);
   loadModels();

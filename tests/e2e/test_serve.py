@@ -324,6 +324,25 @@ def test_web_page_in_chromium(service: ServeCluster) -> None:
         assert page.get_attribute("#download", "download") == "in-upscaled.png"
         assert page.is_visible("#download")
         assert "Done in" in page.text_content("#image-status")
+        # The before/after comparison: the original stretched over the upscaled image's box,
+        # the upscaled one clipped to the right of the split the slider sets.
+        assert page.is_visible("#slider") and page.is_visible("#divider")
+        assert page.locator("#before").bounding_box() == page.locator("#after").bounding_box()
+        box = page.locator("#stage").bounding_box()
+        assert box["width"] / box["height"] == pytest.approx(64 / 48, abs=0.01)
+        split = "() => [$('slider').value, $('after').style.clipPath, $('divider').style.left]"
+        assert page.evaluate(split) == ["50", "inset(0px 0px 0px 50%)", "50%"]
+        page.fill("#slider", "30")
+        assert page.evaluate(split) == ["30", "inset(0px 0px 0px 30%)", "30%"]
+        page.focus("#slider")
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate(split) == ["31", "inset(0px 0px 0px 31%)", "31%"]
+        box = page.locator("#stage").bounding_box()  # in the viewport: after any scroll
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2, steps=4)
+        page.mouse.up()
+        assert page.evaluate(split) == ["75", "inset(0px 0px 0px 75%)", "75%"]
         page.screenshot(path=str(ARTIFACTS / "serve-page.png"), full_page=True)
 
 

@@ -178,6 +178,15 @@ def test_video_job_is_stopped(service: ServeCluster, bucket: str) -> None:
     assert not storage.exists(out)
 
 
+def _rows(page, table: str) -> list[list[str]]:
+    """The text of each cell of the body of ``table``, row by row."""
+    return page.evaluate(
+        "(table) => Array.from(document.querySelectorAll(`${table} tbody tr`),"
+        " (tr) => Array.from(tr.cells, (cell) => cell.textContent))",
+        table,
+    )
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
 def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
     src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
@@ -194,8 +203,27 @@ def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> Non
         )
         text = page.text_content("#job-status")
         assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
-        report = page.text_content("#job-report")
-        assert "Integrityok" in report and f"Frames{FRAMES} of {FRAMES}" in report, report
         assert page.evaluate("document.getElementById('job-progress').value") == 100
+        # The report view: the certificate the status route serves, as tables.
+        job_id = text.split(":")[0]
+        report = requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).json()["report"]
+        assert page.is_visible("#job-report")
+        checks = report["integrity"]
+        audio = checks["audio"]["streams"]
+        assert len(audio) == 1 and checks["subtitles"]["streams"] == []
+        assert _rows(page, "#job-checks") == [
+            ["Frames", "passed", f"{FRAMES} out of {FRAMES}"],
+            ["Timestamps (pts)", "passed", "every frame at its source pts"],
+            ["Duration", "passed", "0.500 s (source 0.500 s)"],  # 12 frames at 24 fps
+            ["Audio streams", "passed", f"#0: {audio[0]['items']} packets, identical"],
+            ["Subtitle streams", "passed", "none in the source"],
+            ["Colour", "passed", checks["colour"]["output"]],
+            ["Rotation", "passed", "0°"],
+        ]
+        quality = _rows(page, "#job-quality")
+        assert quality[0] == ["Sampled frames", str(len(report["quality"]["sampled_frames"]))]
+        assert quality[3] == ["Outlier frames", "none"]
+        assert page.text_content("#job-warnings") == "none"
+        assert json.loads(page.text_content("#job-report-json")) == report
         page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
     assert storage.exists(out)
