@@ -22,6 +22,7 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   quarter GPU each (NVENC and libx264): frames/s and GPU memory per replica.
 - ``train``: the fine-tuning data path (decode and degrade on Ray Data) against what the
   trainers take, and the disk streaming saves next to extracting every frame as PNG.
+- ``plan``: ``rayapp plan``'s estimated duration against the job's actual one (10 s clips).
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ from rayapp.config import ReplicaConfig
 __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
-Section = Literal["forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train"]
+Section = Literal[
+    "forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train", "plan"
+]
 
 
 class BenchmarkConfig(BaseModel):
@@ -56,6 +58,7 @@ class BenchmarkConfig(BaseModel):
     quality_seconds: float = Field(
         1.0, gt=0, description="Quality: clip length (160x120, every model)."
     )
+    plan_seconds: float = Field(10.0, gt=0, description="Plan: clip length.")
     gpu_seconds: float = Field(4.0, gt=0, description="GPU: clip length (640x480, x4).")
 
     @model_validator(mode="before")

@@ -23,21 +23,31 @@ from rayapp.arguments import add_config_arguments, config_from_arguments, job_pa
 from rayapp.config import VideoJobConfig
 from rayapp.entrypoint import run_job
 from rayapp.errors import ErrorReport
+from rayapp.plan import PlanOptions
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[VideoJobConfig, str | None]:
-    """The job's config, and where to write its result as JSON (None: nowhere)."""
+def parse_args(
+    argv: Sequence[str] | None = None,
+) -> tuple[VideoJobConfig, str | None, PlanOptions | None]:
+    """The job's config, where to write its result as JSON (None: nowhere), and what to
+    plan for when it is a dry run (None: run it)."""
     p = job_parser("jobs.upscale_video", __doc__)
     p.add_argument("--config-json", help="the whole job as a VideoJobConfig JSON document")
     p.add_argument("--result-json", help="also write the job's result (chunks, timings) here")
+    p.add_argument("--dry-run", action="store_true", help="print the job's plan (frames, "
+                   "chunks, estimated duration and cost: rayapp plan) and run nothing")  # fmt: skip
     add_config_arguments(p, VideoJobConfig)
+    add_config_arguments(p, PlanOptions)
     args = p.parse_args(argv)
     result_json = args.__dict__.pop("result_json")
+    options = config_from_arguments(PlanOptions, args) if args.__dict__.pop("dry_run") else None
+    for name in PlanOptions.model_fields:
+        args.__dict__.pop(name, None)
     if args.config_json is None:
-        return config_from_arguments(VideoJobConfig, args), result_json
+        return config_from_arguments(VideoJobConfig, args), result_json, options
     if len(vars(args)) > 1:
         p.error("--config-json carries the whole job; give no other option with it")
-    return VideoJobConfig.model_validate_json(args.config_json), result_json
+    return VideoJobConfig.model_validate_json(args.config_json), result_json, options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    config, result_json = parse_args(argv)  # before the heavy imports: a bad option fails fast
+    # before the heavy imports: a bad option fails fast
+    config, result_json, dry_run = parse_args(argv)
+    if dry_run is not None:
+        from rayapp.plan import plan_video
+
+        print(plan_video(config, dry_run).describe(), flush=True)
+        return 0
     from rayapp.pipeline import LogProgress, run_video_job
     from rayapp.pipeline._cluster import submission_id
     from rayapp.pipeline._report import summary

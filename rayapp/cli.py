@@ -1,4 +1,5 @@
-"""The ``rayapp`` command: ``upscale`` (an image or a directory), ``models``, ``video``, ``demo``.
+"""The ``rayapp`` command: ``upscale`` (an image or a directory), ``models``, ``video``,
+``plan`` (a video job's frames, chunks, duration and cost, before it runs), ``demo``.
 
 Options come from the configs (``rayapp.arguments``); a mistake is one readable line on
 stderr and exit 2, never a traceback (``rayapp.entrypoint``).
@@ -22,6 +23,7 @@ from rayapp.arguments import (
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.entrypoint import run_entry_point
 from rayapp.errors import EXIT_FAILED, StorageError
+from rayapp.plan import PlanOptions
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler
@@ -47,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     video = sub.add_parser("video", help="upscale a video on this machine (in-process runner)")
     add_config_arguments(video, VideoJobConfig, positional=("input", "output"), exclude=_NOT_LOCAL)
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    plan = sub.add_parser(
+        "plan", help="what a video job will take and cost, before it runs (no full decode)"
+    )
+    add_config_arguments(plan, VideoJobConfig, positional=("input",), exclude=("output",))
+    plan.add_argument("--output", help="the job's output (its container and codec are "
+                      "checked; default: the input's name + .upscaled.mp4)")  # fmt: skip
+    add_config_arguments(plan, PlanOptions)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     demo = sub.add_parser("demo", help="upscale the bundled sample image (no network needed)")
     demo.add_argument("--output", default="rayapp-demo.png", help="where to write the result")
@@ -122,6 +133,19 @@ def _cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from rayapp.plan import plan_video
+
+    if args.output is None:
+        args.output = args.input + ".upscaled.mp4"
+    config = config_from_arguments(VideoJobConfig, args)
+    plan = plan_video(config, config_from_arguments(PlanOptions, args))
+    print(json.dumps(plan.as_dict(), indent=1) if args.json else plan.describe())
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from importlib.resources import files
 
@@ -133,6 +157,7 @@ _COMMANDS = {
     "upscale": _cmd_upscale,
     "models": _cmd_models,
     "video": _cmd_video,
+    "plan": _cmd_plan,
     "demo": _cmd_demo,
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from ray import serve
@@ -177,9 +177,11 @@ class Ingress:
     # -- video jobs ------------------------------------------------------------------------
 
     @api.post("/v1/jobs", dependencies=AUTH, status_code=201)
-    async def submit_job(self, req: jobs.JobRequest) -> dict:
+    async def submit_job(self, req: jobs.JobRequest) -> Any:
         self._job_api.check_enabled()
         model = self._check_model(req.model)
+        if req.dry_run:  # nothing is created: 200, not 201
+            return JSONResponse({"plan": await self._job_api.plan(req, model)})
         return {"job_id": await self._job_api.submit(req, model)}
 
     @api.get("/v1/jobs/{job_id}", dependencies=AUTH)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from rayapp.arguments import config_from_flat, flat_fields
 from rayapp.config import ServeJobsConfig, VideoJobConfig
 from rayapp.pipeline.progress import read_job_state
+from rayapp.plan import PlanOptions
 from rayapp.video._probe import check_video_header
 from serve.errors import ApiError
 
@@ -71,6 +72,12 @@ def _request_model() -> type[BaseModel]:
         if name in CLIENT_FIELDS
     }
     fields["model"] = (str | None, Field(None, description="A served model; default: the first."))
+    fields["dry_run"] = (
+        bool,
+        Field(False, description="Answer the job's plan (rayapp plan) and run nothing."),
+    )
+    for name in ("deadline", "instance"):  # what a dry run plans for
+        fields[name] = (PlanOptions.model_fields[name].annotation, PlanOptions.model_fields[name])
     return create_model(
         "JobRequest",
         __config__=ConfigDict(extra="forbid"),
@@ -126,7 +133,8 @@ def check_uri(uri: str, allowed: list[str], what: str) -> str:
 def job_config(req: BaseModel, model: str, config: ServeJobsConfig) -> VideoJobConfig:
     """The request as the job's config: the client's fields, the served ``model``, the
     operator's replicas. A value the job would refuse is a 422 now, not a failed job."""
-    values = {**req.model_dump(), "model": model, **config.replicas.model_dump()}
+    planning = {"dry_run", "deadline", "instance"}
+    values = {**req.model_dump(exclude=planning), "model": model, **config.replicas.model_dump()}
     return config_from_flat(VideoJobConfig, values)
 
 
@@ -190,6 +198,38 @@ class JobApi:
         return self._config
 
     async def submit(self, req: BaseModel, model: str) -> str:
+        config = await self._checked(req, model)
+        job_id = new_job_id()
+        client = await self._get_client()
+        await asyncio.to_thread(
+            client.submit_job,
+            entrypoint=entrypoint(config),
+            submission_id=job_id,
+            runtime_env=runtime_env(self._config, dict(os.environ)),
+        )
+        log.info("submitted video job %s", job_id)
+        return job_id
+
+    async def plan(self, req: BaseModel, model: str) -> dict:
+        """The job's plan, made by a Ray task with the resources one replica gets (so the
+        model is timed on the device the replicas would use); nothing is submitted."""
+        import ray
+
+        from rayapp.plan import plan_video
+
+        config = await self._checked(req, model)
+        options = PlanOptions(deadline=req.deadline, instance=req.instance)
+        rep = config.replicas
+        task = ray.remote(plan_video).options(
+            num_cpus=1, num_gpus=rep.num_gpus_per_replica, max_retries=0
+        )
+        try:
+            plan = await task.remote(config, options)
+        except ray.exceptions.RayTaskError as e:  # the plan's own error, e.g. a bad instance
+            raise e.as_instanceof_cause() from None
+        return plan.as_dict()
+
+    async def _checked(self, req: BaseModel, model: str) -> VideoJobConfig:
         cfg = self.check_enabled()
         config = job_config(req, model, cfg)
         check_uri(config.input, cfg.allowed_prefixes, "input")
@@ -197,16 +237,7 @@ class JobApi:
         # Missing, a prefix, empty, not a media file, no video stream, no decoder: the
         # header tells (a few range reads); what only every packet tells, the job finds.
         await asyncio.to_thread(check_video_header, config.input)
-        job_id = new_job_id()
-        client = await self._get_client()
-        await asyncio.to_thread(
-            client.submit_job,
-            entrypoint=entrypoint(config),
-            submission_id=job_id,
-            runtime_env=runtime_env(cfg, dict(os.environ)),
-        )
-        log.info("submitted video job %s", job_id)
-        return job_id
+        return config
 
     async def status(self, job_id: str) -> JobStatus:
         client = await self._known(job_id)

@@ -166,6 +166,25 @@ def test_video_job_runs_to_success(service: ServeCluster, bucket: str, tmp_path:
     assert got.indices == list(range(FRAMES))
 
 
+def test_a_dry_run_answers_the_plan_and_submits_nothing(service: ServeCluster, bucket: str) -> None:
+    src, out = f"{bucket}/videos/plan-in.mp4", f"{bucket}/videos/plan-out.mp4"
+    make_test_video(src, frames=FRAMES, width=32, height=24)
+    body = {"input": src, "output": out, "outscale": 2, "segment_s": 0.25, "chunk_frames": 5,
+            "dry_run": True, "deadline": "10m"}  # fmt: skip
+    r = requests.post(f"{service.url}/v1/jobs", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    assert list(r.json()) == ["plan"]  # no job_id: nothing was submitted
+    plan = r.json()["plan"]
+    # 12 frames, one keyframe segment, chunks of at most 5: 4, 4, 4
+    assert (plan["frames"], plan["segments"], plan["chunks"]) == (FRAMES, 1, 3)
+    assert plan["output_size"] == [64, 48] and plan["replicas_for_deadline"] == 1
+    assert plan["calibration"]["source"] == "measured on cpu"
+    assert not storage.exists(out) and not storage.exists(out + ".rayapp-work")
+    r = requests.post(f"{service.url}/v1/jobs", json=body | {"instance": "g5.xlarge"}, timeout=120)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"].startswith("No stored timing for A10G (g5.xlarge)")
+
+
 def test_video_job_is_stopped(service: ServeCluster, bucket: str) -> None:
     src, out = f"{bucket}/videos/stop-in.mp4", f"{bucket}/videos/stop-out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)

@@ -1,0 +1,449 @@
+"""What a video job will take and cost, before it runs: ``rayapp plan``, the video job's
+``--dry-run`` and ``POST /v1/jobs`` with ``"dry_run": true``.
+
+1. Probe (packets only, no decode): frames, keyframe segments and chunks, cut exactly as the
+   job cuts them (``plan_job``).
+2. Sample: decode a few segments spread over the video and count the frames the job would
+   not run through the network (repeats, ``rayapp.pipeline._dedup``).
+3. Measure one replica's work per frame on a few of those real frames: the network (on the
+   device and thread count a replica gets), the encoder (the job's codec, at the output
+   size) and the decoder. Or take a stored measurement for a named device (``--instance``):
+   ``STORED`` holds what ``.gpu`` runs measured on real GPUs.
+4. Estimate: the frames, spread over the replicas, at the rate the slowest shared resource
+   allows (``estimate_s``), plus the fixed cost of starting replicas and of the certificate.
+   The replica count that meets a deadline is the smallest whose estimate does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from rayapp.config import VideoJobConfig
+from rayapp.errors import ConfigError
+
+__all__ = [
+    "INSTANCES",
+    "STORED",
+    "Calibration",
+    "Instance",
+    "PlanOptions",
+    "VideoPlan",
+    "estimate_s",
+    "parse_duration",
+    "plan_video",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A cloud instance type the cluster configs use: what it holds and costs per hour."""
+
+    name: str
+    gpu: str | None  # the GPU's name (a key of STORED), None: CPU only
+    gpus: int
+    vcpus: int
+    usd_per_hour: float | None  # on demand, us-west-2, approximate
+
+
+# Prices as cluster_configs/README.md states them (on demand, us-west-2, approximate).
+INSTANCES = {
+    i.name: i
+    for i in (
+        Instance("g5.xlarge", "A10G", 1, 4, 1.006),
+        Instance("g6.xlarge", "L4", 1, 4, 0.805),
+        Instance("c6i.2xlarge", None, 0, 8, 0.34),
+        Instance("p5.4xlarge", "H100", 1, 16, None),
+    )
+}
+
+# Seconds per frame of one replica's network in fp16 (1 frame per forward; the job's
+# micro_batch default), measured on real GPUs by the project's device check (.gpu runs):
+# {gpu: {model: {(width, height): s}}}. Sizes in between are scaled by pixel count.
+STORED: dict[str, dict[str, dict[tuple[int, int], float]]] = {
+    "H100": {  # NVIDIA H100 80GB HBM3, torch 2.11, 2026-11-26
+        "realesr-animevideov3": {(320, 240): 0.00257, (640, 480): 0.00488, (1280, 720): 0.0381},
+        "realesrgan-x4plus": {(320, 240): 0.0304, (640, 480): 0.0939, (1280, 720): 0.305},
+    },
+}
+
+STARTUP_S = 6.0
+"""Replicas loading their model and the first decode tasks starting (the benchmark's
+``cold`` section measures it); a local Ray's own start comes on top when there is none."""
+LOCAL_RAY_START_S = 4.0
+
+
+class PlanOptions(BaseModel):
+    """What to plan for, besides the job itself (``rayapp plan``, ``--dry-run``, POST)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replicas: int | None = Field(None, ge=1, description="Replicas to estimate for; default: "
+                                 "the job's max_replicas.")  # fmt: skip
+    deadline: str | None = Field(
+        None, description="Also find the fewest replicas that finish within it (90s, 15m, 2h)."
+    )
+    instance: str | None = Field(
+        None, description=f"Estimate on these nodes, from stored timings and prices "
+        f"({', '.join(INSTANCES)}); default: time the model on this cluster.",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One replica's seconds per frame: the network (per frame it runs on), the encoder
+    (per output frame) and the decoder (per source frame, in the decode tasks)."""
+
+    device: str
+    model_s: float
+    encode_s: float
+    decode_s: float
+    source: str  # "measured on <device>" or "stored for <gpu>"
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    input: str
+    frames: int
+    duration_s: float
+    input_size: tuple[int, int]  # (width, height)
+    output_size: tuple[int, int]
+    segments: int
+    chunks: int
+    chunk_frames: int
+    duplicate_share: float  # of the sampled frames, those that repeat the one before
+    sampled_frames: int
+    calibration: Calibration
+    replicas: int
+    cpus: float  # the cluster's, as the estimate counts them
+    gpus: float
+    estimated_s: float
+    replica_hours: float
+    instance: str | None
+    nodes: int | None
+    cost_usd: float | None
+    deadline_s: float | None
+    replicas_for_deadline: int | None
+    # The estimate at other replica counts (1, 2, 4, ... and around the deadline's count).
+    by_replicas: dict[int, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        c = self.calibration
+        lines = [
+            f"{self.input}: {self.frames} frames, {self.duration_s:.2f} s, "
+            f"{self.input_size[0]}x{self.input_size[1]} -> {self.output_size[0]}x"
+            f"{self.output_size[1]}",
+            f"work: {self.segments} segments, {self.chunks} chunks of up to {self.chunk_frames} "
+            f"frames; {self.duplicate_share:.0%} of {self.sampled_frames} sampled frames "
+            "repeat the one before (not run through the network)",
+            f"per frame ({c.source}): network {c.model_s * 1000:.1f} ms, encode "
+            f"{c.encode_s * 1000:.1f} ms, decode {c.decode_s * 1000:.1f} ms",
+            f"estimate: {_hms(self.estimated_s)} at {self.replicas} replicas "
+            f"({self.cpus:g} CPUs, {self.gpus:g} GPUs); {self.replica_hours:.3f} replica-hours",
+        ]
+        if self.instance:
+            cost = "price unknown" if self.cost_usd is None else f"${self.cost_usd:.2f}"
+            lines.append(f"on {self.nodes} x {self.instance}: {cost}")
+        if self.deadline_s is not None:
+            meets = (
+                f"{self.replicas_for_deadline} replicas"
+                if self.replicas_for_deadline
+                else f"out of reach (at most one replica per chunk, {self.chunks}; the "
+                "cluster's CPUs and GPUs bound the rest)"
+            )
+            lines.append(f"deadline {_hms(self.deadline_s)}: {meets}")
+        return "\n".join(lines)
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '2h', '1h30m' -> seconds."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    total, number = 0.0, ""
+    for ch in text.strip().lower():
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total, number = total + float(number) * units[ch], ""
+        else:
+            raise ConfigError(f"Cannot read duration {text!r}: use e.g. 90s, 15m, 2h, 1h30m")
+    if number:
+        total += float(number)
+    if total <= 0:
+        raise ConfigError(f"Duration {text!r} is not positive")
+    return total
+
+
+def estimate_s(
+    *,
+    frames: int,
+    chunks: int,
+    chunk_frames: int,
+    calibration: Calibration,
+    duplicate_share: float,
+    replicas: int,
+    cpus: float,
+    gpus: float,
+    threads: int,
+    startup_s: float = STARTUP_S,
+) -> float:
+    """Seconds the job takes at ``replicas`` replicas on ``cpus``/``gpus``.
+
+    A replica does a frame in ``w`` = network (for frames that are not repeats) + encode.
+    The job's rate is the least of: the replicas' (``replicas / w``); the CPUs' (each frame
+    costs decode + encode CPU seconds, plus the network's ``threads`` cores per second when
+    it runs on the CPU); the GPUs' (network seconds per frame, when it runs on a GPU). The
+    last chunks cannot be split: no job is faster than its replica-rounds of whole chunks."""
+    c = calibration
+    network = (1.0 - duplicate_share) * c.model_s
+    w = network + c.encode_s
+    on_gpu = c.device.startswith("cuda") or c.source.startswith("stored")
+    cpu_per_frame = c.decode_s + c.encode_s + (0.0 if on_gpu else network * threads)
+    rates = [replicas / w, cpus / cpu_per_frame]
+    if on_gpu and network > 0:
+        rates.append(max(gpus, 1e-9) / network)
+    work = frames / min(rates)
+    rounds = math.ceil(chunks / replicas) * chunk_frames * w
+    return startup_s + max(work, min(rounds, frames * w))
+
+
+def plan_video(
+    config: VideoJobConfig,
+    options: PlanOptions | None = None,
+    *,
+    samples: int = 4,
+    measure_frames: int = 3,
+) -> VideoPlan:
+    """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats."""
+    options = options or PlanOptions()
+    replicas, instance = options.replicas, options.instance
+    deadline_s = parse_duration(options.deadline) if options.deadline else None
+    from rayapp.pipeline._cluster import replica_threads
+    from rayapp.pipeline._video import _output_size
+    from rayapp.video._codecs import EncodeSettings
+    from rayapp.video._plan import plan_job
+
+    node = _instance(instance)
+    if node is not None and node.gpu and not config.replicas.num_gpus_per_replica:
+        raise ConfigError(
+            f"{node.name} has a GPU: give the job's --num-gpus-per-replica (e.g. 0.25), "
+            "else its replicas run on the CPU"
+        )
+    settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
+    plan = plan_job(
+        config.input, config.output, settings, _output_size(config, None),
+        segment_s=config.segment_s, chunk_frames=config.chunk_frames,
+        replicas=replicas or config.replicas.max_replicas,
+    )  # fmt: skip
+    video = plan.info.video
+    sample = _sample_frames(config.input, plan.segments, samples)
+    share = _duplicate_share(sample, config.dedup_threshold) if config.dedup else 0.0
+    threads = replica_threads(config.replicas)
+    calibration = _calibrate(config, plan, sample[:measure_frames], threads, node)
+    cpus, gpus, ray_start_s = _cluster(node)
+    n = replicas or config.replicas.max_replicas
+
+    def estimate(count: int) -> tuple[float, int | None]:
+        nodes = None
+        c, g = cpus, gpus
+        if node is not None:  # the autoscaler adds nodes for the replicas
+            per_node = node.gpus / config.replicas.num_gpus_per_replica if node.gpus else (
+                node.vcpus / config.replicas.num_cpus_per_replica
+            )  # fmt: skip
+            nodes = max(1, math.ceil(count / max(per_node, 1e-9)))
+            c, g = nodes * node.vcpus, nodes * node.gpus
+        seconds = estimate_s(
+            frames=video.frame_count, chunks=len(plan.runs), chunk_frames=plan.chunk_frames,
+            calibration=calibration, duplicate_share=share, replicas=count, cpus=c, gpus=g,
+            threads=threads, startup_s=STARTUP_S + ray_start_s,
+        )  # fmt: skip
+        return seconds, nodes
+
+    seconds, nodes = estimate(n)
+    limit = max(len(plan.runs), 1)  # more replicas than chunks have nothing to do
+    needed = None if deadline_s is None else _replicas_for(deadline_s, estimate, limit)
+    counts = {2**i for i in range(limit.bit_length() + 1) if 2**i <= limit} | {n}
+    if needed:
+        counts |= {needed, needed - 1} - {0}
+    return VideoPlan(
+        input=config.input,
+        frames=video.frame_count,
+        duration_s=video.duration_s,
+        input_size=(video.width, video.height),
+        output_size=(plan.size[1], plan.size[0]),
+        segments=len(plan.segments),
+        chunks=len(plan.runs),
+        chunk_frames=plan.chunk_frames,
+        duplicate_share=share,
+        sampled_frames=len(sample),
+        calibration=calibration,
+        replicas=n,
+        cpus=cpus if nodes is None else nodes * node.vcpus,
+        gpus=gpus if nodes is None else nodes * node.gpus,
+        estimated_s=seconds,
+        replica_hours=n * seconds / 3600,
+        instance=node.name if node else None,
+        nodes=nodes,
+        cost_usd=(nodes * seconds / 3600 * node.usd_per_hour)
+        if node and node.usd_per_hour is not None
+        else None,
+        deadline_s=deadline_s,
+        replicas_for_deadline=needed,
+        by_replicas={count: estimate(count)[0] for count in sorted(counts)},
+    )
+
+
+def _replicas_for(deadline_s: float, estimate, limit: int) -> int | None:  # noqa: ANN001
+    """The fewest replicas, up to ``limit``, whose estimate meets ``deadline_s``; None when
+    none does."""
+    for count in range(1, limit + 1):
+        if estimate(count)[0] <= deadline_s:
+            return count
+    return None
+
+
+def _instance(name: str | None) -> Instance | None:
+    if name is None:
+        return None
+    if name not in INSTANCES:
+        raise ConfigError(f"Unknown instance {name!r}; known: {', '.join(sorted(INSTANCES))}")
+    node = INSTANCES[name]
+    if node.gpu is not None and node.gpu not in STORED:
+        raise ConfigError(
+            f"No stored timing for {node.gpu} ({name}); stored: {', '.join(sorted(STORED))}. "
+            "Plan on a cluster that has one (RAY_ADDRESS) to time the model there"
+        )
+    return node
+
+
+def _sample_frames(uri: str, segments: tuple, count: int) -> list[np.ndarray]:
+    """The frames of ``count`` segments spread evenly over the video (first and last
+    included)."""
+    from rayapp.video._decode import decode_segment
+
+    picks = sorted({round(i * (len(segments) - 1) / max(count - 1, 1)) for i in range(count)})
+    return [f.image for i in picks for f in decode_segment(uri, segments[i])]
+
+
+def _duplicate_share(frames: list[np.ndarray], threshold: float) -> float:
+    """The share of ``frames`` the job would not run through the network. Each sampled
+    segment starts a run, as each chunk does."""
+    from rayapp.pipeline._dedup import network_sources
+
+    if len(frames) < 2:
+        return 0.0
+    sources = network_sources(np.stack(frames), threshold)
+    return sum(s != j for j, s in enumerate(sources)) / len(sources)
+
+
+def _calibrate(
+    config: VideoJobConfig, plan: Any, frames: list[np.ndarray], threads: int, node: Any
+) -> Calibration:
+    encode_s, decode_s = _codec_times(config, plan, frames)
+    if node is not None and node.gpu is not None:
+        model_s = _stored(node.gpu, config.upscale.model, plan.info.video)
+        return Calibration("cuda", model_s, encode_s, decode_s, f"stored for {node.gpu}")
+    device, model_s = _time_network(config, frames, threads)
+    return Calibration(device, model_s, encode_s, decode_s, f"measured on {device}")
+
+
+def _stored(gpu: str, model: str, video: Any) -> float:
+    table = STORED[gpu].get(model)
+    if table is None:
+        raise ConfigError(
+            f"No stored timing of {model} on {gpu}; stored: {', '.join(sorted(STORED[gpu]))}"
+        )
+    pixels = video.width * video.height
+    (w, h), s = min(table.items(), key=lambda kv: abs(kv[0][0] * kv[0][1] - pixels))
+    return s * pixels / (w * h)
+
+
+def _time_network(
+    config: VideoJobConfig, frames: list[np.ndarray], threads: int
+) -> tuple[str, float]:
+    """(device, seconds per frame) of the network on ``frames``, as one replica runs it:
+    the job's model on its device, ``threads`` torch threads, ``micro_batch`` frames per
+    forward, after one warm-up."""
+    import torch
+
+    from rayapp.upscaler import Upscaler
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        up = Upscaler.from_config(config.upscale)
+        batch = np.stack(frames[: max(1, config.micro_batch)])
+        up.upscale_batch(batch[:1])
+        runs = max(1, len(frames) // len(batch))
+        started = time.perf_counter()
+        for _ in range(runs):
+            up.upscale_batch(batch)
+        if up.device.type == "cuda":
+            torch.cuda.synchronize(up.device)
+        return str(up.device), (time.perf_counter() - started) / (runs * len(batch))
+    finally:
+        torch.set_num_threads(before)
+
+
+def _codec_times(
+    config: VideoJobConfig, plan: Any, frames: list[np.ndarray]
+) -> tuple[float, float]:
+    """(encode s per output frame, decode s per source frame): the job's codec on frames
+    of the output size (the samples, resized), and a decode of the first sampled segment."""
+    from rayapp import storage
+    from rayapp.resize import resize_image
+    from rayapp.video._codecs import EncodeSettings
+    from rayapp.video._decode import decode_segment
+    from rayapp.video._encode import ChunkEncoder
+
+    height, width = plan.size
+    images = [resize_image(f, (height, width)) for f in frames]
+    settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
+    uri = f"memory://rayapp-plan/{uuid.uuid4().hex}.mp4"
+    video = plan.info.video
+    started = time.perf_counter()
+    with ChunkEncoder(uri, video, height=height, width=width, settings=settings) as enc:
+        for i, image in enumerate(images):
+            enc.write(image.astype(enc.dtype), frame_index=i, pts=video.frame_pts[i])
+    encode_s = (time.perf_counter() - started) / max(len(images), 1)
+    fs, path = storage.filesystem(uri)
+    fs.rm(path)
+    segment = plan.segments[0]
+    started = time.perf_counter()
+    count = sum(1 for _ in decode_segment(config.input, segment))
+    decode_s = (time.perf_counter() - started) / max(count, 1)
+    return encode_s, decode_s
+
+
+def _cluster(node: Instance | None) -> tuple[float, float, float]:
+    """(CPUs, GPUs, Ray start s): the connected cluster's, else this machine's (the job
+    starts a local Ray, which takes LOCAL_RAY_START_S). With an instance the estimate
+    counts nodes instead."""
+    import os
+
+    import ray
+
+    if node is not None:
+        return node.vcpus, node.gpus, 0.0
+    if ray.is_initialized():
+        res = ray.cluster_resources()
+        return res.get("CPU", 1.0), res.get("GPU", 0.0), 0.0
+    import torch
+
+    return float(os.cpu_count() or 1), float(torch.cuda.device_count()), LOCAL_RAY_START_S

@@ -1,0 +1,135 @@
+"""``rayapp plan`` (``rayapp.plan``) on generated clips: frame and chunk counts exact, the
+share of repeated frames close to the clip's true share, a deadline's replica count
+consistent with the plan's own estimates, and the estimate's arithmetic."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rayapp.config import UpscaleConfig, VideoJobConfig
+from rayapp.errors import ConfigError
+from rayapp.plan import Calibration, PlanOptions, estimate_s, parse_duration, plan_video
+from rayapp.testing import make_test_video
+from rayapp.testing.make import held_drawings
+
+ROOT = Path(__file__).resolve().parents[2]
+HOLDS = (1, 2, 3, 4)  # 4 drawings per 10 frames: 60 % of frames repeat the one before
+
+
+def job(src: str, tmp_path: Path, **kw: object) -> VideoJobConfig:
+    return VideoJobConfig(
+        input=src, output=str(tmp_path / "out.mp4"), upscale=UpscaleConfig(outscale=2),
+        segment_s=0.5, **kw,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("plan") / "held.mp4"
+    return make_test_video(str(path), frames=120, width=64, height=48, gop=12, holds=HOLDS)
+
+
+def test_counts_are_exact_and_the_repeat_share_is_close(held: str, tmp_path: Path) -> None:
+    plan = plan_video(job(held, tmp_path, chunk_frames=5))
+    assert (plan.frames, plan.segments, plan.chunks, plan.chunk_frames) == (120, 10, 30, 5)
+    assert (plan.input_size, plan.output_size) == ((64, 48), (128, 96))
+    drawings = held_drawings(120, HOLDS)
+    true = sum(a == b for a, b in zip(drawings, drawings[1:], strict=False)) / 120
+    assert true == pytest.approx(0.6, abs=0.01)
+    assert plan.sampled_frames == 48  # 4 segments of 12
+    assert abs(plan.duplicate_share - true) <= 0.10, plan.duplicate_share
+    assert plan.calibration.model_s > 0 and plan.calibration.encode_s > 0
+    assert not (tmp_path / "out.mp4").exists()
+    no_dedup = plan_video(job(held, tmp_path, chunk_frames=5, dedup=False))
+    assert no_dedup.duplicate_share == 0.0
+
+
+def test_the_deadline_count_is_the_fewest_replicas_its_own_estimate_allows(
+    held: str, tmp_path: Path
+) -> None:
+    first = plan_video(job(held, tmp_path, chunk_frames=4))
+    one, most = first.by_replicas[1], min(first.by_replicas.values())
+    assert most < one
+    deadline = (one + most) / 2
+    plan = plan_video(job(held, tmp_path, chunk_frames=4), PlanOptions(deadline=f"{deadline}s"))
+    n = plan.replicas_for_deadline
+    if n is None:  # timings moved between the two plans: then nothing below one replica's
+        assert min(plan.by_replicas.values()) > deadline
+        return
+    assert plan.by_replicas[n] <= deadline
+    assert n == 1 or plan.by_replicas[n - 1] > deadline
+    assert "deadline" in plan.describe()
+
+
+def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Path) -> None:
+    config = VideoJobConfig(
+        input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5, chunk_frames=12,
+        upscale=UpscaleConfig(model="realesrgan-x4plus"),
+        replicas={"max_replicas": 8, "num_gpus_per_replica": 0.25},
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="No stored timing for A10G"):
+        plan_video(config, PlanOptions(instance="g5.xlarge"))
+    plan = plan_video(config, PlanOptions(instance="p5.4xlarge"))
+    # 4 replicas per H100, 8 replicas: 2 nodes; the stored 320x240 figure scaled to 64x48
+    assert (plan.nodes, plan.gpus, plan.cpus) == (2, 2, 32)
+    assert plan.calibration.source == "stored for H100"
+    assert plan.calibration.model_s == pytest.approx(0.0304 * 64 * 48 / (320 * 240))
+    assert plan.cost_usd is None  # no price stored for it
+    cpu = VideoJobConfig(input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5)
+    with pytest.raises(ConfigError, match="has a GPU: give the job's --num-gpus-per-replica"):
+        plan_video(cpu, PlanOptions(instance="p5.4xlarge"))
+
+
+def test_estimate_arithmetic() -> None:
+    cal = Calibration("cpu", model_s=0.1, encode_s=0.02, decode_s=0.01, source="measured on cpu")
+    # A replica: 0.5 * 0.1 + 0.02 = 0.07 s a frame; 4 of them: 57.1 frames/s. The CPUs:
+    # 0.01 + 0.02 + 0.05 * 2 threads = 0.13 CPU-s a frame, 8 CPUs: 61.5 frames/s.
+    common = {"calibration": cal, "duplicate_share": 0.5, "threads": 2, "startup_s": 5}
+    got = estimate_s(frames=400, chunks=40, chunk_frames=10, replicas=4, cpus=8, gpus=0, **common)
+    assert got == pytest.approx(5 + 400 / (4 / 0.07))
+    # 2 CPUs bind it: 2 / 0.13 frames/s
+    got = estimate_s(frames=400, chunks=40, chunk_frames=10, replicas=4, cpus=2, gpus=0, **common)
+    assert got == pytest.approx(5 + 400 * 0.13 / 2)
+    # one chunk of 400 frames cannot be split between replicas
+    got = estimate_s(frames=400, chunks=1, chunk_frames=400, replicas=4, cpus=8, gpus=0, **common)
+    assert got == pytest.approx(5 + 400 * 0.07)
+    gpu = Calibration("cuda", 0.01, 0.002, 0.001, "stored for H100")
+    got = estimate_s(frames=1000, chunks=100, chunk_frames=10, calibration=gpu,
+                     duplicate_share=0.0, replicas=8, cpus=16, gpus=0.5, threads=1,
+                     startup_s=0)  # fmt: skip
+    assert got == pytest.approx(1000 * 0.01 / 0.5)  # half a GPU binds it
+    assert math.isclose(parse_duration("1h30m"), 5400) and parse_duration("90") == 90
+    with pytest.raises(ConfigError, match="Cannot read duration"):
+        parse_duration("soon")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_cli_and_the_jobs_dry_run(held: str, tmp_path: Path) -> None:
+    done = _run("-m", "rayapp.cli", "plan", held, "--outscale", "2", "--segment-s", "0.5",
+                "--chunk-frames", "12", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert (plan["frames"], plan["chunks"], plan["output_size"]) == (120, 10, [128, 96])
+    out = tmp_path / "out.mp4"
+    done = _run("-m", "jobs.upscale_video", "--input", held, "--output", str(out),
+                "--dry-run", "--deadline", "10m")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "120 frames" in done.stdout and "deadline 0:10:00: 1 replicas" in done.stdout
+    assert not out.exists() and not list(tmp_path.iterdir())
+    done = _run("-m", "rayapp.cli", "plan", held, "--instance", "nowhere.large")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "rayapp: error: Unknown instance 'nowhere.large'; known: c6i.2xlarge, g5.xlarge, "
+        "g6.xlarge, p5.4xlarge"
+    ]
