@@ -213,6 +213,11 @@ class VideoJobConfig(BaseModel):
         description="Frames the job's certificate decodes for consistency and flicker, "
         "spread over the clip (0: integrity only).",
     )
+    estimate: bool = Field(
+        False,
+        description="Plan first (rayapp plan, timed on a replica) and state the estimated "
+        "duration against the actual one in the report.",
+    )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
     work: str | None = Field(
         None, description="Work prefix for chunks; default: next to the output (resumable)."

@@ -36,6 +36,7 @@ __all__ = [
     "Instance",
     "PlanOptions",
     "VideoPlan",
+    "estimate_job",
     "estimate_s",
     "parse_duration",
     "plan_video",
@@ -307,6 +308,11 @@ def plan_video(
         replicas_for_deadline=needed,
         by_replicas={count: estimate(count)[0] for count in sorted(counts)},
     )
+
+
+def estimate_job(config: VideoJobConfig) -> float:
+    """The job's estimated seconds on the cluster it runs on (``VideoJobConfig.estimate``)."""
+    return plan_video(config).estimated_s
 
 
 def _replicas_for(deadline_s: float, estimate, limit: int) -> int | None:  # noqa: ANN001

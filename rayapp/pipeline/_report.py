@@ -50,10 +50,12 @@ def certify(
     samples: int,
     elapsed_s: float,
     measure: Callable[..., dict[str, Any]],
+    estimate: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
-    ``measure`` runs ``quality`` where torch is loaded (a runner's ``call``)."""
+    ``measure`` runs ``quality`` where torch is loaded (a runner's ``call``); ``estimate``:
+    the plan's estimated seconds against the actual ones, when the job was planned."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
@@ -71,6 +73,8 @@ def certify(
             "chunks_reused": len(chunks) - len(made),
         },
     }
+    if estimate is not None:
+        report["estimate"] = estimate
     uri = output_uri + REPORT_SUFFIX
     storage.write_bytes(uri, json.dumps(report, indent=1).encode())
     if not report["integrity"]["ok"]:
@@ -96,6 +100,11 @@ def summary(report: dict[str, Any]) -> str:
         if measured["consistency"]["outliers"]:
             line += f", outliers at frames {measured['consistency']['outliers']}"
         line += f"; flicker max {measured['flicker']['max']:.2f}"
+    if estimate := report.get("estimate"):
+        line += (
+            f"; planned {estimate['estimated_s']:.1f} s, took {estimate['actual_s']:.1f} s "
+            f"(x{estimate['ratio']:.2f})"
+        )
     return f"{line} -> {report['output']}{REPORT_SUFFIX}"
 
 

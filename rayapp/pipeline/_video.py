@@ -26,6 +26,7 @@ from rayapp.pipeline._resume import finished_chunks, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
+from rayapp.plan import estimate_job
 from rayapp.resize import Downscaler
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
@@ -96,6 +97,9 @@ def run_video_job(
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
+        # Planned where the replicas run, before any chunk; the actual time counts from here.
+        estimated_s = make.call(estimate_job, config) if config.estimate else None
+        planned = time.monotonic()
         plan = plan_job(
             config.input,
             config.output,
@@ -132,6 +136,7 @@ def run_video_job(
                 samples=config.report_frames,
                 elapsed_s=time.monotonic() - started,
                 measure=make.call,
+                estimate=None if estimated_s is None else _estimate(estimated_s, planned),
             )
         except BaseException:
             _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
@@ -212,6 +217,13 @@ def _output_size(
         return own(info.video.height, info.video.width)
 
     return size
+
+
+def _estimate(estimated_s: float, planned: float) -> dict[str, float]:
+    """The plan's estimate against the time from the end of planning to the certificate
+    (the plan counts replica start-up, not a Ray start that is already done)."""
+    actual_s = time.monotonic() - planned
+    return {"estimated_s": estimated_s, "actual_s": actual_s, "ratio": estimated_s / actual_s}
 
 
 def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:

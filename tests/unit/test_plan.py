@@ -133,3 +133,24 @@ def test_the_cli_and_the_jobs_dry_run(held: str, tmp_path: Path) -> None:
         "rayapp: error: Unknown instance 'nowhere.large'; known: c6i.2xlarge, g5.xlarge, "
         "g6.xlarge, p5.4xlarge"
     ]
+
+
+def test_a_planned_job_states_estimate_against_actual_in_its_report(
+    held: str, tmp_path: Path
+) -> None:
+    from rayapp.pipeline import run_video_job
+
+    config = job(held, tmp_path, chunk_frames=12, estimate=True, report_frames=0)
+    result = run_video_job(config, runner="local", progress=())
+    estimate = result.report["estimate"]
+    assert set(estimate) == {"estimated_s", "actual_s", "ratio"}
+    assert 0 < estimate["actual_s"] < result.elapsed_s
+    assert estimate["ratio"] == estimate["estimated_s"] / estimate["actual_s"]
+    written = json.loads((tmp_path / "out.mp4.report.json").read_text())
+    assert written["estimate"] == estimate
+    assert (
+        "estimate"
+        not in run_video_job(
+            job(held, tmp_path, chunk_frames=12, report_frames=0), runner="local", progress=()
+        ).report
+    )
