@@ -1,13 +1,21 @@
-"""Ray metrics of the model replicas, exported on each node's metrics endpoint (and so on
-the Ray dashboard's Grafana panels): frames upscaled, frames skipped (repeats), chunk
-latency, replicas busy."""
+"""Ray metrics, exported on each node's metrics endpoint (and so on the Ray dashboard's
+Grafana panels; cluster_configs/grafana/rayapp.json is rayapp's own dashboard):
+- the model replicas': frames upscaled, frames skipped (repeats), chunk latency, replicas
+  busy (tagged with the model);
+- the job driver's: frames done and total, frames/s and ETA (tagged with the job: its
+  output URI), chunks given out again after their replica died (tagged with the model).
+Every name here is read back from a real run's endpoint by the dashboard's test."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["NoMetrics", "ReplicaMetrics"]
+if TYPE_CHECKING:
+    from rayapp.pipeline.progress import ProgressEvent
+
+__all__ = ["JobMetrics", "NoMetrics", "ReplicaMetrics", "chunk_retries"]
 
 _LATENCY_BOUNDARIES_S = [0.5, 1, 2, 5, 10, 20, 40, 80, 160, 320]
 
@@ -61,3 +69,37 @@ class NoMetrics:
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
         yield
+
+
+class JobMetrics:
+    """A progress sink (``rayapp.pipeline.progress``) that sets the job's gauges."""
+
+    def __init__(self, job: str) -> None:
+        from ray.util import metrics
+
+        def gauge(name: str, text: str) -> Any:
+            g = metrics.Gauge(name, text, ("job",))
+            g.set_default_tags({"job": job})
+            return g
+
+        self._done = gauge("rayapp_job_frames_done", "Frames of the job done (reused too).")
+        self._total = gauge("rayapp_job_frames_total", "Frames in the job's input.")
+        self._fps = gauge("rayapp_job_frames_per_s", "Frames this run makes per second.")
+        self._eta = gauge("rayapp_job_eta_s", "Seconds until the last chunk, at this rate.")
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self._done.set(event.frames_done)
+        self._total.set(event.frames_total)
+        self._fps.set(event.fps)
+        self._eta.set(0.0 if event.frames_done == event.frames_total else event.eta_s or 0.0)
+
+
+def chunk_retries(model: str) -> Any:
+    """The counter of chunks given out again because their replica died."""
+    from ray.util import metrics
+
+    counter = metrics.Counter(
+        "rayapp_chunk_retries", "Chunks given out again after their replica died.", ("model",)
+    )
+    counter.set_default_tags({"model": model})
+    return counter

@@ -32,6 +32,7 @@ import ray
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
 from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
+from rayapp.pipeline._metrics import chunk_retries
 from rayapp.pipeline._records import ChunkRecord
 from rayapp.pipeline._runners import OnChunk, PipelineWork
 from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
@@ -108,6 +109,7 @@ class RayRunner:
             max_task_retries=0,  # ...and its chunk given out again by this runner, counted
         )
         self._args = (upscale,)
+        self._retried = chunk_retries(upscale.model)
         self._kwargs = {"upscaler": upscaler, "threads": replica_threads(replicas), "metrics": True}
         self._replicas: list[Any] = []
         self._unread: list[Any] = []  # answers of calls the job no longer waits for
@@ -121,7 +123,7 @@ class RayRunner:
         check_shared(work.uri, work.job.work)
         # As many replicas as there are runs, up to max_replicas.
         self._grow(min(self._config.max_replicas, len(work.runs)) - len(self._replicas))
-        schedule = _Schedule(self._replicas, work, on_chunk, self._retries)
+        schedule = _Schedule(self._replicas, work, on_chunk, self._retries, self._retried)
         try:
             schedule.run()
         finally:
@@ -151,12 +153,18 @@ class _Schedule:
     """One job's runs through the replicas (module docstring)."""
 
     def __init__(
-        self, replicas: list[Any], work: PipelineWork, on_chunk: OnChunk, retries: int
+        self,
+        replicas: list[Any],
+        work: PipelineWork,
+        on_chunk: OnChunk,
+        retries: int,
+        retried: Any,  # a Ray metrics Counter
     ) -> None:
         self._replicas = replicas
         self._work = work
         self._on_chunk = on_chunk
         self._retries = retries
+        self._retried = retried
         self._job = ray.put(work.job)
         self._decode = ray.remote(decode_runs).options(
             num_cpus=0.25, _generator_backpressure_num_objects=1
@@ -291,6 +299,7 @@ class _Schedule:
                 chunk.attempt,
                 self._retries,
             )
+            self._retried.inc()
             self._ready.appendleft(chunk)
             return
         self._on_chunk(ChunkRecord.from_row(row))

@@ -20,6 +20,7 @@ from typing import Literal
 from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_size
 from rayapp.models import resolve
+from rayapp.pipeline._metrics import JobMetrics
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
 from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, work_prefix
@@ -97,6 +98,8 @@ def run_video_job(
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
+        if runner == "ray":  # the job's gauges, on the cluster's metrics endpoint
+            progress = [*progress, JobMetrics(config.output)]
         # Planned where the replicas run, before any chunk; the actual time counts from here.
         estimated_s = make.call(estimate_job, config) if config.estimate else None
         planned = time.monotonic()

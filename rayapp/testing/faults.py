@@ -11,7 +11,7 @@ import numpy as np
 
 from rayapp.testing.patterns import NearestUpscaler, read_frame_index
 
-__all__ = ["DyingUpscaler"]
+__all__ = ["DiesOnceUpscaler", "DyingUpscaler"]
 
 
 class DyingUpscaler(NearestUpscaler):
@@ -25,5 +25,23 @@ class DyingUpscaler(NearestUpscaler):
 
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         if any(read_frame_index(frame) == self.die_at for frame in frames):
+            os._exit(1)
+        return super().upscale_batch(frames, size)
+
+
+class DiesOnceUpscaler(NearestUpscaler):
+    """:class:`DyingUpscaler` that dies only the first time it meets ``die_at``: it leaves
+    ``marker`` (a local path, shared by every process of the machine) before it exits, and a
+    later attempt finds it there."""
+
+    def __init__(self, die_at: int, marker: str, scale: int = 2) -> None:
+        super().__init__(scale)
+        self.die_at, self.marker = die_at, marker
+
+    def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+        if any(read_frame_index(f) == self.die_at for f in frames) and not os.path.exists(
+            self.marker
+        ):
+            open(self.marker, "w").close()
             os._exit(1)
         return super().upscale_batch(frames, size)
