@@ -58,9 +58,7 @@ def _run(argv: Sequence[str] | None) -> int:
     # before the heavy imports: a bad option fails fast
     config, result_json, dry_run = parse_args(argv)
     if dry_run is not None:
-        from rayapp.plan import plan_video
-
-        print(plan_video(config, dry_run).describe(), flush=True)
+        print(_plan(config, dry_run).describe(), flush=True)
         return 0
     from rayapp.pipeline import LogProgress, run_video_job
     from rayapp.pipeline._cluster import submission_id
@@ -86,6 +84,24 @@ def _run(argv: Sequence[str] | None) -> int:
     if result_json:
         storage.write_bytes(result_json, json.dumps(asdict(result)).encode())
     return 0
+
+
+def _plan(config: VideoJobConfig, options: PlanOptions):  # noqa: ANN202 - a VideoPlan
+    """On a cluster (``RAY_ADDRESS``, as under ``ray job submit``), in a Ray task with one
+    replica's resources: the model is timed where the replicas will run. Here, in this
+    process: a local job's replicas run on this machine."""
+    import os
+
+    from rayapp.plan import plan_task, plan_video
+
+    if not os.environ.get("RAY_ADDRESS"):
+        return plan_video(config, options)
+    import ray
+
+    from rayapp.pipeline._cluster import ensure_ray
+
+    ensure_ray()
+    return ray.get(plan_task(config).remote(config, options))
 
 
 def _publish_error(report: ErrorReport) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "estimate_job",
     "estimate_s",
     "parse_duration",
+    "plan_task",
     "plan_video",
 ]
 
@@ -232,15 +233,14 @@ def plan_video(
     measure_frames: int = 3,
 ) -> VideoPlan:
     """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats."""
-    options = options or PlanOptions()
-    replicas, instance = options.replicas, options.instance
-    deadline_s = parse_duration(options.deadline) if options.deadline else None
     from rayapp.pipeline._cluster import replica_threads
     from rayapp.pipeline._video import _output_size
     from rayapp.video._codecs import EncodeSettings
     from rayapp.video._plan import plan_job
 
-    node = _instance(instance)
+    options = options or PlanOptions()
+    deadline_s = parse_duration(options.deadline) if options.deadline else None
+    node = _instance(options.instance)
     if node is not None and node.gpu and not config.replicas.num_gpus_per_replica:
         raise ConfigError(
             f"{node.name} has a GPU: give the job's --num-gpus-per-replica (e.g. 0.25), "
@@ -250,7 +250,7 @@ def plan_video(
     plan = plan_job(
         config.input, config.output, settings, _output_size(config, None),
         segment_s=config.segment_s, chunk_frames=config.chunk_frames,
-        replicas=replicas or config.replicas.max_replicas,
+        replicas=config.replicas.max_replicas,  # cut as the job will cut it
     )  # fmt: skip
     video = plan.info.video
     sample = _sample_frames(config.input, plan.segments, samples)
@@ -258,7 +258,7 @@ def plan_video(
     threads = replica_threads(config.replicas)
     calibration = _calibrate(config, plan, sample[:measure_frames], threads, node)
     cpus, gpus, ray_start_s = _cluster(node)
-    n = replicas or config.replicas.max_replicas
+    n = options.replicas or config.replicas.max_replicas
 
     def estimate(count: int) -> tuple[float, int | None]:
         nodes = None
@@ -307,6 +307,17 @@ def plan_video(
         deadline_s=deadline_s,
         replicas_for_deadline=needed,
         by_replicas={count: estimate(count)[0] for count in sorted(counts)},
+    )
+
+
+def plan_task(config: VideoJobConfig) -> Any:
+    """``plan_video`` as a Ray task with the resources one of the job's replicas gets, so
+    that the model is timed on the device the replicas will use (``.remote(config,
+    options)``; ``ray.get`` or await the result)."""
+    import ray
+
+    return ray.remote(plan_video).options(
+        num_cpus=1, num_gpus=config.replicas.num_gpus_per_replica, max_retries=0
     )
 
 

@@ -215,16 +215,12 @@ class JobApi:
         model is timed on the device the replicas would use); nothing is submitted."""
         import ray
 
-        from rayapp.plan import plan_video
+        from rayapp.plan import plan_task
 
         config = await self._checked(req, model)
         options = PlanOptions(deadline=req.deadline, instance=req.instance)
-        rep = config.replicas
-        task = ray.remote(plan_video).options(
-            num_cpus=1, num_gpus=rep.num_gpus_per_replica, max_retries=0
-        )
         try:
-            plan = await task.remote(config, options)
+            plan = await plan_task(config).remote(config, options)
         except ray.exceptions.RayTaskError as e:  # the plan's own error, e.g. a bad instance
             raise e.as_instanceof_cause() from None
         return plan.as_dict()

@@ -4,6 +4,7 @@
   patch -> its low-resolution input);
 - :mod:`rayapp.train.data`: the videos, their keyframe segments and the batches of each
   step, decoded by the video job's decode path;
+- :mod:`rayapp.train.perceptual`: the optional VGG19 perceptual term (weights the user gives);
 - ``run_training`` (``python -m jobs.train``): ``TorchTrainer`` over those batches, with
   validation and checkpoints every K steps, resumable.
 """

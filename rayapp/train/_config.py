@@ -42,6 +42,12 @@ class TrainJobConfig(BaseModel):
     data_cpus: float = Field(
         1, gt=0, description="CPUs each decode-and-degrade task reserves (the data path)."
     )
+    perceptual_weight: float = Field(
+        0.0, ge=0, description="Weight of the VGG19 perceptual term added to L1 (0: off)."
+    )
+    perceptual_weights: str | None = Field(
+        None, description="torchvision VGG19 weights (path or URI) for the perceptual term."
+    )
     checkpoint_every: int = Field(100, ge=1, description="Validate and checkpoint every K steps.")
     segment_s: float = Field(0.5, gt=0, description="Keyframe segment length to decode per step.")
     val_frames: int = Field(4, ge=1, description="Held-out frames per validation video.")
@@ -53,4 +59,8 @@ class TrainJobConfig(BaseModel):
     def _patch_divides(self) -> TrainJobConfig:
         if self.patch % self.scale:
             raise ValueError(f"patch {self.patch} is not a multiple of scale {self.scale}")
+        if self.perceptual_weight and not self.perceptual_weights:
+            raise ValueError(
+                "perceptual_weight needs perceptual_weights: VGG19 weights (path or URI)"
+            )
         return self

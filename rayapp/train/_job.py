@@ -63,6 +63,10 @@ def run_training(config: TrainJobConfig) -> TrainResult:
     storage.check_scheme(config.output)
     if config.num_gpus_per_worker == 0 and config.precision == "fp16":
         raise ConfigError("fp16 training is for CUDA; on CPU use fp32 or bf16")
+    if config.perceptual_weight:  # its weights are read before any cluster starts
+        from rayapp.train.perceptual import PerceptualLoss
+
+        PerceptualLoss(config.perceptual_weights)
     # Planned once, here (probing reads every packet): the workers get the plan. A bad
     # input fails before any cluster starts.
     clips, skipped = plan_clips(
@@ -179,6 +183,11 @@ def _train_worker(loop_config: dict) -> list[dict[str, Any]]:  # in each Ray Tra
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     if rank == 0:
         log.info("training on %s in %s", device, precision)
+    perceptual = None
+    if config.perceptual_weight:
+        from rayapp.train.perceptual import PerceptualLoss
+
+        perceptual = PerceptualLoss(config.perceptual_weights).to(device)
     losses: list[float] = []  # since the last report
     waits: list[float] = []  # seconds each step waited for its batch
     batches = iter(_batches(config, clips, range(start, config.steps), rank))
@@ -190,8 +199,12 @@ def _train_worker(loop_config: dict) -> list[dict[str, Any]]:  # in each Ray Tra
         waits.append(time.perf_counter() - asked)
         step = int(row["step"]) + 1
         model.train()
+        hr = _tensor(row["hr"], device)
         with _autocast(device, precision):
-            loss = F.l1_loss(model(_tensor(row["lr"], device)).float(), _tensor(row["hr"], device))
+            out = model(_tensor(row["lr"], device)).float()
+            loss = F.l1_loss(out, hr)
+            if perceptual is not None:
+                loss = loss + config.perceptual_weight * perceptual(out, hr)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

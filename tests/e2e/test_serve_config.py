@@ -109,7 +109,7 @@ def test_entrypoint_quotes_every_argument() -> None:
     # The job parses back exactly the config the service validated.
     from jobs.upscale_video import parse_args
 
-    assert parse_args(shlex.split(cmd)[3:]) == (config, None)
+    assert parse_args(shlex.split(cmd)[3:]) == (config, None, None)
 
 
 def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:

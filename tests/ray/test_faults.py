@@ -351,7 +351,7 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
 ) -> None:
     out = s3_clip.replace("in.mp4", "out.mp4")
     args = ["--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA]
-    env = env | {"RAYAPP_STORAGE_RETRY_S": "12"}  # the default 20 s, shorter for the test
+    env = env | {"RAYAPP_STORAGE_RETRY_S": "6"}  # the default 20 s, shorter for the test
     job = Job(*args, env=env)
     job.wait_for(r"frames 6/48")
     flaky_s3.cut()
@@ -365,7 +365,7 @@ def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
     # A replica writing its chunk, or the driver reading the work prefix, meets it first.
     assert re.fullmatch(
         r"upscale_video: error: (Frames \d+-\d+ failed: )?Cannot \w+( \w+)? s3://faults-\w+/"
-        r"out\.mp4\.rayapp-work/\S+: the store did not answer for 12 s \(Could not connect to "
+        r"out\.mp4\.rayapp-work/\S+: the store did not answer for 6 s \(Could not connect to "
         r"the endpoint URL: \S+\)",
         last,
     ), last

@@ -70,16 +70,22 @@ def test_fine_tuning_beats_the_starting_model_on_held_out_frames(
 def test_rrdbnet_trains_in_bf16_autocast_and_keeps_its_architecture(
     ray_local: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """realesrgan-x4plus (RRDBNet, 16.7 M parameters): a few steps with autocast, the
-    checkpoint loads back as the same architecture with the official key names."""
-    from safetensors.torch import load_file
+    """realesrgan-x4plus (RRDBNet, 16.7 M parameters): a few steps with autocast and the
+    perceptual term (a random VGG19: ImageNet's cannot be downloaded here), the checkpoint
+    loads back as the same architecture with the official key names."""
+    import torchvision
+    from safetensors.torch import load_file, save_file
 
     from rayapp.models import load_model
 
     src = clip(str(tmp_path / "texture.mp4"), frames=24)
+    vgg = str(tmp_path / "vgg19.safetensors")
+    features = torchvision.models.vgg19(weights=None).features.state_dict()
+    save_file({f"features.{k}": v for k, v in features.items()}, vgg)
     config = TrainJobConfig(
         videos=(src,), output=str(tmp_path / "out"), model="realesrgan-x4plus", steps=4,
-        checkpoint_every=2, precision="bf16", **(SMALL | {"batch_size": 2}),
+        checkpoint_every=2, precision="bf16", perceptual_weight=0.1, perceptual_weights=vgg,
+        **(SMALL | {"batch_size": 2}),
     )  # fmt: skip
     result = run_training(config)
     reports = [m for m in result.metrics if "loss" in m]
