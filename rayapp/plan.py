@@ -253,10 +253,13 @@ def plan_video(
         replicas=config.replicas.max_replicas,  # cut as the job will cut it
     )  # fmt: skip
     video = plan.info.video
-    sample = _sample_frames(config.input, plan.segments, samples)
+    sample, decode_s = _sample_frames(config.input, plan.segments, samples)
     share = _duplicate_share(sample, config.dedup_threshold) if config.dedup else 0.0
     threads = replica_threads(config.replicas)
-    calibration = _calibrate(config, plan, sample[:measure_frames], threads, node)
+    encode_s = _encode_s(plan, settings, sample[:measure_frames])
+    calibration = _calibrate(
+        config, plan, sample[:measure_frames], threads, node, encode_s, decode_s
+    )
     cpus, gpus, ray_start_s = _cluster(node)
     n = options.replicas or config.replicas.max_replicas
 
@@ -349,13 +352,15 @@ def _instance(name: str | None) -> Instance | None:
     return node
 
 
-def _sample_frames(uri: str, segments: tuple, count: int) -> list[np.ndarray]:
+def _sample_frames(uri: str, segments: tuple, count: int) -> tuple[list[np.ndarray], float]:
     """The frames of ``count`` segments spread evenly over the video (first and last
-    included)."""
+    included), and the seconds decoding took per frame."""
     from rayapp.video._decode import decode_segment
 
     picks = sorted({round(i * (len(segments) - 1) / max(count - 1, 1)) for i in range(count)})
-    return [f.image for i in picks for f in decode_segment(uri, segments[i])]
+    started = time.perf_counter()
+    frames = [f.image for i in picks for f in decode_segment(uri, segments[i])]
+    return frames, (time.perf_counter() - started) / max(len(frames), 1)
 
 
 def _duplicate_share(frames: list[np.ndarray], threshold: float) -> float:
@@ -370,9 +375,14 @@ def _duplicate_share(frames: list[np.ndarray], threshold: float) -> float:
 
 
 def _calibrate(
-    config: VideoJobConfig, plan: Any, frames: list[np.ndarray], threads: int, node: Any
+    config: VideoJobConfig,
+    plan: Any,
+    frames: list[np.ndarray],
+    threads: int,
+    node: Any,
+    encode_s: float,
+    decode_s: float,
 ) -> Calibration:
-    encode_s, decode_s = _codec_times(config, plan, frames)
     if node is not None and node.gpu is not None:
         model_s = _stored(node.gpu, config.upscale.model, plan.info.video)
         return Calibration("cuda", model_s, encode_s, decode_s, f"stored for {node.gpu}")
@@ -418,20 +428,15 @@ def _time_network(
         torch.set_num_threads(before)
 
 
-def _codec_times(
-    config: VideoJobConfig, plan: Any, frames: list[np.ndarray]
-) -> tuple[float, float]:
-    """(encode s per output frame, decode s per source frame): the job's codec on frames
-    of the output size (the samples, resized), and a decode of the first sampled segment."""
+def _encode_s(plan: Any, settings: Any, frames: list[np.ndarray]) -> float:
+    """Seconds per output frame of the job's encoder (``settings``) on ``frames`` resized
+    to the output size."""
     from rayapp import storage
     from rayapp.resize import resize_image
-    from rayapp.video._codecs import EncodeSettings
-    from rayapp.video._decode import decode_segment
     from rayapp.video._encode import ChunkEncoder
 
     height, width = plan.size
     images = [resize_image(f, (height, width)) for f in frames]
-    settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     uri = f"memory://rayapp-plan/{uuid.uuid4().hex}.mp4"
     video = plan.info.video
     started = time.perf_counter()
@@ -441,11 +446,7 @@ def _codec_times(
     encode_s = (time.perf_counter() - started) / max(len(images), 1)
     fs, path = storage.filesystem(uri)
     fs.rm(path)
-    segment = plan.segments[0]
-    started = time.perf_counter()
-    count = sum(1 for _ in decode_segment(config.input, segment))
-    decode_s = (time.perf_counter() - started) / max(count, 1)
-    return encode_s, decode_s
+    return encode_s
 
 
 def _cluster(node: Instance | None) -> tuple[float, float, float]:
