@@ -8,6 +8,10 @@ SIGINT and SIGTERM stop a command promptly at any stage, the same way: the stack
 for Ctrl-C (every ``finally`` runs: replicas stopped, temporary files removed, a job's
 finished chunks kept for a rerun), then ``{prog}: interrupted by SIGTERM`` and exit
 128 + the signal's number, as shells report it (130 for SIGINT, 143 for SIGTERM).
+
+Both handlers are installed even where the process started with SIGINT ignored, as a
+non-interactive shell starts every ``command &`` (and Python then leaves it ignored): a
+job started in the background by a script still stops on ``kill -INT``, as ffmpeg does.
 """
 
 from __future__ import annotations
@@ -21,13 +25,13 @@ from collections.abc import Callable, Iterator
 
 from rayapp.errors import EXIT_FAILED, ErrorReport, describe
 
-__all__ = ["EXIT_INTERRUPTED", "Stopped", "run_entry_point", "run_job"]
+__all__ = ["EXIT_INTERRUPTED", "STOP_SIGNALS", "Stopped", "run_entry_point", "run_job"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class Stopped(KeyboardInterrupt):
-    """A signal asked the process to stop (SIGTERM); unwinds as Ctrl-C does."""
+    """A signal asked the process to stop (SIGINT or SIGTERM); unwinds as Ctrl-C does."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -42,16 +46,20 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _stopping_on_sigterm() -> Iterator[None]:
+def _stopping_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread
         return
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_entry_point(
@@ -63,7 +71,7 @@ def run_entry_point(
     """``main()``'s exit code; an error is reported as ``{prog}: error: {message}``.
     ``on_error`` also sees the report (the video job publishes it for the jobs API)."""
     try:
-        with _stopping_on_sigterm():
+        with _stopping_on_signals():
             return main()
     except SystemExit:
         raise

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rayapp import storage
 from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
+from rayapp.entrypoint import STOP_SIGNALS
 from rayapp.errors import ClusterUnreachableError, ConfigError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def ensure_ray() -> None:
     taken = (_submitted_job().get("runtime_env") or {}).get("env_vars") or {}
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ and k not in taken}
     runtime_env = {"env_vars": env} if env else None
-    with _keeping_sigterm_handler():
+    with _keeping_stop_handlers():
         if address := os.environ.get("RAY_ADDRESS"):
             _check_reachable(address)
             ray.init(runtime_env=runtime_env, logging_level=logging.WARNING)
@@ -99,16 +100,18 @@ def _check_reachable(address: str) -> None:
 
 
 @contextlib.contextmanager
-def _keeping_sigterm_handler() -> Iterator[None]:
+def _keeping_stop_handlers() -> Iterator[None]:
     """``ray.init`` replaces the driver's SIGTERM handler with ``sys.exit(15)``; an entry
-    point's own handler (``rayapp.entrypoint``: exit 143 after cleaning up) is put back."""
+    point's own handlers (``rayapp.entrypoint``: exit 143 or 130 after cleaning up) are put
+    back."""
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if main else None
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS} if main else {}
     try:
         yield
     finally:
-        if callable(previous):
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if callable(handler):
+                signal.signal(signum, handler)
 
 
 def check_shared(*uris: str) -> None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -116,4 +119,48 @@ def test_anything_else_is_a_failure_in_one_line(capsys: pytest.CaptureFixture[st
     assert run_entry_point("prog", lambda: _raise(RuntimeError("boom\nsecond line"))) == 1
     assert (
         capsys.readouterr().err.splitlines()[-1] == "prog: failed: RuntimeError: boom second line"
+    )
+
+
+# A stand-in command: it says when it waits, and its finally block says it ran.
+WAITING = """
+import sys, time
+from rayapp.entrypoint import run_entry_point
+
+def main():
+    try:
+        print("waiting", flush=True)
+        time.sleep(60)
+        return 0
+    finally:
+        print("cleaned up", flush=True)
+
+sys.exit(run_entry_point("prog", main))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_unwinds_even_when_the_command_started_with_it_ignored(
+    signum: signal.Signals,
+) -> None:
+    # A non-interactive shell starts `command &` with SIGINT ignored, and Python keeps it so.
+    def ignoring() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WAITING],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignoring,  # noqa: PLW1509 - this test process starts no threads of its own
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "waiting\n"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert (proc.returncode, out, err) == (
+        128 + signum,
+        "cleaned up\n",
+        f"prog: interrupted by {signum.name}\n",
     )
