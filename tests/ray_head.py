@@ -47,6 +47,22 @@ class Head:
     dashboard_url: str
     token_path: Path
     home: Path  # HOME of every ray CLI here: the user's ~/.ray/auth_token is never read
+    temp_dir: Path  # ray start's log and Ray's own session logs (--temp-dir) are under it
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of ``ray start``'s output and of the head's own logs (GCS, raylet,
+        dashboard, autoscaler): why a head went away, for a failing test's message."""
+        logs = self.temp_dir / "ray" / "session_latest" / "logs"
+        parts = []
+        for path in (
+            self.temp_dir / "ray-start.log",
+            *(logs / name for name in ("gcs_server.out", "raylet.out", "dashboard.log")),
+            *(logs / name for name in ("monitor.log", "monitor.err", "ray_process_exit.log")),
+        ):
+            with contextlib.suppress(OSError):
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(parts)
 
     def env(self, *, token: str | None = "file") -> dict[str, str]:
         """Environment of a ray CLI call: our token (``"file"``), a given one, or none."""
@@ -214,6 +230,7 @@ def ray_head(
         dashboard_url=f"http://127.0.0.1:{ports['--dashboard-port']}",
         token_path=token_path,
         home=home,
+        temp_dir=tmp,
     )
     agent_url = f"http://127.0.0.1:{ports['--dashboard-agent-listen-port']}"
     cmd = [

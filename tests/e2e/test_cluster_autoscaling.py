@@ -157,7 +157,7 @@ def test_workers_scale_from_zero_for_the_video_job_and_are_released(
         watch.stop.set()
         watch.join()
     logs = f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-    assert done.returncode == 0, logs
+    assert done.returncode == 0, f"{logs}\n{head.log_tail()}"
     assert head.api(f"jobs/{submission_id}")["status"] == "SUCCEEDED", logs
     assert wrote_line(out) in done.stdout, logs
 
