@@ -28,7 +28,6 @@ from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.plan import estimate_job
-from rayapp.resize import Downscaler
 from rayapp.video._assemble import assemble
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._info import MediaInfo
@@ -93,6 +92,8 @@ def run_video_job(
     started, started_at = time.monotonic(), time.time()
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     if config.mode == "downscale" and upscaler is None:
+        from rayapp.resize import Downscaler  # torch: loaded once the input is known good
+
         upscaler = Downscaler(config.downscale)
     output_size = _output_size(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts

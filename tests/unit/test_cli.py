@@ -155,6 +155,35 @@ def test_video_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == (["in.mp4"] if case != "missing" else [])
 
 
+# A command that reports which heavy libraries it loaded before it exited.
+LOADED = """
+import sys
+from {module} import main
+code = main({argv!r})
+print(sorted(m for m in ("torch", "spandrel", "ray", "ray.data") if m in sys.modules))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("module", ["rayapp.cli", "jobs.upscale_video"])
+def test_a_bad_video_input_fails_before_torch_and_ray_load(module: str, tmp_path: Path) -> None:
+    (tmp_path / "in.mp4").write_bytes(b"")
+    argv = {
+        "rayapp.cli": ["video", "in.mp4", "out.mp4", "--no-progress"],
+        "jobs.upscale_video": ["--input", "in.mp4", "--output", "out.mp4"],
+    }[module]
+    r = subprocess.run(
+        [sys.executable, "-c", LOADED.format(module=module, argv=argv)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=60,
+    )
+    assert (r.returncode, r.stdout) == (2, "[]\n"), r.stderr
+    assert "in.mp4 is empty (0 bytes)" in r.stderr
+
+
 @pytest.mark.parametrize("case", sorted(IMAGE_ERRORS))
 def test_upscale_command_bad_inputs_are_one_line_exit_2(case: str, tmp_path: Path) -> None:
     BAD_INPUTS[case](tmp_path / "in.png")
