@@ -233,8 +233,8 @@ def plan_video(
     measure_frames: int = 3,
 ) -> VideoPlan:
     """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats."""
+    from rayapp.pipeline import job_output_size
     from rayapp.pipeline._cluster import replica_threads
-    from rayapp.pipeline._video import _output_size
     from rayapp.video._codecs import EncodeSettings
     from rayapp.video._plan import plan_job
 
@@ -248,7 +248,7 @@ def plan_video(
         )
     settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     plan = plan_job(
-        config.input, config.output, settings, _output_size(config, None),
+        config.input, config.output, settings, job_output_size(config, None),
         segment_s=config.segment_s, chunk_frames=config.chunk_frames,
         replicas=config.replicas.max_replicas,  # cut as the job will cut it
     )  # fmt: skip

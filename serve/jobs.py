@@ -65,6 +65,10 @@ CLIENT_FIELDS = (
 )
 
 
+# A request's fields that ask for a plan (a dry run, and what it plans for), not the job.
+PLAN_FIELDS = ("dry_run", "deadline", "instance")
+
+
 def _request_model() -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (field.annotation, field)
@@ -76,7 +80,7 @@ def _request_model() -> type[BaseModel]:
         bool,
         Field(False, description="Answer the job's plan (rayapp plan) and run nothing."),
     )
-    for name in ("deadline", "instance"):  # what a dry run plans for
+    for name in PLAN_FIELDS[1:]:  # what a dry run plans for
         fields[name] = (PlanOptions.model_fields[name].annotation, PlanOptions.model_fields[name])
     return create_model(
         "JobRequest",
@@ -133,8 +137,11 @@ def check_uri(uri: str, allowed: list[str], what: str) -> str:
 def job_config(req: BaseModel, model: str, config: ServeJobsConfig) -> VideoJobConfig:
     """The request as the job's config: the client's fields, the served ``model``, the
     operator's replicas. A value the job would refuse is a 422 now, not a failed job."""
-    planning = {"dry_run", "deadline", "instance"}
-    values = {**req.model_dump(exclude=planning), "model": model, **config.replicas.model_dump()}
+    values = {
+        **req.model_dump(exclude=set(PLAN_FIELDS)),
+        "model": model,
+        **config.replicas.model_dump(),
+    }
     return config_from_flat(VideoJobConfig, values)
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from rayapp.pipeline._images import ImagesJobReport, run_images_job
     from rayapp.pipeline._records import ChunkRecord
     from rayapp.pipeline._stages import FrameUpscaler
-    from rayapp.pipeline._video import Runner, VideoJobResult, run_video_job
+    from rayapp.pipeline._video import Runner, VideoJobResult, job_output_size, run_video_job
     from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
 _MODULES = {
@@ -32,6 +32,7 @@ _MODULES = {
     "Runner": "_video",
     "TqdmProgress": "progress",
     "VideoJobResult": "_video",
+    "job_output_size": "_video",
     "run_evaluation": "_evaluate",
     "run_images_job": "_images",
     "run_video_job": "_video",
@@ -47,6 +48,7 @@ __all__ = [
     "Runner",
     "TqdmProgress",
     "VideoJobResult",
+    "job_output_size",
     "run_evaluation",
     "run_images_job",
     "run_video_job",

@@ -95,7 +95,7 @@ def run_video_job(
         from rayapp.resize import Downscaler  # torch: loaded once the input is known good
 
         upscaler = Downscaler(config.downscale)
-    output_size = _output_size(config, upscaler)
+    output_size = job_output_size(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
@@ -200,7 +200,7 @@ def _make_chunks(
     return sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
 
 
-def _output_size(
+def job_output_size(
     config: VideoJobConfig, upscaler: FrameUpscaler | None
 ) -> Callable[[MediaInfo], tuple[int, int]]:
     """The input -> the output's (height, width): the original size a downscale job
