@@ -14,7 +14,7 @@ import time
 from benchmarks.config import BenchmarkConfig
 from benchmarks.table import table
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
-from rayapp.plan import plan_video
+from rayapp.pipeline import plan_video
 
 __all__ = ["section_plan"]
 

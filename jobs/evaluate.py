@@ -39,12 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     config = parse_args(argv)  # before the heavy imports: a bad option fails fast
     from rayapp.pipeline import run_evaluation
-    from rayapp.pipeline._evaluate_report import failures
 
     report = run_evaluation(config)
     print(report.table(), flush=True)
     print(f"{report.summary()} in {report.elapsed_s:.1f} s", flush=True)
-    for name, error, rows in failures(list(report.rows)):
+    for name, error, rows in report.failures():
         print(f"failed: {name} ({rows} rows): {error}", file=sys.stderr)
     return EXIT_FAILED if report.failed else 0
 

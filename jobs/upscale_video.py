@@ -17,13 +17,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from rayapp import storage
 from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
-from rayapp.config import VideoJobConfig
+from rayapp.config import PlanOptions, VideoJobConfig
 from rayapp.entrypoint import run_job
 from rayapp.errors import ErrorReport
-from rayapp.plan import PlanOptions
+
+if TYPE_CHECKING:
+    from rayapp.pipeline import VideoPlan
 
 
 def parse_args(
@@ -60,24 +63,13 @@ def _run(argv: Sequence[str] | None) -> int:
     if dry_run is not None:
         print(_plan(config, dry_run).describe(), flush=True)
         return 0
-    from rayapp.pipeline import LogProgress, run_video_job
-    from rayapp.pipeline._cluster import submission_id
-    from rayapp.pipeline._report import summary
+    from rayapp.pipeline import LogProgress, run_video_job, submission_id, summary
     from rayapp.pipeline.progress import RayKvProgress, publish_job_state
 
     job_id = submission_id()
     progress = [LogProgress(), *([RayKvProgress(job_id)] if job_id else [])]
     result = run_video_job(config, progress=progress)
-    w, h = result.input_size
-    ow, oh = result.output_size
-    print(
-        f"wrote {result.output_uri}: {result.frames} frames, {w}x{h} -> {ow}x{oh} "
-        f"{result.video_codec}, {result.chunks_computed} chunks computed, "
-        f"{result.chunks_reused} reused, {result.frames_skipped} repeats skipped, "
-        f"{result.elapsed_s:.1f} s "
-        f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps)",
-        flush=True,
-    )
+    print(result.describe(), flush=True)
     print(summary(result.report), flush=True)
     if job_id:  # for the Serve jobs API and the web page
         publish_job_state(job_id, {"report": result.report})
@@ -86,19 +78,17 @@ def _run(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _plan(config: VideoJobConfig, options: PlanOptions):  # noqa: ANN202 - a VideoPlan
+def _plan(config: VideoJobConfig, options: PlanOptions) -> VideoPlan:
     """On a cluster (``RAY_ADDRESS``, as under ``ray job submit``), in a Ray task with one
     replica's resources: the model is timed where the replicas will run. Here, in this
     process: a local job's replicas run on this machine."""
     import os
 
-    from rayapp.plan import plan_task, plan_video
+    from rayapp.pipeline import ensure_ray, plan_task, plan_video
 
     if not os.environ.get("RAY_ADDRESS"):
         return plan_video(config, options)
     import ray
-
-    from rayapp.pipeline._cluster import ensure_ray
 
     ensure_ray()
     return ray.get(plan_task(config).remote(config, options))
@@ -106,7 +96,7 @@ def _plan(config: VideoJobConfig, options: PlanOptions):  # noqa: ANN202 - a Vid
 
 def _publish_error(report: ErrorReport) -> None:
     """Under Ray's job API, the error goes where the Serve jobs API reads the job's state."""
-    from rayapp.pipeline._cluster import submission_id
+    from rayapp.pipeline import submission_id
 
     job_id = submission_id()
     if job_id is None:

@@ -1,5 +1,6 @@
-"""The ``rayapp`` command: ``upscale`` (an image or a directory), ``models``, ``video``,
-``plan`` (a video job's frames, chunks, duration and cost, before it runs), ``demo``.
+"""The ``rayapp`` command: ``upscale`` (an image, or a directory: the images job),
+``models``, ``video`` (the video job), ``plan`` (a video job's frames, chunks, duration and
+cost, before it runs), ``demo``. The jobs run in this process (their local runner).
 
 Options come from the configs (``rayapp.arguments``); a mistake is one readable line on
 stderr and exit 2, never a traceback (``rayapp.entrypoint``).
@@ -11,26 +12,26 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from rayapp import storage
 from rayapp.arguments import (
     ArgumentParser,
     add_config_arguments,
     config_from_arguments,
     flat_fields,
 )
-from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
+from rayapp.config import (
+    ImagesJobConfig,
+    PlanOptions,
+    ReplicaConfig,
+    VideoJobConfig,
+)
 from rayapp.entrypoint import run_entry_point
 from rayapp.errors import EXIT_FAILED, StorageError
-from rayapp.plan import PlanOptions
-
-if TYPE_CHECKING:
-    from rayapp.upscaler import Upscaler
 
 __all__ = ["main"]
 
-# The video command runs the job in this process: no replica pool, no retries of replicas.
+# The commands run the jobs in this process: no replica pool, no retries of replicas.
 _NOT_LOCAL = (*(name for name, _, _ in flat_fields(ReplicaConfig)), "max_chunk_retries")
 
 
@@ -39,10 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    up = sub.add_parser("upscale", help="upscale one image, or every image in a directory")
+    up = sub.add_parser(
+        "upscale",
+        help="upscale one image, or every image in a directory (the images job: outputs "
+        "already there are skipped)",
+    )
     up.add_argument("input", help="image file or directory (png, jpg, webp)")
     up.add_argument("output", help="output file, or directory for a directory input")
-    add_config_arguments(up, UpscaleConfig)
+    add_config_arguments(up, ImagesJobConfig, exclude=("input", "output", *_NOT_LOCAL))
 
     sub.add_parser("models", help="list the model registry")
 
@@ -61,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="upscale the bundled sample image (no network needed)")
     demo.add_argument("--output", default="rayapp-demo.png", help="where to write the result")
-    add_config_arguments(demo, UpscaleConfig)
+    add_config_arguments(demo, ImagesJobConfig, exclude=("input", "output", *_NOT_LOCAL))
     return parser
 
 
@@ -88,47 +93,37 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from rayapp.pipeline._local_images import read_image, upscale_directory, write_upscaled
+    from rayapp.pipeline import run_images_job
 
-    config = config_from_arguments(UpscaleConfig, args)
-    src = Path(args.input)
-    if not src.exists():
-        raise StorageError(f"Input not found: {args.input}")
-    if src.is_dir():
-        report = upscale_directory(_load(config), src, Path(args.output))
-        for name, error in report.failed:
-            print(f"rayapp: failed: {name}: {error}", file=sys.stderr)
-        print(f"{len(report.written)} written, {len(report.failed)} failed -> {args.output}")
-        return EXIT_FAILED if report.failed else 0
-    image, fmt = read_image(args.input, args.output)  # a bad input fails before the model loads
-    out = write_upscaled(_load(config), image, args.output, fmt)
-    (h, w), (out_h, out_w) = image.shape[:2], out.shape[:2]
-    print(f"{args.input} ({w}x{h}) -> {args.output} ({out_w}x{out_h})")
+    config = config_from_arguments(ImagesJobConfig, args)
+    if not storage.exists(config.input):
+        raise StorageError(f"Input not found: {config.input}")
+    fs, path = storage.filesystem(config.input)
+    if not fs.isdir(path):
+        return _upscale_file(config)
+    report = run_images_job(config, runner="local")
+    for failed in report.failed:
+        print(f"rayapp: failed: {failed.uri}: {failed.error}", file=sys.stderr)
+    print(f"{report.summary()} -> {config.output}")
+    return EXIT_FAILED if report.failed else 0
+
+
+def _upscale_file(config: ImagesJobConfig) -> int:
+    from rayapp.pipeline import upscale_image_file
+
+    (h, w), (out_h, out_w) = upscale_image_file(config)
+    print(f"{config.input} ({w}x{h}) -> {config.output} ({out_w}x{out_h})")
     return 0
 
 
-def _load(config: UpscaleConfig) -> Upscaler:
-    from rayapp.upscaler import Upscaler  # torch: imported once a model is needed
-
-    return Upscaler.from_config(config)
-
-
 def _cmd_video(args: argparse.Namespace) -> int:
-    from rayapp.pipeline import TqdmProgress, run_video_job
-    from rayapp.pipeline._report import summary
+    from rayapp.pipeline import TqdmProgress, run_video_job, summary
 
     config = config_from_arguments(VideoJobConfig, args)
     result = run_video_job(
         config, runner="local", progress=() if args.no_progress else (TqdmProgress(),)
     )
-    w, h = result.input_size
-    ow, oh = result.output_size
-    print(
-        f"{config.input} ({w}x{h}) -> {result.output_uri} ({ow}x{oh} {result.video_codec}): "
-        f"{result.frames} frames in {result.elapsed_s:.1f} s "
-        f"({result.frames / max(result.elapsed_s, 1e-9):.2f} fps, "
-        f"{result.frames_skipped} repeats skipped)"
-    )
+    print(result.describe())
     print(summary(result.report))
     return 0
 
@@ -136,7 +131,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from rayapp.plan import plan_video
+    from rayapp.pipeline import plan_video
 
     if args.output is None:
         args.output = args.input + ".upscaled.mp4"

@@ -6,17 +6,24 @@ The CLI, the jobs, the Serve YAML and the cluster configs use these names.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from rayapp.codecs import CodecName, codec_spec
 from rayapp.image_formats import IMAGE_FORMATS
-from rayapp.video._codecs import CodecName, EncodeSettings
 
 __all__ = [
+    "DEFAULT_DEDUP_THRESHOLD",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MODEL",
+    "INSTANCES",
     "Device",
     "EvaluateJobConfig",
     "ImagesJobConfig",
+    "Instance",
+    "PlanOptions",
     "Precision",
     "ReplicaConfig",
     "ServeConfig",
@@ -31,6 +38,13 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Device = str  # "auto" | "cpu" | "cuda" | "cuda:<i>"
 OutputFormat = Literal[("same", *IMAGE_FORMATS)]  # type: ignore[valid-type]
 
+DEFAULT_MODEL = "realesr-animevideov3"
+# Larger images are refused (pixels): a decoded 64 MP image is 192 MB, and 16x its upscale
+# would not fit a replica.
+DEFAULT_MAX_PIXELS = 64_000_000
+# A frame whose 16x16 blocks differ from the last frame upscaled by at most this mean
+# absolute difference (0-255) repeats it; chosen by measurement (rayapp.pipeline._dedup).
+DEFAULT_DEDUP_THRESHOLD = 4.0
 MAX_OUTSCALE = 16.0
 MAX_URI_LENGTH = 2048
 # Forwarded from the submitting process to every Ray worker of a job, so that the same command
@@ -66,7 +80,7 @@ class UpscaleConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field(
-        "realesr-animevideov3",
+        DEFAULT_MODEL,
         description="Registry name (see `rayapp models`) or a checkpoint path/URI.",
     )
     weights: str | None = Field(
@@ -95,6 +109,12 @@ class UpscaleConfig(BaseModel):
         description="CPU fp32: compile the network with TorchInductor at load (6-60 s, "
         "same outputs, ~5-35% faster on SRVGGNetCompact; minutes for RRDBNet).",
     )
+
+    @property
+    def identity(self) -> str:
+        """What decides the pixels this config makes (a job's fingerprint): every field
+        but ``compile`` (a compiled network makes the same pixels)."""
+        return self.model_dump_json(exclude={"compile"})
 
     @field_validator("outscale")
     @classmethod
@@ -198,7 +218,7 @@ class VideoJobConfig(BaseModel):
         "2-3 frames) reuses its result instead of running the network.",
     )
     dedup_threshold: float = Field(
-        4.0,
+        DEFAULT_DEDUP_THRESHOLD,
         ge=0,
         le=255,
         allow_inf_nan=False,
@@ -227,10 +247,54 @@ class VideoJobConfig(BaseModel):
         3, ge=0, description="Retries of a chunk whose replica died (crashes, not bad frames)."
     )
 
+    @property
+    def effective_dedup_threshold(self) -> float | None:
+        """The repeat threshold the job uses: None when ``dedup`` is off."""
+        return self.dedup_threshold if self.dedup else None
+
     @model_validator(mode="after")
     def _crf_in_codec_range(self) -> VideoJobConfig:
-        EncodeSettings(codec=self.codec).spec.check_crf(self.crf)  # a ValueError: reported
+        codec_spec(self.codec).check_crf(self.crf)  # a ValueError: reported
         return self
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A cloud instance type the cluster configs use: what it holds and costs per hour."""
+
+    name: str
+    gpu: str | None  # the GPU's name (a key of the planner's stored timings), None: CPU only
+    gpus: int
+    vcpus: int
+    usd_per_hour: float | None  # on demand, us-west-2, approximate
+
+
+# Prices as cluster_configs/README.md states them (on demand, us-west-2, approximate).
+INSTANCES = {
+    i.name: i
+    for i in (
+        Instance("g5.xlarge", "A10G", 1, 4, 1.006),
+        Instance("g6.xlarge", "L4", 1, 4, 0.805),
+        Instance("c6i.2xlarge", None, 0, 8, 0.34),
+        Instance("p5.4xlarge", "H100", 1, 16, None),
+    )
+}
+
+
+class PlanOptions(BaseModel):
+    """What to plan for, besides the job itself (``rayapp plan``, ``--dry-run``, POST)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replicas: int | None = Field(None, ge=1, description="Replicas to estimate for; default: "
+                                 "the job's max_replicas.")  # fmt: skip
+    deadline: str | None = Field(
+        None, description="Also find the fewest replicas that finish within it (90s, 15m, 2h)."
+    )
+    instance: str | None = Field(
+        None, description=f"Estimate on these nodes, from stored timings and prices "
+        f"({', '.join(INSTANCES)}); default: time the model on this cluster.",
+    )  # fmt: skip
 
 
 class ImagesJobConfig(BaseModel):
@@ -246,7 +310,7 @@ class ImagesJobConfig(BaseModel):
         "same", description="Output format; 'same' keeps each input's format."
     )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
-    max_pixels: int = Field(64_000_000, gt=0, description="Refuse larger inputs (pixels).")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="Refuse larger inputs (pixels).")
 
 
 class EvaluateJobConfig(BaseModel):
@@ -261,7 +325,7 @@ class EvaluateJobConfig(BaseModel):
         ..., description="Prefix for evaluation.csv, evaluation.html and the small copies."
     )
     models: tuple[str, ...] = Field(
-        ("realesr-animevideov3", "bicubic"),
+        (DEFAULT_MODEL, "bicubic"),
         min_length=1,
         description="Models to compare (registry names or checkpoints); 'bicubic' is plain "
         "bicubic resizing, the baseline.",
@@ -281,7 +345,9 @@ class EvaluateJobConfig(BaseModel):
         "come from `models` and `scales`.",
     )
     replicas: ReplicaConfig = Field(default_factory=ReplicaConfig)
-    max_pixels: int = Field(64_000_000, gt=0, description="Refuse larger originals (pixels).")
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, gt=0, description="Refuse larger originals (pixels)."
+    )
     keep_upscaled: bool = Field(
         False, description="Also write each upscaled image under <output>/upscaled/."
     )
@@ -339,15 +405,19 @@ class ServeModelPoolConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: list[str] = Field(
-        default_factory=lambda: ["realesr-animevideov3", "realesrgan-x4plus-anime"],
+        default_factory=lambda: [DEFAULT_MODEL, "realesrgan-x4plus-anime"],
         min_length=1,
         description="Registry names clients may ask for; the first is the default.",
     )
     device: Device = Field("auto", description="auto | cpu | cuda | cuda:<index>.")
     precision: Precision = Field("auto", description="As in UpscaleConfig.")
-    num_gpus: float = Field(0.0, ge=0, le=8, description="GPUs per replica (fractional).")
-    num_cpus: float = Field(1.0, gt=0, description="Logical CPUs per replica.")
-    torch_threads: int | None = Field(None, ge=1, description="torch threads per replica.")
+    num_gpus_per_replica: float = Field(
+        0.0, ge=0, le=8, description="GPUs per replica (fractional, e.g. 0.25)."
+    )
+    num_cpus_per_replica: float = Field(1.0, gt=0, description="Logical CPUs per replica.")
+    threads_per_replica: int | None = Field(
+        None, ge=1, description="torch threads per replica; default: torch's own."
+    )
     max_models_per_replica: int = Field(
         2, ge=1, description="Models a replica keeps loaded (LRU, Serve model multiplexing)."
     )

@@ -37,6 +37,7 @@ __all__ = [
     "UnknownModelError",
     "UnsafeCheckpointError",
     "UnsupportedCodecError",
+    "UnsupportedFormatError",
     "VideoError",
     "WeightsError",
     "describe",
@@ -91,6 +92,13 @@ class ImageTooLargeError(InputImageError):
     """The image declares more pixels than allowed."""
 
     http_status, code = 413, "image_too_large"
+
+
+class UnsupportedFormatError(InputImageError):
+    """An image cannot be written in the asked format: no such format, or one that cannot
+    hold its bit depth or its alpha (``rayapp.image_formats``). A bad parameter to HTTP."""
+
+    http_status, code = 422, "invalid_parameter"
 
 
 class StorageError(RayappError, OSError):

@@ -13,10 +13,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Set
-
-import torch
+from typing import TYPE_CHECKING
 
 from rayapp.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["cpu_flags", "cpu_has_native_bf16", "resolve_device", "resolve_precision"]
 
@@ -40,11 +42,15 @@ def cpu_flags() -> frozenset[str]:
 def cpu_has_native_bf16(flags: Set[str] | None = None) -> bool:
     """True when the CPU computes bf16 natively and torch's oneDNN can use it.
     ``flags``: the CPU's flags (default: this machine's)."""
+    import torch  # asked only when a model is about to run
+
     flags = cpu_flags() if flags is None else flags
     return bool(flags & _NATIVE_BF16_FLAGS) and torch.backends.mkldnn.is_available()
 
 
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

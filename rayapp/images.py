@@ -16,12 +16,12 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from rayapp.config import DEFAULT_MAX_PIXELS
 from rayapp.errors import ImageTooLargeError, InputImageError
-from rayapp.image_formats import IMAGE_FORMATS
+from rayapp.image_formats import IMAGE_FORMATS, ImageFormat, output_format
+from rayapp.quality import peak
 
-__all__ = ["decode_image", "encode_image"]
-
-DEFAULT_MAX_PIXELS = 64_000_000
+__all__ = ["check_output_format", "decode_image", "encode_image"]
 
 
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
@@ -88,24 +88,21 @@ def _decode_png16(data: bytes) -> np.ndarray:
     return frame.reformat(format=target).to_ndarray()
 
 
+def check_output_format(image: np.ndarray, fmt: str) -> ImageFormat:
+    """The row of ``fmt`` when ``image`` can be written in it: ``UnsupportedFormatError``
+    for a format that cannot hold its bit depth or its alpha (``output_format``)."""
+    bits = int(peak(image.dtype)).bit_length()  # 8 or 16; InputImageError for other dtypes
+    return output_format(fmt, bits=bits, alpha=image.ndim == 3 and image.shape[2] == 4)
+
+
 def encode_image(arr: np.ndarray, fmt: str = "png", quality: int = 95) -> bytes:
-    """Array -> bytes in ``fmt`` (png, jpeg, webp). 16-bit arrays need png."""
-    if fmt not in IMAGE_FORMATS:
-        raise InputImageError(
-            f"Unsupported output format {fmt!r}; expected one of {', '.join(IMAGE_FORMATS)}"
-        )
-    if arr.dtype == np.uint16:
-        if fmt != "png":
-            raise InputImageError(f"16-bit images can only be written as png, not {fmt}")
+    """Array -> bytes in ``fmt`` (png, jpeg, webp; ``check_output_format``)."""
+    row = check_output_format(arr, fmt)
+    if arr.dtype == np.uint16:  # PNG, the one 16-bit format: Pillow would write 8 bits
         return _encode_png16(arr)
-    if arr.dtype != np.uint8:
-        raise InputImageError(f"Expected uint8 or uint16 pixels, but got {arr.dtype}")
-    im = Image.fromarray(arr)
-    if fmt == "jpeg" and im.mode == "RGBA":
-        raise InputImageError("JPEG has no alpha channel; write RGBA images as png or webp")
     buf = io.BytesIO()
-    options = {"quality": quality} if fmt in ("jpeg", "webp") else {}
-    im.save(buf, format=fmt.upper(), **options)
+    options = {"quality": quality} if row.lossy else {}
+    Image.fromarray(arr).save(buf, format=fmt.upper(), **options)
     return buf.getvalue()
 
 

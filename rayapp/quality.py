@@ -3,10 +3,10 @@
 Arrays are ``NHWC`` (or one ``HWC`` image), ``uint8`` or ``uint16``, the two of a pair the
 same shape and dtype; every measure returns one value per image (``float64[N]``). The
 computations are torchmetrics' (kept by the Lightning team, checked against scikit-image).
-PSNR runs on float64 pixels in [0, peak], peak 255 or 65535. SSIM and MS-SSIM run on
-float32 pixels divided by the peak (their Gaussian windows as float64 convolutions take
-121 times the image's memory: 44 GB for 32 VGA frames), a megapixel at a time; they
-stay within 1e-4 of the float64 values:
+PSNR runs on float64 pixels in [0, peak], the peak 255 or 65535 (``peak``: the one rule of
+a full pixel). SSIM and MS-SSIM run on float32 pixels divided by the peak (their Gaussian
+windows as float64 convolutions take 121 times the image's memory: 44 GB for 32 VGA
+frames), a megapixel at a time; they stay within 1e-4 of the float64 values:
 
 - **PSNR** (dB): ``10 log10(peak^2 / MSE)``, the MSE over every pixel and channel of one
   image; ``inf`` for identical images.
@@ -34,7 +34,7 @@ import numpy as np
 
 from rayapp.errors import ConfigError, InputImageError
 
-__all__ = ["luma", "ms_ssim", "perceptual", "psnr", "ssim"]
+__all__ = ["luma", "ms_ssim", "peak", "perceptual", "psnr", "ssim"]
 
 Channel = Literal["rgb", "y"]
 _BT601 = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -42,12 +42,21 @@ _BORDER = 5  # (11 - 1) / 2: where the SSIM window reaches past the image
 _BATCH_PIXELS = 1_000_000  # SSIM's working memory: about 1 KB a pixel
 
 
+def peak(dtype: np.dtype | type) -> float:
+    """The value of a full pixel of ``dtype``, what 1.0 is in a [0, 1] float image: 255 for
+    uint8, 65535 for uint16; ``InputImageError`` for any other dtype."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.uint8, np.uint16):
+        raise InputImageError(f"Expected uint8 or uint16 pixels, but got {dtype}")
+    return float(np.iinfo(dtype).max)
+
+
 def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
     """PSNR in dB of each image of ``a`` against the same image of ``b``."""
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
-    x, y, peak = _pair(a, b, channel)
-    out = peak_signal_noise_ratio(x, y, data_range=peak, reduction="none", dim=(1, 2, 3))
+    x, y, top = _pair(a, b, channel)
+    out = peak_signal_noise_ratio(x, y, data_range=top, reduction="none", dim=(1, 2, 3))
     return out.numpy().astype(np.float64)
 
 
@@ -90,9 +99,7 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.nda
 
 def luma(images: np.ndarray) -> np.ndarray:
     """BT.601 studio-range Y of ``NHWC``/``HWC`` RGB images, float64 on the images' scale."""
-    x = images.astype(np.float64)
-    scale = 257.0 if images.dtype == np.uint16 else 1.0
-    return x @ _BT601 + 16.0 * scale
+    return images.astype(np.float64) @ _BT601 + 16.0 * peak(images.dtype) / 255.0
 
 
 def perceptual(a: np.ndarray, b: np.ndarray | None = None, *, metric: str = "lpips") -> np.ndarray:
@@ -108,10 +115,10 @@ def perceptual(a: np.ndarray, b: np.ndarray | None = None, *, metric: str = "lpi
     import torch
 
     measure = pyiqa.create_metric(metric, device="cpu")
-    x = torch.from_numpy(_nchw(a) / _peak(a))
+    x = torch.from_numpy(_nchw(a) / peak(a.dtype))
     if b is None:
         return measure(x).reshape(-1).numpy().astype(np.float64)
-    return measure(x, torch.from_numpy(_nchw(b) / _peak(b))).reshape(-1).numpy()
+    return measure(x, torch.from_numpy(_nchw(b) / peak(b.dtype))).reshape(-1).numpy()
 
 
 def _in_batches(measure, x, y) -> np.ndarray:  # noqa: ANN001 - a function of tensors
@@ -132,16 +139,16 @@ def _pair(a: np.ndarray, b: np.ndarray, channel: Channel, *, unit: bool = False)
             f"Expected two arrays of one shape and dtype, but got {a.shape} {a.dtype} "
             f"and {b.shape} {b.dtype}"
         )
-    peak = _peak(a)
+    top = peak(a.dtype)
     dtype = np.float32 if unit else np.float64
     if channel == "y":
         x, y = (luma(_batch(v))[:, None].astype(dtype) for v in (a, b))
     else:
         x, y = _nchw(a, dtype), _nchw(b, dtype)
     if unit:
-        x /= peak
-        y /= peak
-    return torch.from_numpy(x), torch.from_numpy(y), peak
+        x /= top
+        y /= top
+    return torch.from_numpy(x), torch.from_numpy(y), top
 
 
 def _batch(images: np.ndarray) -> np.ndarray:
@@ -154,11 +161,3 @@ def _batch(images: np.ndarray) -> np.ndarray:
 
 def _nchw(images: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     return np.ascontiguousarray(_batch(images).transpose(0, 3, 1, 2), dtype=dtype)
-
-
-def _peak(images: np.ndarray) -> float:
-    if images.dtype == np.uint8:
-        return 255.0
-    if images.dtype == np.uint16:
-        return 65535.0
-    raise InputImageError(f"Expected uint8 or uint16 pixels, but got {images.dtype}")

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from rayapp.errors import InputImageError
+from rayapp.quality import peak
 
 __all__ = ["Downscaler", "downscaled_size", "resize_image", "resize_tensor"]
 
@@ -37,10 +38,10 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise InputImageError(f"Expected an HW or HWC uint8/uint16 image, got {image.shape}")
     if size[0] < 1 or size[1] < 1:
         raise InputImageError(f"Expected a size of at least 1x1, but got {size}")
-    peak = float(np.iinfo(image.dtype).max)
+    top = peak(image.dtype)
     chw = image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
-    x = torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None] / peak
-    y = resize_tensor(x, size)[0].mul_(peak).round_().numpy().astype(image.dtype)
+    x = torch.from_numpy(np.ascontiguousarray(chw, dtype=np.float32))[None] / top
+    y = resize_tensor(x, size)[0].mul_(top).round_().numpy().astype(image.dtype)
     return y[0] if image.ndim == 2 else y.transpose(1, 2, 0).copy()
 
 
@@ -50,6 +51,7 @@ class Downscaler:
 
     name = "downscale"
     device = "cpu"
+    precision = "fp32"
 
     def __init__(self, factor: float) -> None:
         if not factor > 1:
@@ -61,6 +63,9 @@ class Downscaler:
         """What decides its pixels (the job's fingerprint)."""
         return f"downscale x{self.factor:g}, bicubic antialiased"
 
+    def device_memory(self) -> int:
+        return 0
+
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return 2 * max(1, round(height / self.factor / 2)), 2 * max(
             1, round(width / self.factor / 2)
@@ -69,7 +74,7 @@ class Downscaler:
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """``NHWC`` uint8/uint16 frames -> ``NHWC`` at ``output_size`` (or ``size``)."""
         size = size or self.output_size(*frames.shape[1:3])
-        peak = float(np.iinfo(frames.dtype).max)
+        top = peak(frames.dtype)
         x = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32))
-        y = resize_tensor(x / peak, size).mul_(peak).round_()
+        y = resize_tensor(x / top, size).mul_(top).round_()
         return y.permute(0, 2, 3, 1).numpy().astype(frames.dtype)

@@ -125,6 +125,21 @@ def _retrying(uri: str, what: str, op: Callable[[], T]) -> T:
             wait_s, attempt = min(2 * wait_s, 4.0), attempt + 1
 
 
+@contextlib.contextmanager
+def _storage_errors(uri: str, what: str, *, is_input: bool = False) -> Iterator[None]:
+    """Inside, an ``OSError`` becomes a ``StorageError`` naming ``uri``: ``Input not found``
+    for a missing input, else ``Cannot <what> <uri>: <why>``. rayapp's own errors (a
+    ``StorageUnavailableError`` from ``_retrying``: an ``OSError`` too) pass as they are."""
+    try:
+        yield
+    except RayappError:
+        raise
+    except OSError as e:
+        if is_input and isinstance(e, FileNotFoundError):
+            raise StorageError(f"Input not found: {uri}") from e
+        raise StorageError(f"Cannot {what} {uri}: {e}") from e
+
+
 ALLOWED_SCHEMES = frozenset({"file", "s3", "gs", "gcs", "memory"})
 
 
@@ -187,7 +202,7 @@ def check_writable(uri: str, **storage_options: Any) -> None:
     """StorageError unless files can be written in the folder (or under the prefix) ``uri``,
     checked by writing one: a local folder is not made, a probe object is removed."""
     fs, path = filesystem(uri, **storage_options)
-    try:
+    with _storage_errors(uri, "write under"):
         if _is_local(fs):
             folder = os.path.abspath(path)
             while not os.path.exists(folder):  # the folders a job would make are made there
@@ -199,23 +214,13 @@ def check_writable(uri: str, **storage_options: Any) -> None:
         probe = f"{path.rstrip('/')}/.rayapp-write-check-{uuid.uuid4().hex}"
         _retrying(uri, "write under", lambda: fs.pipe_file(probe, b""))
         _retrying(uri, "write under", lambda: fs.rm_file(probe))
-    except RayappError:
-        raise
-    except OSError as e:
-        raise StorageError(f"Cannot write under {uri}: {e}") from e
 
 
 def file_size(uri: str, **storage_options: Any) -> int:
     """The size in bytes of the file at ``uri``; ``StorageError`` when there is none, or
     when ``uri`` names a directory (a prefix) instead."""
-    try:
+    with _storage_errors(uri, "read", is_input=True):
         found = info(uri, **storage_options)
-    except FileNotFoundError as e:
-        raise StorageError(f"Input not found: {uri}") from e
-    except RayappError:
-        raise
-    except OSError as e:
-        raise StorageError(f"Cannot read {uri}: {e}") from e
     if found.get("type") == "directory":
         raise StorageError(f"{uri} is a directory; expected a file")
     return int(found.get("size") or 0)
@@ -224,15 +229,9 @@ def file_size(uri: str, **storage_options: Any) -> int:
 def open_input(uri: str, **storage_options: Any) -> IO[bytes]:
     """Open ``uri`` for reading as a seekable binary file (range reads, no full download)."""
     fs, path = filesystem(uri, **storage_options)
-    try:
+    with _storage_errors(uri, "open", is_input=True):
         f = _retrying(uri, "open", lambda: fs.open(path, "rb"))
-        return f if _is_local(fs) else _RetryingReader(uri, f)  # type: ignore[return-value]
-    except FileNotFoundError as e:
-        raise StorageError(f"Input not found: {uri}") from e
-    except RayappError:
-        raise
-    except OSError as e:
-        raise StorageError(f"Cannot open {uri}: {e}") from e
+    return f if _is_local(fs) else _RetryingReader(uri, f)  # type: ignore[return-value]
 
 
 def read_bytes(uri: str, **storage_options: Any) -> bytes:

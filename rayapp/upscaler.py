@@ -25,8 +25,9 @@ import spandrel
 import torch
 import torch.nn.functional as F
 
+from rayapp import quality
 from rayapp._tiling import run_tiled
-from rayapp.config import UpscaleConfig, final_scale, scaled_size
+from rayapp.config import DEFAULT_MODEL, UpscaleConfig, final_scale, scaled_size
 from rayapp.errors import ConfigError, InputImageError
 from rayapp.hardware import resolve_device, resolve_precision
 from rayapp.models import resolve
@@ -78,7 +79,7 @@ class Upscaler:
         )
 
     @classmethod
-    def load(cls, model: str = "realesr-animevideov3", **options: Any) -> Upscaler:
+    def load(cls, model: str = DEFAULT_MODEL, **options: Any) -> Upscaler:
         """``Upscaler.load("realesrgan-x4plus", device="cpu", outscale=2, tile=256)``."""
         return cls.from_config(UpscaleConfig(model=model, **options))
 
@@ -88,6 +89,11 @@ class Upscaler:
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return scaled_size(height, width, self.outscale)
+
+    @property
+    def identity(self) -> str:
+        """What decides its pixels (``UpscaleConfig.identity``)."""
+        return self.config.identity
 
     def device_memory(self) -> int:
         """Peak bytes this process has reserved on the CUDA device (0 on a CPU)."""
@@ -107,7 +113,7 @@ class Upscaler:
         exactly (height, width) ``size``."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
-        peak = _peak(frames.dtype)
+        peak = quality.peak(frames.dtype)
         if not frames.flags.writeable:  # e.g. zero-copy views of Ray object-store buffers
             frames = frames.copy()
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
@@ -178,14 +184,6 @@ class Upscaler:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
-
-
-def _peak(dtype: np.dtype) -> float:
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    raise InputImageError(f"Expected uint8 or uint16 pixels, but got {dtype}")
 
 
 def _to_numpy(y: torch.Tensor, dtype: np.dtype, peak: float) -> np.ndarray:

@@ -28,7 +28,10 @@ def build_app(args: dict[str, Any] | ServeConfig) -> Application:
     pool, ingress = config.pool, config.ingress
     scaling = pool.autoscaling
     model_pool = ModelPool.options(
-        ray_actor_options={"num_cpus": pool.num_cpus, "num_gpus": pool.num_gpus},
+        ray_actor_options={
+            "num_cpus": pool.num_cpus_per_replica,
+            "num_gpus": pool.num_gpus_per_replica,
+        },
         max_ongoing_requests=pool.max_ongoing_requests,
         max_queued_requests=pool.max_queued_requests,
         backpressure_config=BackpressureConfig(

@@ -28,14 +28,15 @@ from ray.serve.handle import DeploymentHandle
 
 from rayapp.config import ServeConfig, final_scale, scaled_size
 from rayapp.errors import ConfigError, ImageTooLargeError, UnknownModelError
-from rayapp.image_formats import IMAGE_FORMATS
-from rayapp.images import decode_image, encode_image
+from rayapp.image_formats import IMAGE_FORMATS, output_format
+from rayapp.images import check_output_format, decode_image, encode_image
 from rayapp.models import get_spec, resolve
 from serve import jobs
 from serve.auth import check_bearer, configured_token
 from serve.errors import ApiError, await_pool, install_error_handlers, validation_message
 from serve.model import Upscaled
 from serve.payload import (
+    FORMAT_CHOICES,
     IMAGE_BODY,
     IMAGE_RESPONSE,
     Base64Request,
@@ -73,14 +74,6 @@ def require_token(request: Request) -> None:
 
 
 AUTH = [Depends(require_token)]
-
-
-def check_output_format(image: np.ndarray, fmt: str) -> None:
-    """422 when ``image`` cannot be written as ``fmt``."""
-    if image.dtype == np.uint16 and fmt != "png":
-        raise ConfigError(f"16-bit images can only be written as png, not {fmt}")
-    if image.ndim == 3 and image.shape[2] == 4 and fmt == "jpeg":
-        raise ConfigError("JPEG has no alpha channel; ask for format=png or webp")
 
 
 # Helpers sit above the class: Serve pickles it by value at decoration time, and
@@ -143,7 +136,7 @@ class Ingress:
         model: str | None = Query(None, description="Registry name; default: the first."),
         outscale: float | None = Query(None, description="Final scale; default: the model's."),
         tile: int = Query(0, description="Tile size in input pixels; 0 = no tiling."),
-        format: str | None = Query(None, description="png | jpeg | webp; default: the input's."),
+        format: str | None = Query(None, description=f"{FORMAT_CHOICES}; default: the input's."),
     ) -> Response:
         model = self._check_params(model, outscale, tile, format)
         data = await image_from_body(request, self._limits.max_body_bytes)
@@ -235,7 +228,7 @@ class Ingress:
         key: str,
         model: str | None = Query(None, description="Registry name; default: the first."),
         raw: bool = Query(False, description="The stored small copy, as stored."),
-        format: str | None = Query(None, description="png | jpeg | webp; default: original's."),
+        format: str | None = Query(None, description=f"{FORMAT_CHOICES}; default: original's."),
     ) -> Response:
         store, key = self._check_store(key)
         model = self._check_model(model)
@@ -314,9 +307,8 @@ class Ingress:
         return await self._call(handle.upscale.remote(image, outscale, tile, size))
 
     def _check_format(self, fmt: str | None) -> None:
-        if fmt is not None and fmt not in IMAGE_FORMATS:
-            names = ", ".join(IMAGE_FORMATS)
-            raise ConfigError(f"format must be one of {names}, got {fmt[:16]!r}")
+        if fmt is not None:
+            output_format(fmt)  # a name the table has: 422 before the body is read
 
     def _check_store(self, key: str) -> tuple[ObjectStore, str]:
         if self._store is None:

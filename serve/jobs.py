@@ -24,10 +24,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from rayapp.arguments import config_from_flat, flat_fields
-from rayapp.config import ServeJobsConfig, VideoJobConfig
+from rayapp.config import PlanOptions, ServeJobsConfig, VideoJobConfig
 from rayapp.pipeline.progress import read_job_state
-from rayapp.plan import PlanOptions
-from rayapp.video._probe import check_video_header
+from rayapp.video import check_video_header
 from serve.errors import ApiError
 
 __all__ = [
@@ -222,7 +221,7 @@ class JobApi:
         model is timed on the device the replicas would use); nothing is submitted."""
         import ray
 
-        from rayapp.plan import plan_task
+        from rayapp.pipeline import plan_task
 
         config = await self._checked(req, model)
         options = PlanOptions(deadline=req.deadline, instance=req.instance)

@@ -90,8 +90,8 @@ class LoadedModel:
 @serve.deployment(name="ModelPool")
 class ModelPool:
     def __init__(self, pool: ServeModelPoolConfig) -> None:
-        if pool.torch_threads:
-            torch.set_num_threads(pool.torch_threads)
+        if pool.threads_per_replica:
+            torch.set_num_threads(pool.threads_per_replica)
         self._pool = pool
         self._replica_id = serve.get_replica_context().replica_id.unique_id
 

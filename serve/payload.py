@@ -21,6 +21,7 @@ from rayapp.image_formats import sniff_format as sniff
 from serve.errors import ApiError
 
 __all__ = [
+    "FORMAT_CHOICES",
     "IMAGE_BODY",
     "IMAGE_RESPONSE",
     "IMAGE_TYPES",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 IMAGE_TYPES = {*(f.mime for f in IMAGE_FORMATS.values()), "application/octet-stream"}
+FORMAT_CHOICES = " | ".join(IMAGE_FORMATS)  # what a format parameter's description lists
 _MULTIPART = "multipart/form-data"
 
 # OpenAPI for the bytes route: the body is the image itself, or a multipart "file" field.
@@ -67,7 +69,7 @@ class Base64Request(BaseModel):
     model: str | None = Field(None, description="Registry name; default: the first served.")
     outscale: float | None = Field(None, description="Final scale; default: the model's.")
     tile: int = Field(0, description="Tile size in input pixels; 0 = none.")
-    format: str | None = Field(None, description="png | jpeg | webp; default: the input's.")
+    format: str | None = Field(None, description=f"{FORMAT_CHOICES}; default: the input's.")
 
 
 class Base64Response(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 
 from rayapp import storage
-from rayapp.testing.hostile import VIDEO_CASES
+from tests.hostile import VIDEO_CASES
 
 CASES = {case.name: case for case in VIDEO_CASES}
 

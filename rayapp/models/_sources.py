@@ -1,4 +1,4 @@
-"""Where a registry model's weights come from, in order (DESIGN.md "Models"):
+"""Where a registry model's weights come from, in order (README.md, "Models"):
 
 1. an explicit path or URI the user gives;
 2. the local cache (``$RAYAPP_CACHE_DIR``, default ``~/.cache/rayapp``);

@@ -1,11 +1,9 @@
-"""The jobs: a video job (run on Ray or in this process), the images job and the evaluation
-job (Ray Data).
-
-``run_video_job(config)`` is the one video job; its ``runner`` says who makes the chunks.
-Progress goes to pluggable sinks (:mod:`rayapp.pipeline.progress`).
+"""Every job as plan -> stages -> runner: the video job (on Ray or in this process), the
+images job (on Ray or in this process), the evaluation job, the plan and estimate of a
+video job before it runs, and the cluster they run on.
 
 Each name is imported when first used (PEP 562): a job that fails on its input (a probe, a
-missing file) says so before torch, spandrel and Ray Data are loaded (about 3 s here).
+missing file) says so before torch, spandrel and Ray are loaded (about 3 s here).
 """
 
 from __future__ import annotations
@@ -14,30 +12,58 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rayapp.pipeline._evaluate import EvaluationReport, EvaluationRow, run_evaluation
-    from rayapp.pipeline._images import ImagesJobReport, run_images_job
+    from rayapp.pipeline._cluster import ensure_ray, submission_id
+    from rayapp.pipeline._estimate import (
+        STORED,
+        Calibration,
+        VideoPlan,
+        estimate_s,
+        parse_duration,
+        plan_task,
+        plan_video,
+    )
+    from rayapp.pipeline._evaluate import run_evaluation
+    from rayapp.pipeline._evaluate_report import EvaluationReport, EvaluationRow
+    from rayapp.pipeline._images import ImagesJobReport, run_images_job, upscale_image_file
+    from rayapp.pipeline._plan import job_output_size, plan_video_job
     from rayapp.pipeline._records import ChunkRecord
+    from rayapp.pipeline._report import summary
+    from rayapp.pipeline._runners import Runner
     from rayapp.pipeline._stages import FrameUpscaler
-    from rayapp.pipeline._video import Runner, VideoJobResult, job_output_size, run_video_job
+    from rayapp.pipeline._video import VideoJobResult, run_video_job
     from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
 _MODULES = {
+    "STORED": "_estimate",
+    "Calibration": "_estimate",
     "ChunkRecord": "_records",
-    "EvaluationReport": "_evaluate",
-    "EvaluationRow": "_evaluate",
+    "EvaluationReport": "_evaluate_report",
+    "EvaluationRow": "_evaluate_report",
     "FrameUpscaler": "_stages",
     "ImagesJobReport": "_images",
     "LogProgress": "progress",
     "ProgressEvent": "progress",
-    "Runner": "_video",
+    "Runner": "_runners",
     "TqdmProgress": "progress",
     "VideoJobResult": "_video",
-    "job_output_size": "_video",
+    "VideoPlan": "_estimate",
+    "ensure_ray": "_cluster",
+    "estimate_s": "_estimate",
+    "job_output_size": "_plan",
+    "parse_duration": "_estimate",
+    "plan_task": "_estimate",
+    "plan_video": "_estimate",
+    "plan_video_job": "_plan",
     "run_evaluation": "_evaluate",
     "run_images_job": "_images",
     "run_video_job": "_video",
+    "submission_id": "_cluster",
+    "summary": "_report",
+    "upscale_image_file": "_images",
 }
 __all__ = [
+    "STORED",
+    "Calibration",
     "ChunkRecord",
     "EvaluationReport",
     "EvaluationRow",
@@ -48,10 +74,20 @@ __all__ = [
     "Runner",
     "TqdmProgress",
     "VideoJobResult",
+    "VideoPlan",
+    "ensure_ray",
+    "estimate_s",
     "job_output_size",
+    "parse_duration",
+    "plan_task",
+    "plan_video",
+    "plan_video_job",
     "run_evaluation",
     "run_images_job",
     "run_video_job",
+    "submission_id",
+    "summary",
+    "upscale_image_file",
 ]
 
 

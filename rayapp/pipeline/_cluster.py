@@ -24,6 +24,7 @@ __all__ = [
     "check_shared",
     "ensure_ray",
     "load_replica",
+    "replica_items",
     "replica_pool_args",
     "replica_threads",
     "submission_id",
@@ -135,6 +136,18 @@ def submission_id() -> str | None:
 def replica_threads(rep: ReplicaConfig) -> int:
     """torch threads per replica: as configured, else this host's cores / max replicas."""
     return rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
+
+
+# One block is one actor task: many small blocks keep the replicas evenly busy; the cap
+# bounds the scheduling overhead of very large prefixes.
+MAX_BLOCKS = 1000
+
+
+def replica_items(items: list[dict[str, Any]]) -> Any:  # noqa: ANN401 - a ray.data.Dataset
+    """Ray Data rows of ``items`` for a replica pool, a block each up to ``MAX_BLOCKS``."""
+    import ray
+
+    return ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS))
 
 
 def replica_pool_args(rep: ReplicaConfig) -> dict[str, Any]:

@@ -6,9 +6,10 @@ reuses that frame's upscaled result instead of running the network again.
 is rarely bit-identical to the one before (compression noise), so the test has a threshold:
 the largest mean absolute difference over 16x16-pixel blocks, on 0-255. Blocks, not the
 whole frame, so that a small local change (a blink, a mouth) is never averaged away. The
-default, 4.0, was chosen by measurement on held-frame clips (320x240, x264): repeats stay
-below 3 at crf 18 and mostly below 4 at crf 23, where every output with skipping stayed
-above 48 dB PSNR of the output without (the benchmark's ``dedup`` section measures it).
+default (``rayapp.config.DEFAULT_DEDUP_THRESHOLD``, 4.0) was chosen by measurement on
+held-frame clips (320x240, x264): repeats stay below 3 at crf 18 and mostly below 4 at crf
+23, where every output with skipping stayed above 48 dB PSNR of the output without (the
+benchmark's ``dedup`` section measures it).
 Frames are always compared with the last frame that *did* go through the network, so small
 differences never add up along a run of near-repeats; and only within a chunk, so chunk
 boundaries, retries and resumes never change the output.
@@ -18,10 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BLOCK", "DEFAULT_THRESHOLD", "block_difference", "network_sources"]
+__all__ = ["BLOCK", "block_difference", "network_sources"]
 
 BLOCK = 16
-DEFAULT_THRESHOLD = 4.0
 
 
 def block_difference(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,8 +5,9 @@ replicas, each holding every model under test: read and decode the original; for
 downscale it (``rayapp.resize``: bicubic, antialiased), encode it in the stored format, write
 it under ``<output>/small/x<scale>/``, decode it back (the codec's loss counts); for each model,
 upscale that to exactly the original's size and measure it against the original -> one small
-row per image x scale x model -> ``evaluation.csv`` and ``evaluation.html`` under the output
-prefix (written by the driver, see ``_evaluate_report``).
+row per image x scale x model (``EvaluationRow``, its measures ``MEASURES``) ->
+``evaluation.csv`` and ``evaluation.html`` under the output prefix (written by the driver;
+the rows, measures and reports are ``_evaluate_report``'s).
 
 The model ``bicubic`` is plain bicubic resizing: the baseline a model has to beat. One image
 that cannot be read or stored is failed rows (one per scale x model, with the error); it never
@@ -19,12 +20,12 @@ import logging
 import math
 import re
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, fields
 from typing import Any
 
 import numpy as np
 
-from rayapp import quality, storage
+from rayapp import storage
 from rayapp.config import EvaluateJobConfig
 from rayapp.errors import InputImageError, RayappError, StorageError
 from rayapp.image_formats import format_for_path
@@ -34,82 +35,30 @@ from rayapp.pipeline._cluster import (
     check_shared,
     ensure_ray,
     load_replica,
+    replica_items,
     replica_pool_args,
     replica_threads,
+)
+from rayapp.pipeline._evaluate_report import (
+    MEASURES,
+    EvaluationReport,
+    EvaluationRow,
+    Measure,
+    scale_label,
+    write_reports,
 )
 from rayapp.pipeline._images_plan import input_images, output_name
 from rayapp.resize import downscaled_size, resize_image
 from rayapp.upscaler import Upscaler
 
-__all__ = ["BICUBIC", "EvaluationReport", "EvaluationRow", "run_evaluation"]
+# EvaluationReport and EvaluationRow are _evaluate_report's, named here for rayapp.pipeline.
+__all__ = ["BICUBIC", "run_evaluation"]
 
 log = logging.getLogger(__name__)
 
 BICUBIC = "bicubic"
-_MAX_BLOCKS = 1000  # as the images job: one block is one actor task
-
-
-@dataclass(frozen=True)
-class EvaluationRow:
-    """One original at one scale through one model (a CSV row). Sizes are (width, height);
-    bytes are the original file's and the stored small copy's; ``saved_ratio`` is
-    ``1 - stored_bytes / original_bytes``. Quality is of the upscaled image against the
-    original (``rayapp.quality``; RGB, alpha left out; NaN where the image is too small for
-    the measure). A failed row has ``error`` set and NaN measures."""
-
-    name: str  # relative to the input prefix
-    scale: float
-    model: str
-    width: int
-    height: int
-    small_width: int
-    small_height: int
-    format: str
-    original_bytes: int
-    stored_bytes: int
-    saved_ratio: float
-    psnr: float
-    psnr_y: float
-    ssim: float
-    ssim_y: float
-    ms_ssim: float
-    upscale_s: float
-    small: str  # URI of the stored small copy
-    error: str
-
-
 _FIELDS = tuple(f.name for f in fields(EvaluationRow))
-_NAN_MEASURES = {m: math.nan for m in ("psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim")}
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    rows: tuple[EvaluationRow, ...]
-    csv: str  # URI of evaluation.csv
-    html: str  # URI of evaluation.html
-    elapsed_s: float
-
-    @property
-    def failed(self) -> tuple[EvaluationRow, ...]:
-        return tuple(r for r in self.rows if r.error)
-
-    def table(self) -> str:
-        """Per model x scale: images, storage saved, PSNR-Y, SSIM-Y (aligned text)."""
-        from rayapp.pipeline._evaluate_report import summarise, text_table
-
-        return text_table(summarise(list(self.rows)))
-
-    def summary(self) -> str:
-        images = len({r.name for r in self.rows})
-        return (
-            f"{images} images x {len({r.scale for r in self.rows})} scales x "
-            f"{len({r.model for r in self.rows})} models: {len(self.rows)} rows, "
-            f"{len(self.failed)} failed -> {self.html}"
-        )
-
-
-def scale_label(scale: float) -> str:
-    return f"x{scale:g}"
+_UNMEASURED = {m.name: math.nan for m in MEASURES}
 
 
 def small_name(name: str, scale: float, fmt: str) -> str:
@@ -155,7 +104,7 @@ def evaluate_image(
     fmt = format_for_path(name) if config.format == "same" else config.format
     blank = {f: 0 for f in ("width", "height", "small_width", "small_height")}
     blank |= {"original_bytes": 0, "stored_bytes": 0, "saved_ratio": math.nan, "upscale_s": 0.0}
-    blank |= {"name": name, "format": fmt, "small": "", "error": "", **_NAN_MEASURES}
+    blank |= {"name": name, "format": fmt, "small": "", "error": "", **_UNMEASURED}
     try:
         data = storage.read_bytes(uri)
         original = decode_image(data, max_pixels=config.max_pixels)
@@ -205,22 +154,17 @@ def evaluate_image(
 
 
 def measure(original: np.ndarray, restored: np.ndarray) -> dict[str, float]:
-    """The row's quality measures of ``restored`` against ``original`` (same size): on the
-    RGB channels (alpha left out; a gray image as three equal channels)."""
+    """The row's quality measures (``MEASURES``) of ``restored`` against ``original`` (same
+    size): on the RGB channels (alpha left out; a gray image as three equal channels)."""
     a, b = _rgb(restored), _rgb(original)
-    out: dict[str, float] = {}
-    for key, fn, channel in (
-        ("psnr", quality.psnr, "rgb"),
-        ("psnr_y", quality.psnr, "y"),
-        ("ssim", quality.ssim, "rgb"),
-        ("ssim_y", quality.ssim, "y"),
-        ("ms_ssim", quality.ms_ssim, "rgb"),
-    ):
-        try:
-            out[key] = float(fn(a, b, channel=channel)[0])
-        except InputImageError:  # too small for the measure's window
-            out[key] = math.nan
-    return out
+    return {m.name: _measured(m, a, b) for m in MEASURES}
+
+
+def _measured(m: Measure, a: np.ndarray, b: np.ndarray) -> float:
+    try:
+        return float(m(a, b)[0])
+    except InputImageError:  # too small for the measure's window
+        return math.nan
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -242,8 +186,6 @@ def _failed(
 def run_evaluation(config: EvaluateJobConfig) -> EvaluationReport:
     """Evaluate every original under ``config.input`` on the Ray cluster this process is
     connected to (or a local one: see ``ensure_ray``); write the CSV and the HTML report."""
-    from rayapp.pipeline._evaluate_report import write_reports
-
     started = time.monotonic()
     for model in config.models:
         if model != BICUBIC:
@@ -268,11 +210,9 @@ def run_evaluation(config: EvaluateJobConfig) -> EvaluationReport:
 
 def _run_pipeline(config: EvaluateJobConfig, images: list[tuple[str, str]]) -> list[EvaluationRow]:
     check_shared(config.input, config.output)
-    import ray
-
     ensure_ray()
     items = [{"uri": uri, "name": name} for uri, name in images]
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), _MAX_BLOCKS))
+    ds = replica_items(items)
     ds = ds.map_batches(
         EvaluateReplica,
         fn_constructor_kwargs={"config": config, "threads": replica_threads(config.replicas)},
@@ -283,6 +223,4 @@ def _run_pipeline(config: EvaluateJobConfig, images: list[tuple[str, str]]) -> l
 
 
 def _row(values: dict[str, Any]) -> EvaluationRow:
-    types = {f.name: f.type for f in fields(EvaluationRow)}
-    cast = {"int": int, "float": float, "str": str}
-    return EvaluationRow(**{k: cast[types[k]](values[k]) for k in _FIELDS})
+    return EvaluationRow(**{f.name: f.type(values[f.name]) for f in fields(EvaluationRow)})

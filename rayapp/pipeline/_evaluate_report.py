@@ -1,6 +1,8 @@
-"""The evaluation job's outputs: ``evaluation.csv`` (every row) and ``evaluation.html`` (a
-plot of quality against storage saved, one line per model through its scales, and a summary
-table per model x scale), both written atomically under the output prefix.
+"""What the evaluation job makes: the measures it takes (``MEASURES``, the one table of them),
+one ``EvaluationRow`` per image x scale x model, and from the rows ``evaluation.csv`` (every
+row) and ``evaluation.html`` (a plot of quality against storage saved, one line per model
+through its scales, and a summary table per model x scale), both written atomically under
+the output prefix.
 
 In the summary, quality is the mean over the images that were measured; storage saved is
 over bytes, ``1 - sum(stored) / sum(original)``, what the bucket's bill sees.
@@ -13,30 +15,141 @@ import csv
 import html
 import io
 import math
-from dataclasses import astuple, dataclass, fields
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, fields, make_dataclass
 
-from rayapp import storage
+import numpy as np
+
+from rayapp import quality, storage
 from rayapp.config import EvaluateJobConfig
-from rayapp.pipeline._evaluate import EvaluationRow, scale_label
 
-__all__ = ["SummaryRow", "failures", "summarise", "text_table", "write_reports"]
+__all__ = [
+    "MEASURES",
+    "EvaluationReport",
+    "EvaluationRow",
+    "Measure",
+    "SummaryRow",
+    "failures",
+    "scale_label",
+    "summarise",
+    "text_table",
+    "write_reports",
+]
 
 
 @dataclass(frozen=True)
-class SummaryRow:
-    model: str
-    scale: float
-    images: int  # measured (failed rows left out)
-    failed: int
-    original_bytes: int
-    stored_bytes: int
-    saved_ratio: float
-    psnr: float
-    psnr_y: float
-    ssim: float
-    ssim_y: float
-    ms_ssim: float
-    upscale_s: float
+class Measure:
+    """One quality measure of a restored image against its original (``rayapp.quality``;
+    higher is better for each): its column in the rows, how a report shows it."""
+
+    name: str  # the column
+    label: str
+    unit: str  # "" for a ratio
+    digits: int  # decimals shown
+    headline: bool  # in the printed summary; the first is the plot's y axis
+    function: Callable[..., np.ndarray]
+    channel: quality.Channel
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """One value per image of ``a`` against ``b`` (``NHWC``/``HWC`` RGB)."""
+        return self.function(a, b, channel=self.channel)
+
+    def heading(self, text: str = "") -> str:
+        """The label, ``text`` and the unit: ``PSNR-Y (dB)``, ``SSIM``."""
+        return f"{self.label}{text} ({self.unit})" if self.unit else f"{self.label}{text}"
+
+
+MEASURES = (
+    Measure("psnr", "PSNR", "dB", 2, False, quality.psnr, "rgb"),
+    Measure("psnr_y", "PSNR-Y", "dB", 2, True, quality.psnr, "y"),
+    Measure("ssim", "SSIM", "", 4, False, quality.ssim, "rgb"),
+    Measure("ssim_y", "SSIM-Y", "", 4, True, quality.ssim, "y"),
+    Measure("ms_ssim", "MS-SSIM", "", 4, False, quality.ms_ssim, "rgb"),
+)
+_HEADLINE = tuple(m for m in MEASURES if m.headline)
+
+
+def _record(name: str, doc: str, columns: list[tuple[str, type]]) -> type:
+    """A frozen dataclass of ``columns``, generated so that the measures' columns come from
+    ``MEASURES`` alone."""
+    return make_dataclass(
+        name, columns, frozen=True, namespace={"__doc__": doc, "__module__": __name__}
+    )
+
+
+EvaluationRow = _record(
+    "EvaluationRow",
+    """One original at one scale through one model (a CSV row). Sizes are (width, height);
+    bytes are the original file's and the stored small copy's; ``saved_ratio`` is
+    ``1 - stored_bytes / original_bytes``. Quality is of the upscaled image against the
+    original (``MEASURES``; RGB, alpha left out; NaN where the image is too small for the
+    measure). A failed row has ``error`` set and NaN measures.""",
+    [
+        ("name", str),  # relative to the input prefix
+        ("scale", float),
+        ("model", str),
+        ("width", int),
+        ("height", int),
+        ("small_width", int),
+        ("small_height", int),
+        ("format", str),
+        ("original_bytes", int),
+        ("stored_bytes", int),
+        ("saved_ratio", float),
+        *((m.name, float) for m in MEASURES),
+        ("upscale_s", float),
+        ("small", str),  # URI of the stored small copy
+        ("error", str),
+    ],
+)
+SummaryRow = _record(
+    "SummaryRow",
+    """One model at one scale over every image: ``images`` measured (failed rows left
+    out), the mean of each measure over them.""",
+    [
+        ("model", str),
+        ("scale", float),
+        ("images", int),
+        ("failed", int),
+        ("original_bytes", int),
+        ("stored_bytes", int),
+        ("saved_ratio", float),
+        *((m.name, float) for m in MEASURES),
+        ("upscale_s", float),
+    ],
+)
+
+
+def scale_label(scale: float) -> str:
+    return f"x{scale:g}"
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    rows: tuple[EvaluationRow, ...]
+    csv: str  # URI of evaluation.csv
+    html: str  # URI of evaluation.html
+    elapsed_s: float
+
+    @property
+    def failed(self) -> tuple[EvaluationRow, ...]:
+        return tuple(r for r in self.rows if r.error)
+
+    def failures(self) -> list[tuple[str, str, int]]:
+        """(name, error, rows) of each image that failed with one error (``failures``)."""
+        return failures(list(self.rows))
+
+    def table(self) -> str:
+        """Per model x scale: images, storage saved, the headline measures (aligned text)."""
+        return text_table(summarise(list(self.rows)))
+
+    def summary(self) -> str:
+        images = len({r.name for r in self.rows})
+        return (
+            f"{images} images x {len({r.scale for r in self.rows})} scales x "
+            f"{len({r.model for r in self.rows})} models: {len(self.rows)} rows, "
+            f"{len(self.failed)} failed -> {self.html}"
+        )
 
 
 def summarise(rows: list[EvaluationRow]) -> list[SummaryRow]:
@@ -58,14 +171,11 @@ def summarise(rows: list[EvaluationRow]) -> list[SummaryRow]:
                 original_bytes=original,
                 stored_bytes=stored,
                 saved_ratio=1.0 - stored / original if original else math.nan,
-                **{k: _mean([getattr(r, k) for r in ok]) for k in _MEASURES},
+                **{m.name: _mean([getattr(r, m.name) for r in ok]) for m in MEASURES},
                 upscale_s=_mean([r.upscale_s for r in ok]),
             )
         )
     return out
-
-
-_MEASURES = ("psnr", "psnr_y", "ssim", "ssim_y", "ms_ssim")
 
 
 def _mean(values: list[float]) -> float:
@@ -94,8 +204,8 @@ def to_html(config: EvaluateJobConfig, rows: list[EvaluationRow]) -> str:
     summary = summarise(rows)
     plot = base64.b64encode(plot_png(summary, rows)).decode()
     head = (
-        "model", "scale", "images", "failed", "storage saved", "PSNR (dB)", "PSNR-Y (dB)",
-        "SSIM", "SSIM-Y", "MS-SSIM", "upscale s/image",
+        "model", "scale", "images", "failed", "storage saved",
+        *(m.heading() for m in MEASURES), "upscale s/image",
     )  # fmt: skip
     body = "".join(
         "<tr>"
@@ -107,13 +217,9 @@ def to_html(config: EvaluateJobConfig, rows: list[EvaluationRow]) -> str:
                 s.images,
                 s.failed,
                 _percent(s.saved_ratio),
-                _num(s.psnr, 2),
-                _num(s.psnr_y, 2),
-                _num(s.ssim, 4),
-                _num(s.ssim_y, 4),
-                _num(s.ms_ssim, 4),
+                *(_num(getattr(s, m.name), m.digits) for m in MEASURES),
                 _num(s.upscale_s, 3),
-            )  # fmt: skip
+            )
         )
         + "</tr>\n"
         for s in summary
@@ -153,35 +259,37 @@ def failures(rows: list[EvaluationRow]) -> list[tuple[str, str, int]]:
 
 
 def plot_png(summary: list[SummaryRow], rows: list[EvaluationRow]) -> bytes:
-    """PSNR-Y against storage saved: each image faintly, each model's mean through its
-    scales as a line."""
+    """The first headline measure against storage saved: each image faintly, each model's
+    mean through its scales as a line."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: a file, in any process
     from matplotlib import pyplot as plt
 
+    y = _HEADLINE[0]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     try:
         for model in dict.fromkeys(s.model for s in summary):
             points = sorted((s for s in summary if s.model == model), key=lambda s: s.scale)
             (line,) = ax.plot(
                 [100 * s.saved_ratio for s in points],
-                [s.psnr_y for s in points],
+                [getattr(s, y.name) for s in points],
                 marker="o",
                 label=model,
             )
             for s in points:
-                ax.annotate(scale_label(s.scale), (100 * s.saved_ratio, s.psnr_y), fontsize=8)
+                at = (100 * s.saved_ratio, getattr(s, y.name))
+                ax.annotate(scale_label(s.scale), at, fontsize=8)
             each = [r for r in rows if r.model == model and not r.error]
             ax.scatter(
                 [100 * r.saved_ratio for r in each],
-                [r.psnr_y for r in each],
+                [getattr(r, y.name) for r in each],
                 s=8,
                 alpha=0.3,
                 color=line.get_color(),
             )
         ax.set_xlabel("storage saved (%)")
-        ax.set_ylabel("PSNR-Y against the original (dB)")
+        ax.set_ylabel(y.heading(" against the original"))
         ax.grid(alpha=0.3)
         ax.legend()
         buf = io.BytesIO()
@@ -200,11 +308,12 @@ def _num(v: float, digits: int) -> str:
 
 
 def text_table(summary: list[SummaryRow]) -> str:
-    """The summary as aligned text lines (what the job prints)."""
-    lines = [f"{'model':<24} {'scale':>5} {'images':>6} {'saved':>8} {'PSNR-Y':>7} {'SSIM-Y':>7}"]
+    """The summary as aligned text lines (what the job prints): the headline measures."""
+    head = f"{'model':<24} {'scale':>5} {'images':>6} {'saved':>8}"
+    lines = [head + "".join(f" {m.label:>7}" for m in _HEADLINE)]
     lines += [
-        f"{s.model:<24} {scale_label(s.scale):>5} {s.images:>6} {_percent(s.saved_ratio):>8} "
-        f"{_num(s.psnr_y, 2):>7} {_num(s.ssim_y, 4):>7}"
+        f"{s.model:<24} {scale_label(s.scale):>5} {s.images:>6} {_percent(s.saved_ratio):>8}"
+        + "".join(f" {_num(getattr(s, m.name), m.digits):>7}" for m in _HEADLINE)
         for s in summary
     ]
     return "\n".join(lines)

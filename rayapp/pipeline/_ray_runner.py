@@ -33,10 +33,9 @@ from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
 from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
 from rayapp.pipeline._metrics import chunk_retries
-from rayapp.pipeline._records import ChunkRecord
-from rayapp.pipeline._runners import OnChunk, PipelineWork
+from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
 from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
-from rayapp.video._segments import Run
+from rayapp.video import Run
 
 __all__ = ["RayRunner"]
 

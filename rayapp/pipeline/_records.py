@@ -1,18 +1,18 @@
 """What crosses the video pipeline's boundaries: what every chunk of a job shares
-(``EncodeJob``, sent with each chunk to its replica), and what each chunk cost
-(``ChunkRecord``, in the job's result and its progress events)."""
+(``EncodeJob``, sent with each chunk to its replica), what a runner is given to make
+(``PipelineWork``), and what each chunk cost (``ChunkRecord``, in the job's result and its
+progress events, handed back through ``OnChunk``)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rayapp.video._codecs import EncodeSettings
-from rayapp.video._encode import Chunk
-from rayapp.video._info import VideoStreamInfo
+from rayapp.video import Chunk, EncodeSettings, Run, Segment, VideoStreamInfo
 
-__all__ = ["ChunkRecord", "EncodeJob"]
+__all__ = ["ChunkRecord", "EncodeJob", "OnChunk", "PipelineWork"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,18 @@ class EncodeJob:
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
         return cls(dataclasses.replace(source, frame_pts=(), keyframes=()), **fields)
+
+
+@dataclass(frozen=True)
+class PipelineWork:
+    """What a runner makes: ``runs`` of the input at ``uri``, decoded at ``depth`` bits per
+    channel from their ``segments``, each encoded into a chunk as ``job`` says."""
+
+    uri: str
+    depth: int
+    segments: tuple[Segment, ...]
+    runs: tuple[Run, ...]
+    job: EncodeJob
 
 
 @dataclass(frozen=True)
@@ -78,3 +90,6 @@ class ChunkRecord:
             encoder=str(row["encoder"]),
             device_memory=int(row["device_memory"]),
         )
+
+
+OnChunk = Callable[[ChunkRecord], None]

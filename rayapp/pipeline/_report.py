@@ -1,5 +1,5 @@
 """The certificate of a video job: what proves the output whole and good, written beside it
-as ``<output>.report.json`` (DESIGN.md "Every finished job proves itself").
+as ``<output>.report.json`` (docs/architecture.md, "The video job").
 
 - ``integrity`` (packets only, nothing decoded): every source frame at its source pts, the
   duration within a frame of the source's, every audio packet byte for byte, every subtitle
@@ -29,11 +29,14 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
 from rayapp.pipeline._records import ChunkRecord
-from rayapp.video._colour import Colour
-from rayapp.video._decode import decode_frames_at
-from rayapp.video._info import MediaInfo
-from rayapp.video._probe import probe
-from rayapp.video._readback import stream_cues, stream_payloads
+from rayapp.video import (
+    Colour,
+    MediaInfo,
+    decode_frames_at,
+    probe,
+    stream_cues,
+    stream_payloads,
+)
 
 __all__ = ["REPORT_SUFFIX", "certify", "integrity", "quality", "sample_pairs", "summary"]
 

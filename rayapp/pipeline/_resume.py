@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 from rayapp import __version__, storage
 from rayapp.config import VideoJobConfig
-from rayapp.video._encode import Chunk, chunk_uri
-from rayapp.video._segments import Run
+from rayapp.video import Chunk, Run, chunk_uri
 
 __all__ = ["fingerprint", "work_base", "work_prefix", "record_chunk", "finished_chunks"]
 
@@ -44,7 +43,7 @@ def fingerprint(
         "size": list(size),
         "encoder": [config.codec, config.crf, config.preset],
         "cut": [config.segment_s, chunk_frames],
-        "dedup": config.dedup_threshold if config.dedup else None,
+        "dedup": config.effective_dedup_threshold,
     }
     blob = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -9,32 +9,18 @@ job does that once, for both (``rayapp.pipeline._video``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from rayapp import storage
 from rayapp.config import VideoJobConfig
-from rayapp.pipeline._records import ChunkRecord, EncodeJob
+from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
 from rayapp.pipeline._resume import work_base
 from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
-from rayapp.video._segments import Run, Segment
 
-__all__ = ["RUNNERS", "LocalRunner", "PipelineWork", "ChunkRunner", "open_runner"]
+__all__ = ["RUNNERS", "ChunkRunner", "LocalRunner", "Runner", "open_runner"]
 
-OnChunk = Callable[[ChunkRecord], None]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class PipelineWork:
-    """What a runner makes: ``runs`` of the input at ``uri``, decoded at ``depth`` bits per
-    channel from their ``segments``, each encoded into a chunk as ``job`` says."""
-
-    uri: str
-    depth: int
-    segments: tuple[Segment, ...]
-    runs: tuple[Run, ...]
-    job: EncodeJob
+Runner = Literal["ray", "local"]
 
 
 class ChunkRunner(Protocol):

@@ -1,5 +1,5 @@
-"""The video job's stages: plain callables that both runners call (DESIGN.md "The video
-pipeline"). The Ray runner runs them in tasks and actors; the local runner in a loop.
+"""The video job's stages: plain callables that both runners call (docs/architecture.md,
+"The video job"). The Ray runner runs them in tasks and actors; the local runner in a loop.
 
 - ``segment_rows``: the segments that still have runs to do -> one row each.
 - ``decode_runs`` (CPU task): one segment row -> one row per run of consecutive frames,
@@ -30,10 +30,15 @@ from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
 from rayapp.pipeline._resume import record_chunk
-from rayapp.video._codecs import EncodeSettings
-from rayapp.video._decode import decode_segment
-from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
-from rayapp.video._segments import Run, Segment
+from rayapp.video import (
+    Chunk,
+    ChunkEncoder,
+    EncodeSettings,
+    Run,
+    Segment,
+    chunk_uri,
+    decode_segment,
+)
 
 __all__ = [
     "ChunkRecord",
@@ -50,7 +55,23 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class FrameUpscaler(Protocol):
-    """What the video pipeline needs from a model replica (``rayapp.Upscaler`` is one)."""
+    """What the video pipeline needs from a model replica (``rayapp.Upscaler`` is one;
+    ``rayapp.testing.NearestUpscaler`` a test double): everything it reads, declared."""
+
+    name: str  # for the job's log and the replicas' metrics
+    precision: str  # fp32, bf16, fp16, or n/a for a model that has none
+
+    @property
+    def device(self) -> object:
+        """Where its frames are: ``str()`` of it is ``cpu`` or ``cuda[:<index>]`` (the
+        encoder family's choice of NVENC follows it)."""
+        ...
+
+    @property
+    def identity(self) -> str:
+        """What decides the pixels it makes: part of the job's fingerprint, so a changed
+        model never reuses an earlier run's chunks."""
+        ...
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(H, W) of the upscaled frame."""
@@ -60,6 +81,10 @@ class FrameUpscaler(Protocol):
         """frames: NHWC RGB uint8 (or uint16) -> NHWC, same dtype, of ``output_size``, or
         of exactly (height, width) ``size``: asked only of a job whose output size is not
         the upscaler's own (a small copy restored to its recorded original size)."""
+        ...
+
+    def device_memory(self) -> int:
+        """Peak bytes reserved on its GPU (0 on a CPU)."""
         ...
 
 
@@ -170,7 +195,7 @@ def encode_run(
 
 def _device_type(upscaler: FrameUpscaler) -> str:
     """``cuda`` or ``cpu``: where the upscaler's frames are (an encoder to match)."""
-    return str(getattr(upscaler, "device", "cpu")).split(":")[0]
+    return str(upscaler.device).split(":")[0]
 
 
 class UpscaleEncode:
@@ -197,8 +222,7 @@ class UpscaleEncode:
         self._upscaler = upscaler
         self._threads = threads or 0
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
-        name = getattr(upscaler, "name", type(upscaler).__name__)
-        self._metrics = ReplicaMetrics(name) if metrics else NoMetrics()
+        self._metrics = ReplicaMetrics(upscaler.name) if metrics else NoMetrics()
         self._ready_at = time.time()
 
     def describe(self, settings: EncodeSettings) -> dict[str, str]:
@@ -207,9 +231,9 @@ class UpscaleEncode:
         up = self._upscaler
         return {
             "replica": self._replica,
-            "model": getattr(up, "name", type(up).__name__),
-            "device": str(getattr(up, "device", "cpu")),
-            "precision": getattr(up, "precision", "n/a"),
+            "model": up.name,
+            "device": str(up.device),
+            "precision": up.precision,
             "encoder": settings.for_device(_device_type(up)).spec.name,
         }
 
@@ -240,5 +264,5 @@ class UpscaleEncode:
             "finished_at": finished,
             "model_s": made.model_s,
             "encoder": made.encoder,
-            "device_memory": getattr(self._upscaler, "device_memory", lambda: 0)(),
+            "device_memory": self._upscaler.device_memory(),
         }

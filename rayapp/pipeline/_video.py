@@ -1,5 +1,5 @@
-"""run_video_job: one video job, whichever runner makes its chunks (DESIGN.md "The video
-pipeline").
+"""run_video_job: one video job, whichever runner makes its chunks (docs/architecture.md,
+"The video job").
 
 probe and plan (segments, runs, output size, checks) -> the work prefix named by the job's
 fingerprint, and the chunks finished there by an earlier run -> a runner makes the rest
@@ -13,31 +13,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from rayapp import storage
-from rayapp.config import UpscaleConfig, VideoJobConfig, final_scale, scaled_size
-from rayapp.models import resolve
+from rayapp.config import UpscaleConfig, VideoJobConfig
+from rayapp.pipeline._estimate import estimate_job
 from rayapp.pipeline._metrics import JobMetrics
-from rayapp.pipeline._records import ChunkRecord, EncodeJob
+from rayapp.pipeline._plan import plan_video_job
+from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
 from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, work_prefix
-from rayapp.pipeline._runners import ChunkRunner, PipelineWork, open_runner
+from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
-from rayapp.plan import estimate_job
-from rayapp.video._assemble import assemble
-from rayapp.video._codecs import EncodeSettings
-from rayapp.video._info import MediaInfo
-from rayapp.video._plan import JobPlan, plan_job, preflight
+from rayapp.video import JobPlan, assemble, preflight
 
-__all__ = ["Runner", "VideoJobResult", "run_video_job"]
+__all__ = ["VideoJobResult", "run_video_job"]
 
 log = logging.getLogger(__name__)
-
-Runner = Literal["ray", "local"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +66,16 @@ class VideoJobResult:
         """Repeated frames that took the upscaled result of the frame they repeat."""
         return sum(c.frames_skipped for c in self.chunks)
 
+    def describe(self) -> str:
+        """The job's one line: what was written, how, and how fast."""
+        (w, h), (ow, oh) = self.input_size, self.output_size
+        return (
+            f"wrote {self.output_uri}: {self.frames} frames, {w}x{h} -> {ow}x{oh} "
+            f"{self.video_codec}, {self.chunks_computed} chunks computed, "
+            f"{self.chunks_reused} reused, {self.frames_skipped} repeats skipped, "
+            f"{self.elapsed_s:.1f} s ({self.frames / max(self.elapsed_s, 1e-9):.2f} fps)"
+        )
+
 
 def run_video_job(
     config: VideoJobConfig,
@@ -90,12 +94,10 @@ def run_video_job(
     the Ray runner's replicas load their model while the job plans.
     """
     started, started_at = time.monotonic(), time.time()
-    settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
     if config.mode == "downscale" and upscaler is None:
         from rayapp.resize import Downscaler  # torch: loaded once the input is known good
 
         upscaler = Downscaler(config.downscale)
-    output_size = job_output_size(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
@@ -104,24 +106,16 @@ def run_video_job(
         # Planned where the replicas run, before any chunk; the actual time counts from here.
         estimated_s = make.call(estimate_job, config) if config.estimate else None
         planned = time.monotonic()
-        plan = plan_job(
-            config.input,
-            config.output,
-            settings,
-            output_size,
-            segment_s=config.segment_s,
-            chunk_frames=config.chunk_frames,
-            replicas=config.replicas.max_replicas,
-        )
+        plan = plan_video_job(config, upscaler)
         identity = _identity(config.upscale, upscaler)
         work = work_prefix(config, identity, plan.size, plan.chunk_frames)
         job = EncodeJob.of(
             plan.info.video,
             size=plan.size,
-            settings=settings,
+            settings=plan.settings,
             work=work,
             micro_batch=config.micro_batch,
-            dedup_threshold=config.dedup_threshold if config.dedup else None,
+            dedup_threshold=config.effective_dedup_threshold,
         )
         try:
             chunks = _make_chunks(make, plan, job, progress)
@@ -200,29 +194,6 @@ def _make_chunks(
     return sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
 
 
-def job_output_size(
-    config: VideoJobConfig, upscaler: FrameUpscaler | None
-) -> Callable[[MediaInfo], tuple[int, int]]:
-    """The input -> the output's (height, width): the original size a downscale job
-    recorded in it (an upscale without ``outscale``), else the given upscaler's, else the
-    model's scale (resolved without loading a registry model's weights)."""
-    upscale = config.upscale
-    if upscaler is not None:
-        own = upscaler.output_size
-    else:
-        scale = final_scale(upscale.outscale, resolve(upscale.model, upscale.weights).scale)
-        own = lambda h, w: scaled_size(h, w, scale)  # noqa: E731
-
-    def size(info: MediaInfo) -> tuple[int, int]:
-        recorded = info.original_size
-        if config.mode == "upscale" and recorded and upscale.outscale is None:
-            log.info("%s is a small copy: restoring its original %dx%d", info.uri, *recorded)
-            return recorded[1], recorded[0]
-        return own(info.video.height, info.video.width)
-
-    return size
-
-
 def _estimate(estimated_s: float, planned: float) -> dict[str, float]:
     """The plan's estimate against the time from the end of planning to the certificate
     (the plan counts replica start-up, not a Ray start that is already done)."""
@@ -232,12 +203,7 @@ def _estimate(estimated_s: float, planned: float) -> dict[str, float]:
 
 def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
     """What decides the pixels a model makes, for the job's fingerprint."""
-    if hasattr(upscaler, "identity"):
-        return str(upscaler.identity)
-    config = upscale if upscaler is None else getattr(upscaler, "config", None)
-    if isinstance(config, UpscaleConfig):
-        return config.model_dump_json(exclude={"compile"})  # compiled: the same pixels
-    return f"{type(upscaler).__module__}.{type(upscaler).__qualname__}"
+    return upscale.identity if upscaler is None else upscaler.identity
 
 
 def _remove(work: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.testing.patterns import frame_pattern
-from rayapp.video._subtitles import add_text_subtitle_stream
+from rayapp.video import add_text_subtitle_stream
 
 __all__ = ["SubtitleCue", "held_drawings", "make_audio_only", "make_test_video"]
 

@@ -1,19 +1,18 @@
-"""Image quality measures used by tests and benchmarks."""
+"""Image quality for tests and benchmarks: ``rayapp.quality``'s PSNR over a whole clip."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from rayapp import quality
 
 __all__ = ["psnr"]
 
 
-def psnr(a: np.ndarray, b: np.ndarray, peak: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB between two arrays of the same shape (inf if equal)."""
-    if a.shape != b.shape:
-        raise ValueError(f"Expected arrays of the same shape, but got {a.shape} and {b.shape}")
-    if peak is None:
-        peak = 65535.0 if a.dtype == np.uint16 else 255.0
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(peak * peak / mse)
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of all of ``a`` against all of ``b`` (inf if equal): one ``HWC`` RGB image,
+    or ``NHWC`` frames taken together (the MSE over every pixel of every frame), uint8 or
+    uint16. ``rayapp.quality.psnr`` on the frames stacked into one tall image."""
+    if a.shape == b.shape:  # else quality.psnr names the mismatch
+        a, b = (x.reshape(1, -1, *x.shape[-2:]) for x in (a, b))
+    return float(quality.psnr(a, b)[0])

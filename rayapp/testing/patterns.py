@@ -20,15 +20,27 @@ _HIGH, _LOW = 215, 40  # comfortably inside tv range, far from the 128 threshold
 
 
 class NearestUpscaler:
-    """An identity-like :class:`~rayapp.video.FrameUpscaler`: nearest-neighbour repeat.
+    """An identity-like :class:`~rayapp.pipeline.FrameUpscaler`: nearest-neighbour repeat.
 
     frames: NHWC RGB uint8 or uint16 -> NHWC of the same dtype, ``scale`` times larger.
     """
+
+    name = "nearest"
+    device = "cpu"
+    precision = "n/a"
 
     def __init__(self, scale: int = 2) -> None:
         if scale < 1:
             raise ValueError(f"Expected an integer scale >= 1, but got {scale!r}")
         self.scale = scale
+
+    @property
+    def identity(self) -> str:
+        """Its class: a subclass (a test double that dies, waits, ...) is another model."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
+
+    def device_memory(self) -> int:
+        return 0
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return height * self.scale, width * self.scale

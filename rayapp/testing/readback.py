@@ -11,7 +11,7 @@ import av
 
 from rayapp import storage
 from rayapp.testing.patterns import read_frame_index
-from rayapp.video._readback import stream_cues
+from rayapp.video import stream_cues
 
 __all__ = ["Decoded", "decode_video", "stream_packets", "subtitle_cues"]
 

@@ -1,16 +1,19 @@
-"""Video I/O with PyAV: what a media file holds (``probe``), and the codecs and containers a
-video job can write.
+"""Video I/O with PyAV: what a media file holds (``probe``), its keyframe segments, decoding
+them, encoding chunks, assembling the output, and reading streams back.
 
-The job's own pieces (keyframe segments, decode, chunk encode, final assembly) are plain
-functions and frozen dataclasses in this package's private modules; ``rayapp.pipeline``
-runs them.
+The pieces are plain functions and frozen dataclasses in this package's private modules;
+these are the names the rest of rayapp uses (``rayapp.pipeline`` runs them as a job).
 """
 
 from __future__ import annotations
 
-from rayapp.video._codecs import CODECS
+from rayapp.codecs import CODECS
+from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
+from rayapp.video._codecs import EncodeSettings, encoder_usable
 from rayapp.video._colour import Colour
 from rayapp.video._containers import OUTPUT_FORMATS
+from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
+from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
 from rayapp.video._info import (
     AudioStreamInfo,
     Keyframe,
@@ -19,17 +22,43 @@ from rayapp.video._info import (
     SubtitleStreamInfo,
     VideoStreamInfo,
 )
-from rayapp.video._probe import probe
+from rayapp.video._plan import JobPlan, plan_job, preflight
+from rayapp.video._probe import check_video_header, probe
+from rayapp.video._readback import Cue, stream_cues, stream_payloads
+from rayapp.video._segments import Run, Segment, plan_segments
+from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
     "CODECS",
     "OUTPUT_FORMATS",
+    "AssembledVideo",
     "AudioStreamInfo",
+    "Chunk",
+    "ChunkEncoder",
     "Colour",
+    "Cue",
+    "DecodedFrame",
+    "EncodeSettings",
+    "JobPlan",
     "Keyframe",
     "MediaInfo",
     "OtherStreamInfo",
+    "Run",
+    "Segment",
     "SubtitleStreamInfo",
     "VideoStreamInfo",
+    "add_text_subtitle_stream",
+    "assemble",
+    "check_coverage",
+    "check_video_header",
+    "chunk_uri",
+    "decode_frames_at",
+    "decode_segment",
+    "encoder_usable",
+    "plan_job",
+    "plan_segments",
+    "preflight",
     "probe",
+    "stream_cues",
+    "stream_payloads",
 ]

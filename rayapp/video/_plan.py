@@ -1,5 +1,5 @@
-"""plan_job: everything decided before the first frame is decoded, shared by the local
-driver and the Ray pipeline so that both check the same things and cut the same chunks."""
+"""plan_job: everything decided before the first frame is decoded: probe, output checks,
+segments and chunks (``rayapp.pipeline`` derives a job's from its config, once)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ __all__ = ["JobPlan", "plan_job", "preflight"]
 class JobPlan:
     info: MediaInfo
     output: OutputPlan
+    settings: EncodeSettings  # the encoder of the job's chunks
     size: tuple[int, int]  # (height, width) of the output frames
     depth: int  # bits per channel the frames are decoded to (8 or 16)
     segments: tuple[Segment, ...]
@@ -59,6 +60,7 @@ def plan_job(
     return JobPlan(
         info=info,
         output=output,
+        settings=settings,
         size=(height, width),
         depth=frame_depth(settings, info.video),
         segments=segments,

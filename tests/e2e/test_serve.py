@@ -19,7 +19,6 @@ import requests
 from rayapp.config import UpscaleConfig
 from rayapp.hardware import cpu_has_native_bf16
 from rayapp.images import decode_image
-from rayapp.testing.hostile import IMAGE_CASES, make_case, png_declaring
 from rayapp.upscaler import Upscaler
 from tests.e2e.conftest import (
     ARTIFACTS,
@@ -30,6 +29,7 @@ from tests.e2e.conftest import (
     rgb,
     start_serve,
 )
+from tests.hostile import IMAGE_CASES, make_case, png_declaring
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
@@ -40,8 +40,8 @@ CONFIG = {
     "pool": {
         "models": [MODEL, "realesrgan-x4plus-anime"],
         "device": "cpu",
-        "num_cpus": 1,
-        "torch_threads": 1,
+        "num_cpus_per_replica": 1,
+        "threads_per_replica": 1,
         "max_batch_size": 8,
         "batch_wait_timeout_s": 0.05,
         "max_ongoing_requests": 8,

@@ -36,7 +36,7 @@ def test_config_yaml_builds_with_its_options() -> None:
     assert pool._deployment_config.max_queued_requests == config.pool.max_queued_requests
     scaling = pool._deployment_config.autoscaling_config
     assert (scaling.min_replicas, scaling.max_replicas) == (1, 2)
-    assert pool.ray_actor_options["num_gpus"] == config.pool.num_gpus
+    assert pool.ray_actor_options["num_gpus"] == config.pool.num_gpus_per_replica
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_config_yaml_builds_with_its_options() -> None:
         ({"jobs": {"enabled": True}}, ConfigError),
         ({"auth_token": "a", "auth_token_env": "B"}, ConfigError),
         ({"limits": {"max_outscale": 100}}, ValidationError),
-        ({"pool": {"num_gpus": -1}}, ValidationError),
+        ({"pool": {"num_gpus_per_replica": -1}}, ValidationError),
         ({"unknown": 1}, ValidationError),
     ],
 )

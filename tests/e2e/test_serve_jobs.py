@@ -16,9 +16,9 @@ import requests
 from rayapp import storage
 from rayapp.errors import RayappError
 from rayapp.testing import decode_video, make_test_video
-from rayapp.testing.hostile import VIDEO_CASES, make_case
 from rayapp.video._probe import check_video_header
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ServeCluster, chromium_page, start_serve
+from tests.hostile import VIDEO_CASES, make_case
 from tests.hostile_check import CASES, assert_frame_exact, output_for, upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]

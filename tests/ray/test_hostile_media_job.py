@@ -14,7 +14,7 @@ from jobs import upscale_video
 from rayapp import storage
 from rayapp.config import ImagesJobConfig, ReplicaConfig, UpscaleConfig
 from rayapp.pipeline import run_images_job
-from rayapp.testing.hostile import IMAGE_CASES, make_case
+from tests.hostile import IMAGE_CASES, make_case
 from tests.hostile_check import CASES, assert_frame_exact, output_for, upload
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -52,11 +52,44 @@ def test_upscale_directory_reports_bad_image_and_writes_the_rest(tmp_path: Path)
     (src / "notes.txt").write_text("ignored")
     r = rayapp("upscale", str(src), str(dst), "--outscale", "2")
     assert r.returncode == 1
-    assert "broken.png" in r.stderr and "2 written, 1 failed" in r.stdout
+    assert "broken.png" in r.stderr and "2 written, 0 skipped, 1 failed" in r.stdout
     assert decode_image((dst / "a.png").read_bytes()).shape == (20, 24, 3)
     assert decode_image((dst / "sub" / "b.jpg").read_bytes()).shape == (20, 24, 3)
     assert not (dst / "broken.png").exists()
     assert sorted(p.name for p in dst.rglob("*") if p.is_file()) == ["a.png", "b.jpg"]
+
+
+def test_upscale_directory_twice_rewrites_nothing(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    img = np.full((10, 12, 3), 90, np.uint8)
+    (src / "a.png").write_bytes(encode_image(img))
+    (src / "b.webp").write_bytes(encode_image(img, "webp"))
+    first = rayapp("upscale", str(src), str(dst), "--outscale", "2", "--format", "jpeg")
+    assert first.returncode == 0, first.stderr
+    assert f"2 written, 0 skipped, 0 failed -> {dst}" in first.stdout
+    written = {p.name: p.stat().st_mtime_ns for p in dst.iterdir()}
+    assert sorted(written) == ["a.jpg", "b.jpg"]
+    again = rayapp("upscale", str(src), str(dst), "--outscale", "2", "--format", "jpeg")
+    assert again.returncode == 0, again.stderr
+    assert f"0 written, 2 skipped, 0 failed -> {dst}" in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in dst.iterdir()} == written
+
+
+def test_upscale_directory_refuses_two_inputs_for_one_output(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    img = np.full((10, 12, 3), 90, np.uint8)
+    (src / "a.png").write_bytes(encode_image(img))
+    (src / "a.jpg").write_bytes(encode_image(img, "jpeg"))
+    (src / "b.png").write_bytes(encode_image(img))
+    r = rayapp("upscale", str(src), str(dst), "--format", "jpeg")
+    assert r.returncode == 2
+    assert r.stderr == (
+        f"rayapp: error: 1 input(s) would overwrite another's output (Same output "
+        f"{dst}/a.jpg as {src}/a.jpg); rename them or choose another --format\n"
+    )
+    assert not dst.exists()
 
 
 @pytest.mark.parametrize(
@@ -96,7 +129,7 @@ def test_video_command_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "out.mkv"
     r = rayapp("video", src, str(out), "--outscale", "2", "--segment-s", "0.25", "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "(32x24) ->" in r.stdout and "(64x48 h264): 12 frames" in r.stdout
+    assert f"wrote {out}: 12 frames, 32x24 -> 64x48 h264, " in r.stdout
     assert "certificate: integrity ok (12 frames, 1 audio, 0 subtitle stream(s))" in r.stdout
     decoded = decode_video(str(out))
     assert decoded.indices == list(range(12))

@@ -222,7 +222,7 @@ def test_rayservice_serve_config_reaches_the_pods_and_the_gpu_group(
     (app,) = config["applications"]
     args = ServeConfig.model_validate(app["args"])
     assert config["http_options"]["host"] == "0.0.0.0"  # the Service cannot reach loopback
-    assert 0 < args.pool.num_gpus <= 1
+    assert 0 < args.pool.num_gpus_per_replica <= 1
     # The token the app reads comes from a Secret in every Ray container of the cluster.
     spec = rayservice["spec"]["rayClusterConfig"]
     groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rayapp.config import VideoJobConfig
+from rayapp.config import DEFAULT_DEDUP_THRESHOLD, VideoJobConfig
 from rayapp.pipeline import run_video_job
-from rayapp.pipeline._dedup import DEFAULT_THRESHOLD, block_difference, network_sources
+from rayapp.pipeline._dedup import block_difference, network_sources
 from rayapp.testing import NearestUpscaler, held_drawings, make_test_video
 from rayapp.testing.metrics import psnr
 
@@ -50,9 +50,9 @@ def test_block_difference_sees_a_small_local_change_and_not_noise() -> None:
     blink = frame.copy()
     blink[40:44, 60:64] = np.clip(blink[40:44, 60:64].astype(int) + 80, 0, 255)  # 4x4 px
     assert block_difference(frame, frame) == 0.0
-    assert block_difference(frame, noise) < DEFAULT_THRESHOLD
-    assert block_difference(frame, blink) > DEFAULT_THRESHOLD  # a partial edge block too
-    assert network_sources(np.stack([frame, noise, blink, blink]), DEFAULT_THRESHOLD) == [
+    assert block_difference(frame, noise) < DEFAULT_DEDUP_THRESHOLD
+    assert block_difference(frame, blink) > DEFAULT_DEDUP_THRESHOLD  # a partial edge block too
+    assert network_sources(np.stack([frame, noise, blink, blink]), DEFAULT_DEDUP_THRESHOLD) == [
         0,
         0,
         2,

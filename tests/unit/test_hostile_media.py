@@ -1,4 +1,4 @@
-"""The hostile-media corpus (``rayapp.testing.hostile``) through ``rayapp video``: each case
+"""The hostile-media corpus (``tests.hostile``) through ``rayapp video``: each case
 works frame-exact or fails with its one line and exit 2, and leaves nothing at the output."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from rayapp import cli
 from rayapp.images import decode_image
-from rayapp.testing.hostile import IMAGE_CASES, VIDEO_CASES, HostileCase, make_case
+from tests.hostile import IMAGE_CASES, VIDEO_CASES, HostileCase, make_case
 from tests.hostile_check import CASES, assert_frame_exact, output_for
 
 pytestmark = pytest.mark.slow

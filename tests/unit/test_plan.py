@@ -1,6 +1,6 @@
-"""``rayapp plan`` (``rayapp.plan``) on generated clips: frame and chunk counts exact, the
-share of repeated frames close to the clip's true share, a deadline's replica count
-consistent with the plan's own estimates, and the estimate's arithmetic."""
+"""``rayapp plan`` (``rayapp.pipeline.plan_video``) on generated clips: frame and chunk
+counts exact, the share of repeated frames close to the clip's true share, a deadline's
+replica count consistent with the plan's own estimates, and the estimate's arithmetic."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from rayapp.config import UpscaleConfig, VideoJobConfig
+from rayapp.config import PlanOptions, UpscaleConfig, VideoJobConfig
 from rayapp.errors import ConfigError
-from rayapp.plan import Calibration, PlanOptions, estimate_s, parse_duration, plan_video
+from rayapp.pipeline import Calibration, estimate_s, parse_duration, plan_video
 from rayapp.testing import make_test_video
 from rayapp.testing.make import held_drawings
 

@@ -132,7 +132,7 @@ def _png_named_mp4(folder: Path) -> str:
 
 
 def _subtitles_only(folder: Path) -> str:
-    from rayapp.video._subtitles import add_text_subtitle_stream
+    from rayapp.video import add_text_subtitle_stream
 
     path = folder / "subs.mkv"
     with av.open(str(path), "w") as out:

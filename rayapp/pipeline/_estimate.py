@@ -2,7 +2,7 @@
 ``--dry-run`` and ``POST /v1/jobs`` with ``"dry_run": true``.
 
 1. Probe (packets only, no decode): frames, keyframe segments and chunks, cut exactly as the
-   job cuts them (``plan_job``).
+   job cuts them (``plan_video_job``, the job's own).
 2. Sample: decode a few segments spread over the video and count the frames the job would
    not run through the network (repeats, ``rayapp.pipeline._dedup``).
 3. Measure one replica's work per frame on a few of those real frames: the network (on the
@@ -18,23 +18,26 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from rayapp.config import VideoJobConfig
+from rayapp import storage
+from rayapp.config import INSTANCES, Instance, PlanOptions, VideoJobConfig
 from rayapp.errors import ConfigError
+from rayapp.pipeline._cluster import replica_threads
+from rayapp.pipeline._dedup import network_sources
+from rayapp.pipeline._plan import plan_video_job
+from rayapp.video import ChunkEncoder, JobPlan, Segment, VideoStreamInfo, decode_segment
 
 __all__ = [
-    "INSTANCES",
     "STORED",
     "Calibration",
-    "Instance",
-    "PlanOptions",
     "VideoPlan",
     "estimate_job",
     "estimate_s",
@@ -45,28 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Instance:
-    """A cloud instance type the cluster configs use: what it holds and costs per hour."""
-
-    name: str
-    gpu: str | None  # the GPU's name (a key of STORED), None: CPU only
-    gpus: int
-    vcpus: int
-    usd_per_hour: float | None  # on demand, us-west-2, approximate
-
-
-# Prices as cluster_configs/README.md states them (on demand, us-west-2, approximate).
-INSTANCES = {
-    i.name: i
-    for i in (
-        Instance("g5.xlarge", "A10G", 1, 4, 1.006),
-        Instance("g6.xlarge", "L4", 1, 4, 0.805),
-        Instance("c6i.2xlarge", None, 0, 8, 0.34),
-        Instance("p5.4xlarge", "H100", 1, 16, None),
-    )
-}
 
 # Seconds per frame of one replica's network in fp16 (1 frame per forward; the job's
 # micro_batch default), measured on real GPUs by the project's device check (.gpu runs):
@@ -82,22 +63,6 @@ STARTUP_S = 6.0
 """Replicas loading their model and the first decode tasks starting (the benchmark's
 ``cold`` section measures it); a local Ray's own start comes on top when there is none."""
 LOCAL_RAY_START_S = 4.0
-
-
-class PlanOptions(BaseModel):
-    """What to plan for, besides the job itself (``rayapp plan``, ``--dry-run``, POST)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    replicas: int | None = Field(None, ge=1, description="Replicas to estimate for; default: "
-                                 "the job's max_replicas.")  # fmt: skip
-    deadline: str | None = Field(
-        None, description="Also find the fewest replicas that finish within it (90s, 15m, 2h)."
-    )
-    instance: str | None = Field(
-        None, description=f"Estimate on these nodes, from stored timings and prices "
-        f"({', '.join(INSTANCES)}); default: time the model on this cluster.",
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -233,11 +198,6 @@ def plan_video(
     measure_frames: int = 3,
 ) -> VideoPlan:
     """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats."""
-    from rayapp.pipeline import job_output_size
-    from rayapp.pipeline._cluster import replica_threads
-    from rayapp.video._codecs import EncodeSettings
-    from rayapp.video._plan import plan_job
-
     options = options or PlanOptions()
     deadline_s = parse_duration(options.deadline) if options.deadline else None
     node = _instance(options.instance)
@@ -246,17 +206,12 @@ def plan_video(
             f"{node.name} has a GPU: give the job's --num-gpus-per-replica (e.g. 0.25), "
             "else its replicas run on the CPU"
         )
-    settings = EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
-    plan = plan_job(
-        config.input, config.output, settings, job_output_size(config, None),
-        segment_s=config.segment_s, chunk_frames=config.chunk_frames,
-        replicas=config.replicas.max_replicas,  # cut as the job will cut it
-    )  # fmt: skip
+    plan = plan_video_job(config)  # cut as the job will cut it
     video = plan.info.video
     sample, decode_s = _sample_frames(config.input, plan.segments, samples)
-    share = _duplicate_share(sample, config.dedup_threshold) if config.dedup else 0.0
+    share = _duplicate_share(sample, config.effective_dedup_threshold)
     threads = replica_threads(config.replicas)
-    encode_s = _encode_s(plan, settings, sample[:measure_frames])
+    encode_s = _encode_s(plan, sample[:measure_frames])
     calibration = _calibrate(
         config, plan, sample[:measure_frames], threads, node, encode_s, decode_s
     )
@@ -313,11 +268,11 @@ def plan_video(
     )
 
 
-def plan_task(config: VideoJobConfig) -> Any:
+def plan_task(config: VideoJobConfig) -> Any:  # noqa: ANN401 - a Ray remote function
     """``plan_video`` as a Ray task with the resources one of the job's replicas gets, so
     that the model is timed on the device the replicas will use (``.remote(config,
     options)``; ``ray.get`` or await the result)."""
-    import ray
+    import ray  # Ray only when the plan runs on a cluster
 
     return ray.remote(plan_video).options(
         num_cpus=1, num_gpus=config.replicas.num_gpus_per_replica, max_retries=0
@@ -329,7 +284,9 @@ def estimate_job(config: VideoJobConfig) -> float:
     return plan_video(config).estimated_s
 
 
-def _replicas_for(deadline_s: float, estimate, limit: int) -> int | None:  # noqa: ANN001
+def _replicas_for(
+    deadline_s: float, estimate: Callable[[int], tuple[float, int | None]], limit: int
+) -> int | None:
     """The fewest replicas, up to ``limit``, whose estimate meets ``deadline_s``; None when
     none does."""
     for count in range(1, limit + 1):
@@ -352,23 +309,21 @@ def _instance(name: str | None) -> Instance | None:
     return node
 
 
-def _sample_frames(uri: str, segments: tuple, count: int) -> tuple[list[np.ndarray], float]:
+def _sample_frames(
+    uri: str, segments: tuple[Segment, ...], count: int
+) -> tuple[list[np.ndarray], float]:
     """The frames of ``count`` segments spread evenly over the video (first and last
     included), and the seconds decoding took per frame."""
-    from rayapp.video._decode import decode_segment
-
     picks = sorted({round(i * (len(segments) - 1) / max(count - 1, 1)) for i in range(count)})
     started = time.perf_counter()
     frames = [f.image for i in picks for f in decode_segment(uri, segments[i])]
     return frames, (time.perf_counter() - started) / max(len(frames), 1)
 
 
-def _duplicate_share(frames: list[np.ndarray], threshold: float) -> float:
-    """The share of ``frames`` the job would not run through the network. Each sampled
-    segment starts a run, as each chunk does."""
-    from rayapp.pipeline._dedup import network_sources
-
-    if len(frames) < 2:
+def _duplicate_share(frames: list[np.ndarray], threshold: float | None) -> float:
+    """The share of ``frames`` the job would not run through the network (None: dedup is
+    off). Each sampled segment starts a run, as each chunk does."""
+    if threshold is None or len(frames) < 2:
         return 0.0
     sources = network_sources(np.stack(frames), threshold)
     return sum(s != j for j, s in enumerate(sources)) / len(sources)
@@ -376,10 +331,10 @@ def _duplicate_share(frames: list[np.ndarray], threshold: float) -> float:
 
 def _calibrate(
     config: VideoJobConfig,
-    plan: Any,
+    plan: JobPlan,
     frames: list[np.ndarray],
     threads: int,
-    node: Any,
+    node: Instance | None,
     encode_s: float,
     decode_s: float,
 ) -> Calibration:
@@ -390,7 +345,7 @@ def _calibrate(
     return Calibration(device, model_s, encode_s, decode_s, f"measured on {device}")
 
 
-def _stored(gpu: str, model: str, video: Any) -> float:
+def _stored(gpu: str, model: str, video: VideoStreamInfo) -> float:
     table = STORED[gpu].get(model)
     if table is None:
         raise ConfigError(
@@ -407,7 +362,7 @@ def _time_network(
     """(device, seconds per frame) of the network on ``frames``, as one replica runs it:
     the job's model on its device, ``threads`` torch threads, ``micro_batch`` frames per
     forward, after one warm-up."""
-    import torch
+    import torch  # the model's libraries: loaded where the plan times it
 
     from rayapp.upscaler import Upscaler
 
@@ -428,19 +383,17 @@ def _time_network(
         torch.set_num_threads(before)
 
 
-def _encode_s(plan: Any, settings: Any, frames: list[np.ndarray]) -> float:
-    """Seconds per output frame of the job's encoder (``settings``) on ``frames`` resized
-    to the output size."""
-    from rayapp import storage
-    from rayapp.resize import resize_image
-    from rayapp.video._encode import ChunkEncoder
+def _encode_s(plan: JobPlan, frames: list[np.ndarray]) -> float:
+    """Seconds per output frame of the job's encoder on ``frames`` resized to the output
+    size."""
+    from rayapp.resize import resize_image  # torch
 
     height, width = plan.size
     images = [resize_image(f, (height, width)) for f in frames]
     uri = f"memory://rayapp-plan/{uuid.uuid4().hex}.mp4"
     video = plan.info.video
     started = time.perf_counter()
-    with ChunkEncoder(uri, video, height=height, width=width, settings=settings) as enc:
+    with ChunkEncoder(uri, video, height=height, width=width, settings=plan.settings) as enc:
         for i, image in enumerate(images):
             enc.write(image.astype(enc.dtype), frame_index=i, pts=video.frame_pts[i])
     encode_s = (time.perf_counter() - started) / max(len(images), 1)
@@ -453,8 +406,6 @@ def _cluster(node: Instance | None) -> tuple[float, float, float]:
     """(CPUs, GPUs, Ray start s): the connected cluster's, else this machine's (the job
     starts a local Ray, which takes LOCAL_RAY_START_S). With an instance the estimate
     counts nodes instead."""
-    import os
-
     import ray
 
     if node is not None:

@@ -1,0 +1,59 @@
+"""The video job's plan, derived once from its config: the one derivation that both the job
+(``run_video_job``) and its estimate (``plan_video``) use, so that they cannot disagree
+about the output size, the encoder, the segments or the chunks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from rayapp.config import VideoJobConfig, final_scale, scaled_size
+from rayapp.models import resolve
+from rayapp.pipeline._stages import FrameUpscaler
+from rayapp.video import EncodeSettings, JobPlan, MediaInfo, plan_job
+
+__all__ = ["encode_settings", "job_output_size", "plan_video_job"]
+
+log = logging.getLogger(__name__)
+
+
+def encode_settings(config: VideoJobConfig) -> EncodeSettings:
+    """The encoder the job's chunks are made with (a family resolved per replica)."""
+    return EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
+
+
+def plan_video_job(config: VideoJobConfig, upscaler: FrameUpscaler | None = None) -> JobPlan:
+    """Probe the input and cut it into segments and chunks as the job will (for the job's
+    ``max_replicas``), with every check that needs no decode (``rayapp.video.plan_job``)."""
+    return plan_job(
+        config.input,
+        config.output,
+        encode_settings(config),
+        job_output_size(config, upscaler),
+        segment_s=config.segment_s,
+        chunk_frames=config.chunk_frames,
+        replicas=config.replicas.max_replicas,
+    )
+
+
+def job_output_size(
+    config: VideoJobConfig, upscaler: FrameUpscaler | None
+) -> Callable[[MediaInfo], tuple[int, int]]:
+    """The input -> the output's (height, width): the original size a downscale job
+    recorded in it (an upscale without ``outscale``), else the given upscaler's, else the
+    model's scale (resolved without loading a registry model's weights)."""
+    upscale = config.upscale
+    if upscaler is not None:
+        own = upscaler.output_size
+    else:
+        scale = final_scale(upscale.outscale, resolve(upscale.model, upscale.weights).scale)
+        own = lambda h, w: scaled_size(h, w, scale)  # noqa: E731
+
+    def size(info: MediaInfo) -> tuple[int, int]:
+        recorded = info.original_size
+        if config.mode == "upscale" and recorded and upscale.outscale is None:
+            log.info("%s is a small copy: restoring its original %dx%d", info.uri, *recorded)
+            return recorded[1], recorded[0]
+        return own(info.video.height, info.video.width)
+
+    return size
