@@ -17,12 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = Path(sys.executable).with_name("ray")
@@ -186,18 +187,22 @@ def _wait_ready(
 
     Both routes asked here answer without a token (they say the cluster is up, nothing more).
     """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ready() -> str:
         if proc.poll() is not None:
             raise RuntimeError(f"ray start exited with {proc.returncode}: see {log}")
-        try:
-            mode = _get(f"{head.dashboard_url}/api/authentication_mode")["authentication_mode"]
-            # A submission before the agent is up fails with "No available agent".
-            _get(f"{agent_url}/api/local_raylet_healthz")
-            return mode
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(1)
-    raise TimeoutError(f"the Ray head at {head.dashboard_url} was not ready in {timeout_s} s")
+        mode = _get(f"{head.dashboard_url}/api/authentication_mode")["authentication_mode"]
+        # A submission before the agent is up fails with "No available agent".
+        _get(f"{agent_url}/api/local_raylet_healthz")
+        return mode
+
+    return wait_until(
+        ready,
+        timeout_s,
+        f"the Ray head at {head.dashboard_url} and its job agent to answer",
+        interval_s=1,
+        retry_on=(urllib.error.URLError, ConnectionError, TimeoutError),
+    )
 
 
 @contextlib.contextmanager

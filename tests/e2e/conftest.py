@@ -1,5 +1,6 @@
-"""Serve fixtures: a local Ray on 127.0.0.1, Serve's HTTP proxy on a free loopback port,
-and helpers to make small test images. Each module stops only what it started."""
+"""Serve fixtures: the service (``serve_app``: our Serve app with a given config on a local
+Ray on 127.0.0.1, its HTTP proxy on a free loopback port), a headless browser, and helpers
+to make small test images. Each module stops only what it started."""
 
 from __future__ import annotations
 
@@ -33,6 +34,21 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # gitignored
 @dataclass(frozen=True)
 class ServeCluster:
     url: str  # http://127.0.0.1:<port>
+
+
+@contextlib.contextmanager
+def serve_app(config: dict[str, Any], *, dashboard: bool = False) -> Iterator[ServeCluster]:
+    """The service: ``serve.app.build_app(config)`` (a ``ServeConfig`` as a dict) run as the
+    app "rayapp" at ``/`` on ``start_serve``; all of it stops after. Each module's ``service``
+    fixture is one ``with`` of it; a fixture that also asks for ``s3_server`` starts Ray
+    after the server, so the cluster's processes inherit the AWS environment naming it."""
+    from ray import serve
+
+    from serve.app import build_app
+
+    with start_serve(dashboard=dashboard) as cluster:
+        serve.run(build_app(config), name="rayapp", route_prefix="/")
+        yield cluster
 
 
 @contextlib.contextmanager

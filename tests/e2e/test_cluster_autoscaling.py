@@ -16,7 +16,6 @@ import json
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import yaml
 
 from tests.e2e.small_job import assert_whole_output, make_job, wrote_line
 from tests.ray_head import REPO, Head, free_port, ray_head
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -174,9 +174,15 @@ def test_workers_scale_from_zero_for_the_video_job_and_are_released(
     # Released: idle workers are terminated and the cluster is back to its head alone.
     watch = NodeWatch(head)
     watch.start()
-    deadline = time.monotonic() + 60 * IDLE_TIMEOUT_MIN + 90
-    while watch.alive != [True] and time.monotonic() < deadline:
-        time.sleep(1)
-    watch.stop.set()
-    watch.join()
+    try:
+        wait_until(
+            lambda: watch.alive == [True],
+            60 * IDLE_TIMEOUT_MIN + 90,
+            "the idle workers' release (the head alone alive)",
+            interval_s=1,
+            state=lambda: watch.alive,
+        )
+    finally:
+        watch.stop.set()
+        watch.join()
     assert watch.alive == [True], watch.alive

@@ -16,7 +16,7 @@ from rayapp.config import UpscaleConfig
 from rayapp.images import decode_image, encode_image
 from rayapp.resize import resize_image
 from rayapp.upscaler import Upscaler
-from tests.e2e.conftest import ServeCluster, png, rgb, start_serve
+from tests.e2e.conftest import ServeCluster, png, rgb, serve_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
@@ -27,34 +27,31 @@ BUCKET = "objects-store"
 PREFIX = f"s3://{BUCKET}/small"
 
 
+CONFIG = {
+    "pool": {
+        "models": [MODEL],
+        "device": "cpu",
+        "precision": "fp32",
+        "num_cpus_per_replica": 1,
+        "threads_per_replica": 1,
+        "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+    },
+    "ingress": {"num_cpus": 0.25},
+    "limits": {
+        "max_body_bytes": 100_000,
+        "max_input_pixels": 6_000,
+        "max_output_pixels": 5_000,
+    },  # fmt: skip
+    "store": {"prefix": PREFIX},
+    "auth_token": TOKEN,
+}
+
+
 @pytest.fixture(scope="module")
 def service(s3_server: dict[str, str]) -> Iterator[ServeCluster]:
-    from ray import serve
-
-    from serve.app import build_app
-
     fs, _ = storage.filesystem(f"s3://{BUCKET}")
     fs.mkdir(BUCKET)
-    config = {
-        "pool": {
-            "models": [MODEL],
-            "device": "cpu",
-            "precision": "fp32",
-            "num_cpus_per_replica": 1,
-            "threads_per_replica": 1,
-            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
-        },
-        "ingress": {"num_cpus": 0.25},
-        "limits": {
-            "max_body_bytes": 100_000,
-            "max_input_pixels": 6_000,
-            "max_output_pixels": 5_000,
-        },  # fmt: skip
-        "store": {"prefix": PREFIX},
-        "auth_token": TOKEN,
-    }
-    with start_serve(dashboard=False) as cluster:  # after the S3 server: Ray inherits its env
-        serve.run(build_app(config), name="rayapp", route_prefix="/")
+    with serve_app(CONFIG) as cluster:  # after the S3 server: Ray inherits its env
         yield cluster
 
 

@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from rayapp.testing import decode_video, make_test_video, stream_packets
 from rayapp.video import probe
 from tests.e2e.small_job import FRAMES, assert_whole_output, wrote_line
 from tests.ray_head import Head, free_port, ray_head
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -201,18 +201,19 @@ def test_readme_commands_run_as_written(
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"serve run exited {proc.returncode}: {proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} not healthy in {timeout_s} s")
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status == 200
+
+    wait_until(
+        healthy,
+        timeout_s,
+        f"{url} to answer 200",
+        interval_s=1,
+        retry_on=(urllib.error.URLError, ConnectionError, TimeoutError),
+    )
 
 
 def _size(path: Path) -> tuple[int, int]:

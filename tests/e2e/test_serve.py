@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ from tests.e2e.conftest import (
     chromium_page,
     png,
     rgb,
-    start_serve,
+    serve_app,
 )
 from tests.hostile import IMAGE_CASES, make_case, png_declaring
 
@@ -61,12 +60,7 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[ServeCluster]:
-    from ray import serve
-
-    from serve.app import build_app
-
-    with start_serve(dashboard=False) as cluster:
-        serve.run(build_app(CONFIG), name="rayapp", route_prefix="/")
+    with serve_app(CONFIG) as cluster:
         yield cluster
 
 
@@ -283,10 +277,9 @@ def test_load_gets_200_or_503_and_batches(service: ServeCluster) -> None:
             (r.json() if r.status_code != 200 else {}),
         )
 
-    start = time.monotonic()
+    # Each request is bounded (post_image's timeout): a hung service fails the test there.
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(one, range(300)))
-    elapsed = time.monotonic() - start
     statuses = Counter(status for status, *_ in results)
     assert set(statuses) <= {200, 503}, statuses
     assert statuses[200] > 0
@@ -298,8 +291,7 @@ def test_load_gets_200_or_503_and_batches(service: ServeCluster) -> None:
             np.testing.assert_array_equal(decode_image(content), want)
     batches = Counter(int(b) for status, _, b, *_ in results if status == 200)
     assert max(batches) > 1, batches  # concurrent same-shape requests shared a forward
-    print(f"load: {statuses}, batch sizes {sorted(batches.items())}, {elapsed:.1f} s")
-    assert elapsed < 240
+    print(f"load: {statuses}, batch sizes {sorted(batches.items())}")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,10 @@ from rayapp import storage
 from rayapp.errors import RayappError
 from rayapp.testing import decode_video, make_test_video
 from rayapp.video._probe import check_video_header
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ServeCluster, chromium_page, start_serve
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ServeCluster, chromium_page, serve_app
 from tests.hostile import VIDEO_CASES, make_case
 from tests.hostile_check import CASES, assert_frame_exact, output_for, upload
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
@@ -38,15 +38,11 @@ def bucket(s3_server: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def service(bucket: str) -> Iterator[ServeCluster]:
     """Started after the S3 server: the cluster's processes inherit its AWS environment."""
-    from ray import serve
-
-    from serve.app import build_app
-
     config = {
         "pool": {
             "models": ["realesr-animevideov3"],
             "device": "cpu",
-            "num_cpus": 0.25,
+            "num_cpus_per_replica": 0.25,
             "autoscaling": {"min_replicas": 1, "max_replicas": 1},
         },
         "ingress": {"num_cpus": 0.25},
@@ -56,20 +52,20 @@ def service(bucket: str) -> Iterator[ServeCluster]:
             "replicas": {"min_replicas": 1, "max_replicas": 1, "num_cpus_per_replica": 0.5},
         },
     }
-    with start_serve(dashboard=True) as cluster:
-        serve.run(build_app(config), name="rayapp", route_prefix="/")
+    with serve_app(config, dashboard=True) as cluster:
         yield cluster
 
 
 def _wait(service: ServeCluster, job_id: str, until: set[str], timeout_s: float) -> dict:
-    deadline, seen = time.monotonic() + timeout_s, []
-    while time.monotonic() < deadline:
-        job = requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).json()
-        seen.append(job)
-        if job["status"] in until:
-            return job
-        time.sleep(1)
-    raise TimeoutError(f"job {job_id} not in {until} after {timeout_s} s: {seen[-3:]}")
+    """The job's state once its status is one of ``until``."""
+    seen: list[dict] = []
+
+    def settled() -> dict | None:
+        seen.append(requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).json())
+        return seen[-1] if seen[-1]["status"] in until else None
+
+    what = f"job {job_id} to be {' or '.join(sorted(until))}"
+    return wait_until(settled, timeout_s, what, interval_s=1, state=lambda: seen[-3:])
 
 
 def test_hostile_job_requests(service: ServeCluster, bucket: str) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,14 @@ import pytest
 
 from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.testing import make_test_video
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "cluster_configs" / "grafana" / "rayapp.json"
 FRAMES = 24
+JOB_GAUGES = ("ray_rayapp_job_frames_done", "ray_rayapp_job_frames_total", "ray_rayapp_job_eta_s")
 
 
 def _endpoint() -> dict[str, list[tuple[str, float]]]:
@@ -93,22 +94,32 @@ def test_the_dashboard_is_grafana_json_over_metrics_a_real_run_exports(
     # Gauges are exported while they are set (Ray drops one ~20 s after its last value), and
     # a replica's go with it: what the dashboard shows is what a scrape during the job sees.
     seen: dict[str, list[tuple[str, float]]] = {}
-    ended = None
-    while ended is None or time.monotonic() - ended < 3:
-        seen |= _endpoint()
-        if ended is None and not job.is_alive():
-            ended = time.monotonic()
-        time.sleep(0.5)
-    job.join()
+    tag = f'job="{out}"'
+
+    def job_gauges() -> tuple[list[float], ...]:
+        """The job's (frames done, frames total, ETA) as last scraped."""
+        return tuple(
+            [v for labels, v in seen.get(name, []) if tag in labels] for name in JOB_GAUGES
+        )
+
+    def scraped_to_the_end() -> bool:
+        """One scrape more; true once the job is over and, if it made its output, its last
+        gauges are exported (a job that failed is told by the asserts below)."""
+        seen.update(_endpoint())
+        ended = not job.is_alive()
+        return ended and (not results or job_gauges() == ([FRAMES], [FRAMES], [0.0]))
+
+    try:
+        wait_until(
+            scraped_to_the_end, 300, "the job's end at the metrics endpoint", state=job_gauges
+        )
+    finally:
+        job.join()
     assert results and results[0].frames == FRAMES and (tmp_path / "died").exists()
     wanted = _queried(dashboard)
     assert len(wanted) == 9, wanted
     assert wanted <= set(seen), sorted(wanted - set(seen))
-    tag = f'job="{out}"'
-    done = [v for labels, v in seen["ray_rayapp_job_frames_done"] if tag in labels]
-    total = [v for labels, v in seen["ray_rayapp_job_frames_total"] if tag in labels]
-    eta = [v for labels, v in seen["ray_rayapp_job_eta_s"] if tag in labels]
-    assert (done, total, eta) == ([FRAMES], [FRAMES], [0.0])
+    assert job_gauges() == ([FRAMES], [FRAMES], [0.0])
     assert sum(v for _, v in seen["ray_rayapp_chunk_retries_total"]) == 1
     # Per replica process; a replica's last second may die with it, so not every repeat
     skipped = sum(v for _, v in seen["ray_rayapp_frames_skipped_total"])

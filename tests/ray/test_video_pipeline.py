@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from rayapp import storage
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.testing import NearestUpscaler, decode_video, make_test_video, stream_packets
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -107,12 +107,13 @@ def _metric_samples(name: str) -> list[float]:
 
 def test_metrics_reach_the_metrics_endpoint(fault_free: str) -> None:
     """The first job of this cluster upscaled 48 frames in 16 chunks."""
-    deadline = time.monotonic() + 60
-    frames: list[float] = []
-    while time.monotonic() < deadline and sum(frames) < 48:
-        frames = _metric_samples("ray_rayapp_frames_upscaled_total")
-        time.sleep(1)
-    assert sum(frames) == 48
+
+    def upscaled() -> float | None:
+        frames = sum(_metric_samples("ray_rayapp_frames_upscaled_total"))
+        return frames if frames >= 48 else None
+
+    frames = wait_until(upscaled, 60, "48 upscaled frames at the metrics endpoint", interval_s=1)
+    assert frames == 48
     assert sum(_metric_samples("ray_rayapp_chunk_latency_s_count")) == 16
     assert _metric_samples("ray_rayapp_replicas_busy")  # exported by the replicas
 
@@ -149,6 +150,11 @@ def test_local_runner_makes_the_same_chunks_and_pixels(
         np.testing.assert_array_equal(a, b)
 
 
+def _chunk_records(work: str) -> int:
+    """How many chunks are finished under the work prefix ``work``."""
+    return len(list(Path(work).rglob("chunk-*.json")))
+
+
 def _replica_pids() -> list[int]:
     """PIDs of the live model replicas of this test's cluster."""
     from ray._private import state  # the GCS actor table; the state API needs a dashboard
@@ -170,17 +176,18 @@ def test_killed_replica_is_replaced_and_output_unchanged(
         target=lambda: done.setdefault("result", run_video_job(config(source, out, work=work)))
     )
     job.start()
-    killed = None
-    deadline = time.monotonic() + 240
-    while killed is None and job.is_alive() and time.monotonic() < deadline:
-        records = list(Path(work).rglob("chunk-*.json")) if Path(work).exists() else []
+
+    def replica_mid_job() -> int | None:
+        """A live replica's pid once some chunks are done: the job is mid-way."""
+        assert job.is_alive(), "the job ended before a replica could be killed"
         pids = _replica_pids()
-        if records and pids:  # mid-job: some chunks done, replicas working
-            killed = pids[0]
-            os.kill(killed, signal.SIGKILL)
-        time.sleep(0.2)
-    job.join(timeout=300)
-    assert killed is not None, "the job ended before a replica could be killed"
+        return pids[0] if _chunk_records(work) and pids else None
+
+    try:
+        killed = wait_until(replica_mid_job, 240, "a replica at work mid-job", interval_s=0.2)
+        os.kill(killed, signal.SIGKILL)
+    finally:
+        job.join(timeout=300)
     assert done["result"].frames == 48  # type: ignore[attr-defined]
     for a, b in zip(frames_of(out), frames_of(fault_free), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -205,14 +212,17 @@ def test_killed_driver_resumes_from_finished_chunks(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and first.poll() is None:
-        if len(list(Path(work).rglob("chunk-*.json"))) >= 3:
-            break
-        time.sleep(0.1)
-    first.kill()
-    first.wait()
-    finished = len(list(Path(work).rglob("chunk-*.json")))
+    try:
+        wait_until(
+            lambda: first.poll() is not None or _chunk_records(work) >= 3,
+            240,
+            "3 finished chunks (or the driver's exit)",
+            interval_s=0.1,
+        )
+    finally:
+        first.kill()
+        first.wait()
+    finished = _chunk_records(work)
     assert 3 <= finished < 16, f"expected the driver to die mid-job, {finished} chunks done"
     assert not storage.exists(out)
     second = subprocess.run(
