@@ -9,8 +9,15 @@ into the low-resolution inputs; the model learns to undo that on your footage. H
 frames (--val-videos, else each video's last keyframe segment) are measured every
 --checkpoint-every steps, when a checkpoint is written under --output:
 <output>/train/checkpoint_*/step-N.safetensors, usable as --model anywhere. Started again
-on the same --output, the job resumes from its latest checkpoint. Exit 0 when the last step
-is done, 2 for a bad option or input (one line on stderr), 1 when training failed.
+on the same --output, the job resumes from its latest checkpoint.
+
+Unless given, --cpus-per-worker and --data-cpus are derived from the cluster's CPUs: the
+workers share half of them (a GPU worker takes 1 at most), each worker's data tasks the
+rest. Workers that would leave the data path no CPU are refused before any starts, naming
+flags that fit. A step that waits --data-timeout-s for its batch ends the job. It prints a
+start line, a line per checkpoint and the result; the rest stays in Ray's logs. Exit 0
+when the last step is done, 2 for a bad option or input or a request the cluster cannot
+fit (one line on stderr), 1 when training failed (a starved data path included).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Sequence
 
 from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.entrypoint import run_job
-from rayapp.train._config import TrainJobConfig
+from rayapp.train import TrainJobConfig
 
 # Degradation ranges stay the config's (Real-ESRGAN's): pairs of ranges make poor flags.
 _RANGES = ("blur_sigma", "blur_prob", "resize", "gaussian_noise", "poisson_scale",

@@ -32,6 +32,7 @@ __all__ = [
     "InputImageError",
     "InvalidVideoError",
     "RayappError",
+    "StarvedError",
     "StorageError",
     "StorageUnavailableError",
     "UnknownModelError",
@@ -153,6 +154,13 @@ class StorageUnavailableError(StorageError):
     """An object store did not answer for as long as rayapp retries (``rayapp.storage``)."""
 
     exit_code, http_status, code = EXIT_FAILED, 503, "storage_unavailable"
+
+
+class StarvedError(RayappError, TimeoutError):
+    """A job waited past its bound for what the cluster did not give: a batch from its data
+    path (``data_timeout_s``), room for its workers."""
+
+    exit_code, http_status, code = EXIT_FAILED, 504, "starved"
 
 
 def _all_subclasses(cls: type[RayappError]) -> list[type[RayappError]]:

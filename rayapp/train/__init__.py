@@ -6,11 +6,12 @@
   step, decoded by the video job's decode path;
 - :mod:`rayapp.train.perceptual`: the optional VGG19 perceptual term (weights the user gives);
 - ``run_training`` (``python -m jobs.train``): ``TorchTrainer`` over those batches, with
-  validation and checkpoints every K steps, resumable.
+  validation and checkpoints every K steps, resumable; its CPUs fitted to the cluster.
 """
 
+from rayapp.train._checkpoint import latest_checkpoint
 from rayapp.train._config import TrainJobConfig
-from rayapp.train._job import TrainResult, latest_checkpoint, run_training
+from rayapp.train._job import TrainResult, run_training
 from rayapp.train.degrade import DegradeConfig, degrade
 
 __all__ = [

@@ -38,9 +38,23 @@ class TrainJobConfig(BaseModel):
         description="Mixed precision: auto is bf16 on a GPU that has it (else fp16 with loss "
         "scaling) and fp32 on CPU.",
     )
-    cpus_per_worker: float = Field(1, gt=0, description="CPUs each worker reserves.")
-    data_cpus: float = Field(
-        1, gt=0, description="CPUs each decode-and-degrade task reserves (the data path)."
+    cpus_per_worker: float | None = Field(
+        None,
+        gt=0,
+        description="CPUs each worker reserves; default: half the cluster's CPUs shared by the "
+        "workers (at most 1 for a GPU worker), the rest left to the data path.",
+    )
+    data_cpus: float | None = Field(
+        None,
+        gt=0,
+        description="CPUs each decode-and-degrade task (the data path) reserves; default: 1, "
+        "or what the workers leave divided among them when that is less.",
+    )
+    data_timeout_s: float = Field(
+        300,
+        gt=0,
+        description="Seconds a step may wait for its batch (its tasks waiting for CPUs "
+        "included) before the job fails, saying what starved.",
     )
     perceptual_weight: float = Field(
         0.0, ge=0, description="Weight of the VGG19 perceptual term added to L1 (0: off)."

@@ -1,38 +1,56 @@
-"""``run_training``: Ray Train's ``TorchTrainer`` over the batches of ``rayapp.train.data``.
+"""``run_training``, the driver of a run: Ray Train's ``TorchTrainer`` over workers
+(``rayapp.train._worker``) that each stream their own batches of ``rayapp.train.data``.
 
-Each worker builds its own stream of batches (a Ray Data pipeline of decode-and-degrade
-tasks, in step order) and trains its DDP replica of the model with AdamW on the L1 loss.
-Every ``checkpoint_every`` steps the first worker measures PSNR/SSIM on the held-out frames
-(``rayapp.quality``) and reports a checkpoint through Ray Train: ``step-N.safetensors`` (the
-model's own key names: it loads wherever a model path is taken), ``step-N.json`` (step,
-config, metrics) and ``step-N.optim.safetensors`` (AdamW's moments). A run started again on
-the same output resumes from its latest checkpoint, at its step, with the same data.
+The inputs are planned and checked before any cluster starts; the workers' and the data
+tasks' CPUs fit the cluster or the run is refused before any worker starts
+(``rayapp.train._resources``). A run started again on the same output resumes from its
+latest checkpoint, at its step, with the same data. Nothing waits without end: a batch
+that does not come within ``data_timeout_s`` or workers that find no room in
+``START_TRIES`` tries end the run, each with one line. The console gets a start line, a
+line per report of the first worker (``rayapp.train._progress``) and the result; the rest
+stays in Ray's logs.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
-import re
-import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rayapp import storage
-from rayapp.errors import ConfigError
+from rayapp.errors import ConfigError, StarvedError, describe
+from rayapp.train._checkpoint import latest_checkpoint
 from rayapp.train._config import TrainJobConfig
+
+if TYPE_CHECKING:
+    from ray.train.torch import TorchTrainer
 
 __all__ = ["TrainResult", "run_training"]
 
 log = logging.getLogger(__name__)
 
 RUN_NAME = "train"
-_STEP = re.compile(r"step-(\d+)\.json$")
+
+# What a local Ray this job starts (``ensure_ray``: one machine, no dashboard) runs its
+# processes with, so that Ray Train's helpers stay quiet there; a cluster's own processes
+# are not touched, nor a variable the user set.
+_LOCAL_RAY_ENV = {
+    # Without a dashboard its placement-group cleaner cannot reach the state API, and warns
+    # of that every second: only Ray's errors reach the console.
+    "RAY_LOGGER_LEVEL": "error",
+    # Its state actor would log a traceback for the same reason every 30 s.
+    "RAY_TRAIN_ENABLE_STATE_ACTOR_RECONCILIATION": "0",
+    # No node of one machine is preempted; its watcher starts with an error line.
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+}
+# Ray Train tries again without end to start workers that find no room on the cluster (each
+# try waits RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S, 60 s unless set): after these tries,
+# time for an autoscaler to add a node, the run fails saying so.
+START_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -50,60 +68,30 @@ class TrainResult:
 def run_training(config: TrainJobConfig) -> TrainResult:
     """Train on the cluster this process is connected to (or a local Ray)."""
     import ray.train
-    from ray.train.torch import TorchTrainer
 
-    from rayapp.models import resolve
-    from rayapp.pipeline._cluster import ensure_ray
-    from rayapp.train.data import find_videos, plan_clips
+    from rayapp.pipeline import ensure_ray
+    from rayapp.train._progress import ReportLog
+    from rayapp.train._resources import cluster_cpus, train_cpus
 
     started = time.monotonic()
-    spec = resolve(config.model).spec
-    if spec is not None and spec.scale != config.scale:
-        raise ConfigError(f"{config.model} upscales x{spec.scale}, not x{config.scale}")
-    storage.check_scheme(config.output)
-    if config.num_gpus_per_worker == 0 and config.precision == "fp16":
-        raise ConfigError("fp16 training is for CUDA; on CPU use fp32 or bf16")
-    if config.perceptual_weight:  # its weights are read before any cluster starts
-        from rayapp.train.perceptual import PerceptualLoss
-
-        PerceptualLoss(config.perceptual_weights)
-    # Planned once, here (probing reads every packet): the workers get the plan. A bad
-    # input fails before any cluster starts.
-    clips, skipped = plan_clips(
-        find_videos(config.videos), patch=config.patch, segment_s=config.segment_s,
-        hold_out=not config.val_videos,
-    )  # fmt: skip
-    held_out = _held_out_clips(config) if config.val_videos else clips
-    ensure_ray()
+    clips, held_out, skipped = _plan(config)
+    with _quiet_local_ray():
+        ensure_ray()
+    cluster = cluster_cpus()
+    cpus = train_cpus(config, cluster)  # before any worker starts: a misfit never trains
+    config = config.model_copy(
+        update={"cpus_per_worker": cpus.per_worker, "data_cpus": cpus.per_data_task}
+    )
     root = storage.join(config.output, RUN_NAME)
     latest = latest_checkpoint(root)
-    fs, path = storage.filesystem(config.output)
-    import pyarrow.fs
-
-    pa_fs = pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs))
-    trainer = TorchTrainer(
-        _train_worker,
-        # Where to resume from: Ray Train 2's resume_from_checkpoint is deprecated; the
-        # worker reads the folder itself (or Ray's own checkpoint of this run, if it has one).
-        train_loop_config={
-            "config": config.model_dump(mode="json"),
-            "clips": clips,
-            "held_out": held_out,
-            "resume": storage.join(root, latest[1].rsplit("/", 1)[1]) if latest else None,
-        },
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=config.workers,
-            use_gpu=config.num_gpus_per_worker > 0,
-            resources_per_worker={
-                "CPU": config.cpus_per_worker,
-                **({"GPU": config.num_gpus_per_worker} if config.num_gpus_per_worker else {}),
-            },
-        ),
-        run_config=ray.train.RunConfig(name=RUN_NAME, storage_path=path, storage_filesystem=pa_fs),
-    )
-    result = trainer.fit()
-    if result.error is not None:
-        raise result.error
+    log.info(_start_line(config, cluster.total, len(clips), latest[0] if latest else 0, root))
+    reports = ReportLog(config.steps)
+    try:
+        result = _trainer(config, clips, held_out, latest, reports.queue).fit()
+    except ray.train.TrainingFailedError as e:
+        _raise_failure(e, config)
+    finally:
+        reports.close()
     done = latest_checkpoint(root)
     return TrainResult(
         steps=done[0] if done else 0,
@@ -115,140 +103,119 @@ def run_training(config: TrainJobConfig) -> TrainResult:
     )
 
 
-def latest_checkpoint(root: str) -> tuple[int, str, str] | None:
-    """(step, the checkpoint folder's path in its filesystem, its .safetensors URI) of the
-    highest step reported under ``root``, or None."""
-    fs, path = storage.filesystem(root)
-    try:
-        found = fs.glob(f"{path.rstrip('/')}/checkpoint_*/step-*.json")
-    except FileNotFoundError:
-        return None
-    best = max(((int(m.group(1)), p) for p in found if (m := _STEP.search(p))), default=None)
-    if best is None:
-        return None
-    step, json_path = best
-    folder = json_path.rsplit("/", 1)[0]
-    uri = storage.join(root, folder.rsplit("/", 1)[1], f"step-{step}.safetensors")
-    return step, folder, uri
+def _plan(config: TrainJobConfig) -> tuple[list, list, list[tuple[str, str]]]:
+    """(training clips, held-out clips, skipped videos): a bad option or input fails here,
+    before any cluster starts. Planned once (probing reads every packet): workers get it."""
+    from rayapp.models import resolve
+    from rayapp.train.data import find_videos, plan_clips
 
-
-def _train_worker(loop_config: dict) -> list[dict[str, Any]]:  # in each Ray Train worker
-    import ray.train
-    import ray.train.torch
-    import torch
-    import torch.nn.functional as F
-
-    from rayapp.models import load_model
-    from rayapp.train.data import validation_frames
-
-    config = TrainJobConfig.model_validate(loop_config["config"])
-    context = ray.train.get_context()
-    rank = context.get_world_rank()
-    torch.manual_seed(config.seed)
-    model = load_model(config.model).model.float()
-    optimizer_state, start = None, 0
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            start, weights, optimizer_state = _read_checkpoint(folder)
-    elif loop_config.get("resume"):
-        with tempfile.TemporaryDirectory() as folder:
-            for name in storage.list_names(loop_config["resume"]):
-                data = storage.read_bytes(storage.join(loop_config["resume"], name))
-                with open(os.path.join(folder, name), "wb") as f:
-                    f.write(data)
-            start, weights, optimizer_state = _read_checkpoint(folder)
-    if start:
-        model.load_state_dict(weights)
-        log.info("resumed from step %d", start)
-    model = ray.train.torch.prepare_model(model)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    clips = loop_config["clips"]
-    validation = []
-    if rank == 0:
-        validation = validation_frames(
-            loop_config["held_out"], config.val_frames, config.scale, config.seed,
-            config.degrade,
-        )  # fmt: skip
-    history: list[dict[str, Any]] = []  # what rank 0 reported: the run's return value
-    if start == 0:  # the starting model's score; every worker reports (a barrier)
-        history.append({"step": 0, **(_validate(model, validation) if rank == 0 else {})})
-        ray.train.report(history[-1])
-    device = ray.train.torch.get_device()
-    precision = train_precision(config.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    if rank == 0:
-        log.info("training on %s in %s", device, precision)
-    perceptual = None
-    if config.perceptual_weight:
+    spec = resolve(config.model).spec
+    if spec is not None and spec.scale != config.scale:
+        raise ConfigError(f"{config.model} upscales x{spec.scale}, not x{config.scale}")
+    storage.check_scheme(config.output)
+    if config.num_gpus_per_worker == 0 and config.precision == "fp16":
+        raise ConfigError("fp16 training is for CUDA; on CPU use fp32 or bf16")
+    if config.perceptual_weight:  # its weights are read before any cluster starts
         from rayapp.train.perceptual import PerceptualLoss
 
-        perceptual = PerceptualLoss(config.perceptual_weights).to(device)
-    losses: list[float] = []  # since the last report
-    waits: list[float] = []  # seconds each step waited for its batch
-    batches = iter(_batches(config, clips, range(start, config.steps), rank))
-    while True:
-        asked = time.perf_counter()
-        row = next(batches, None)
-        if row is None:
-            break
-        waits.append(time.perf_counter() - asked)
-        step = int(row["step"]) + 1
-        model.train()
-        hr = _tensor(row["hr"], device)
-        with _autocast(device, precision):
-            out = model(_tensor(row["lr"], device)).float()
-            loss = F.l1_loss(out, hr)
-            if perceptual is not None:
-                loss = loss + config.perceptual_weight * perceptual(out, hr)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(float(loss.detach()))
-        if step % config.checkpoint_every and step != config.steps:
-            continue
-        metrics = {"step": step, "loss": float(np.mean(losses)),
-                   "data_wait_s": float(np.mean(waits))}  # fmt: skip
-        losses.clear()
-        waits.clear()
-        if rank == 0:
-            metrics |= _validate(model, validation)
-            with tempfile.TemporaryDirectory() as folder:
-                _write_checkpoint(folder, step, model, optimizer, config, metrics)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
-        else:
-            ray.train.report(metrics)
-        history.append(metrics)
-        log.info("step %d/%d: %s", step, config.steps, metrics)
-    return history
+        PerceptualLoss(config.perceptual_weights)
+    clips, skipped = plan_clips(
+        find_videos(config.videos), patch=config.patch, segment_s=config.segment_s,
+        hold_out=not config.val_videos,
+    )  # fmt: skip
+    return clips, _held_out_clips(config) if config.val_videos else clips, skipped
 
 
-def train_precision(precision: str, device: Any) -> str:
-    """The precision a training step runs in: ``precision`` checked, or for ``auto`` bf16 on
-    a GPU that has it, fp16 (with loss scaling) on one that does not, fp32 on CPU. Unlike
-    inference (``rayapp.hardware``), auto stays fp32 on CPU: a bf16 CPU speeds up inference,
-    but training there is not where the time goes."""
-    import torch
+def _trainer(
+    config: TrainJobConfig, clips: list, held_out: list, latest: Any, reports: Any
+) -> TorchTrainer:
+    """The ``TorchTrainer`` of the run: ``config``'s CPUs resolved, ``latest`` checkpoint
+    (``latest_checkpoint``) to resume from, ``reports`` the driver's queue."""
+    import pyarrow.fs
+    import ray.train
+    from ray.train.torch import TorchTrainer
 
-    if precision == "auto":
-        if device.type != "cuda":
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("fp16 training is for CUDA; on CPU use fp32 or bf16")
-    return precision
+    from rayapp.train._worker import train_worker
+
+    root = storage.join(config.output, RUN_NAME)
+    fs, path = storage.filesystem(config.output)
+    gpus = {"GPU": config.num_gpus_per_worker} if config.num_gpus_per_worker else {}
+    return TorchTrainer(
+        train_worker,
+        # Where to resume from: Ray Train 2's resume_from_checkpoint is deprecated; the
+        # worker reads the folder itself (or Ray's own checkpoint of this run, if it has one).
+        train_loop_config={
+            "config": config.model_dump(mode="json"),
+            "clips": clips,
+            "held_out": held_out,
+            "resume": storage.join(root, latest[1].rsplit("/", 1)[1]) if latest else None,
+            "reports": reports,
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.workers, use_gpu=bool(gpus),
+            resources_per_worker={"CPU": config.cpus_per_worker, **gpus},
+        ),
+        run_config=ray.train.RunConfig(
+            name=RUN_NAME, storage_path=path,
+            storage_filesystem=pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)),
+            failure_config=ray.train.FailureConfig(controller_failure_limit=START_TRIES - 1),
+            # Ray Data splits the CPUs the workers leave among their pipelines in whole CPUs,
+            # none on a small machine, where it runs a task at a time and warns after a
+            # minute that the job "may hang forever": data_timeout_s is this run's bound.
+            worker_runtime_env={"env_vars": {"RAY_DATA_STARVATION_WARNING_DELAY_S": "inf"}},
+            # Ray Train's own lines (workers started, each report) stay in its log files.
+            logging_config=ray.train.LoggingConfig(log_level="ERROR"),
+        ),
+    )  # fmt: skip
 
 
-def _autocast(device: Any, precision: str):  # noqa: ANN202 - a context manager
-    import torch
+def _start_line(
+    config: TrainJobConfig, cluster_cpus: float, videos: int, resumed: int, root: str
+) -> str:
+    gpus = f" + {config.num_gpus_per_worker:g} GPU" if config.num_gpus_per_worker else ""
+    return (
+        f"training {config.model} x{config.scale} {f'from step {resumed} ' if resumed else ''}"
+        f"to step {config.steps} on {videos} video(s): {config.workers} worker(s) of "
+        f"{config.cpus_per_worker:g} CPU{gpus} and data tasks of {config.data_cpus:g} CPU, of "
+        f"the cluster's {cluster_cpus:g} CPUs; checkpoints under {root}"
+    )
 
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+@contextlib.contextmanager
+def _quiet_local_ray() -> Iterator[None]:
+    """``_LOCAL_RAY_ENV`` in this process's environment while a local Ray may start."""
+    added = {k: v for k, v in _LOCAL_RAY_ENV.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def _raise_failure(error: Exception, config: TrainJobConfig) -> NoReturn:
+    """Raise what a user should read of a failed run: the rayapp error a worker raised (its
+    data path starved, a segment that did not decode), workers that never started, else Ray
+    Train's own error."""
+    import ray
+    from ray.train.v2._internal.execution.failure_handling.default import (
+        RETRYABLE_CONTROLLER_ERRORS,  # the failures to start that Ray Train tries again
+    )
+
+    failures = getattr(error, "worker_failures", {})  # a ray.train.WorkerGroupError's
+    for rank in sorted(failures):
+        if describe(failures[rank]) is not None:
+            raise failures[rank] from error
+    cause = getattr(error, "controller_failure", None)  # a ray.train.ControllerError's
+    if isinstance(cause, RETRYABLE_CONTROLLER_ERRORS):
+        free = ray.available_resources().get("CPU", 0.0)
+        total = ray.cluster_resources().get("CPU", 0.0)
+        raise StarvedError(
+            f"the workers ({config.workers} x {config.cpus_per_worker:g} CPU) found no room on "
+            f"the cluster in {START_TRIES} tries ({str(cause).split('. ')[0]}); {free:g} of its "
+            f"{total:g} CPUs are free"
+        ) from error
+    raise error
 
 
 def _held_out_clips(config: TrainJobConfig) -> list:
@@ -259,86 +226,3 @@ def _held_out_clips(config: TrainJobConfig) -> list:
         hold_out=False,
     )  # fmt: skip
     return [Clip(c.uri, (), c.train) for c in clips]
-
-
-def _batches(config: TrainJobConfig, clips: list, steps: range, rank: int):  # noqa: ANN202
-    """This worker's batches for ``steps``, in order, decoded and degraded by Ray Data tasks
-    a few steps ahead of the optimiser."""
-    import ray.data
-
-    from rayapp.train.data import batch, step_items
-
-    items = step_items(clips, steps, rank, config.seed)
-    if not items:
-        return iter(())
-    ds = ray.data.from_items(items, override_num_blocks=len(items)).map(
-        partial(batch, batch_size=config.batch_size, patch=config.patch, scale=config.scale,
-                seed=config.seed, degrade_config=config.degrade),
-        num_cpus=config.data_cpus,
-    )  # fmt: skip
-    ds.context.execution_options.preserve_order = True
-    return ds.iter_rows()
-
-
-def _tensor(images: np.ndarray, device: Any):  # noqa: ANN202 - a torch tensor
-    import torch
-
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return x.permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def _validate(model: Any, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean PSNR/SSIM (RGB, ``rayapp.quality``) of the model on the held-out pairs."""
-    import torch
-
-    from rayapp import quality
-
-    net = getattr(model, "module", model)  # DDP's wrapped model
-    net.eval()
-    psnr, ssim = [], []
-    device = next(net.parameters()).device
-    with torch.inference_mode():
-        for hr, lr in pairs:
-            y = net(_tensor(lr[None], device)).clamp(0, 1)
-            out = (y * 255).round().permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()[0]
-            psnr.append(float(quality.psnr(out, hr)[0]))
-            ssim.append(float(quality.ssim(out, hr)[0]))
-    return {"val_psnr": float(np.mean(psnr)), "val_ssim": float(np.mean(ssim))}
-
-
-def _write_checkpoint(
-    folder: str, step: int, model: Any, optimizer: Any, config: TrainJobConfig, metrics: dict
-) -> None:
-    from safetensors.torch import save_file
-
-    net = getattr(model, "module", model)
-    weights = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(weights, os.path.join(folder, f"step-{step}.safetensors"))
-    state = optimizer.state_dict()
-    moments = {
-        f"{i}.{name}": value.detach().cpu().contiguous()
-        for i, per_param in state["state"].items()
-        for name, value in per_param.items()
-        if hasattr(value, "detach")
-    }
-    save_file(moments, os.path.join(folder, f"step-{step}.optim.safetensors"))
-    meta = {"step": step, "config": config.model_dump(mode="json"), "metrics": metrics,
-            "param_groups": state["param_groups"]}  # fmt: skip
-    with open(os.path.join(folder, f"step-{step}.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-
-
-def _read_checkpoint(folder: str) -> tuple[int, dict, dict]:
-    """(step, model weights, AdamW's state_dict) from a folder ``_write_checkpoint`` wrote."""
-    from safetensors.torch import load_file
-
-    step = max(int(m.group(1)) for name in os.listdir(folder) if (m := _STEP.search(name)))
-    with open(os.path.join(folder, f"step-{step}.json")) as f:
-        meta = json.load(f)
-    weights = load_file(os.path.join(folder, f"step-{step}.safetensors"))
-    moments = load_file(os.path.join(folder, f"step-{step}.optim.safetensors"))
-    state: dict[int, dict] = {}
-    for key, value in moments.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    return step, weights, {"state": state, "param_groups": meta["param_groups"]}

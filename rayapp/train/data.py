@@ -19,9 +19,7 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import ConfigError, RayappError
 from rayapp.train.degrade import DegradeConfig, degrade
-from rayapp.video._decode import decode_segment
-from rayapp.video._probe import probe
-from rayapp.video._segments import Segment, plan_segments
+from rayapp.video import Segment, decode_segment, plan_segments, probe
 
 __all__ = ["Clip", "batch", "find_videos", "plan_clips", "step_items", "validation_frames"]
 

@@ -1,9 +1,13 @@
 """Fine-tuning with Ray Train on frames streamed from generated clips on S3 (moto): the
 loss goes down, checkpoints land at the output URI and load as models, validation PSNR
-improves on held-out frames, a killed job resumes, and bad inputs are clear."""
+improves on held-out frames, a killed job resumes, and bad inputs are clear. Training never
+hangs: the CPUs not given fit the cluster, a request that cannot fit is refused before any
+worker starts, and a starved data path ends the job, each in one line."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -20,6 +24,7 @@ from rayapp import storage
 from rayapp.testing import make_test_video
 from rayapp.train import TrainJobConfig, latest_checkpoint, run_training
 from rayapp.upscaler import Upscaler
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -99,8 +104,8 @@ def test_rrdbnet_trains_in_bf16_autocast_and_keeps_its_architecture(
     assert Upscaler.load(result.checkpoint, device="cpu").scale == 4
 
 
-def _job(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+def _job(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | (env or {})
     return subprocess.Popen(
         [sys.executable, "-m", "jobs.train", *args], cwd=ROOT, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -114,20 +119,29 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
             "--batch-size", "4", "--patch", "32", "--segment-s", "0.25",
             "--cpus-per-worker", "0.5", "--data-cpus", "0.5"]  # fmt: skip
     first = _job(*args, "--steps", "400")
-    deadline = time.monotonic() + 240
-    while latest_checkpoint(f"{out}/train") is None and time.monotonic() < deadline:
+
+    def checkpointed() -> tuple[int, str, str] | None:
         assert first.poll() is None, first.communicate()
-        time.sleep(0.5)
-    os.killpg(first.pid, signal.SIGKILL)  # the driver, mid-run
-    first.wait(timeout=60)
+        return latest_checkpoint(f"{out}/train")
+
+    try:
+        wait_until(checkpointed, 240, "the job's first checkpoint")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)  # the driver, mid-run
+        first.wait(timeout=60)
     # Its local Ray's workers notice the driver is gone within seconds, and may report a
     # checkpoint more before they do: the rerun must start from whatever came last.
-    step, stable_since = latest_checkpoint(f"{out}/train")[0], time.monotonic()
-    while time.monotonic() - stable_since < 8 and time.monotonic() < deadline + 60:
-        time.sleep(0.5)
+    last = {"step": latest_checkpoint(f"{out}/train")[0], "since": time.monotonic()}
+
+    def quiet_step() -> int | None:
+        """The last checkpoint's step, once none has come for 8 s."""
         now = latest_checkpoint(f"{out}/train")[0]
-        if now != step:
-            step, stable_since = now, time.monotonic()
+        if now != last["step"]:
+            last.update(step=now, since=time.monotonic())
+        return now if time.monotonic() - last["since"] >= 8 else None
+
+    step = wait_until(quiet_step, 120, "8 s without a new checkpoint", state=lambda: last)
     assert 10 <= step < 400 and step % 10 == 0
     second = _job(*args, "--steps", str(step + 10))
     stdout, stderr = second.communicate(timeout=300)
@@ -157,3 +171,80 @@ def test_bad_inputs_are_one_line(
     assert len(lines) == 1 and lines[0].startswith("train: error: ")
     assert re.search(message, lines[0]), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_help_example_trains_on_two_cpus_in_a_line_per_checkpoint(tmp_path: Path) -> None:
+    """``--workers 2`` as ``--help`` shows it, no CPU flag, on a local Ray of 2 CPUs: the
+    workers' and the data tasks' CPUs are halves of what is there, every step is made, and
+    the output is the start line, a line per report and the result (it was a hang, and with
+    CPU flags 20,012 lines)."""
+    src = clip(str(tmp_path / "texture.mp4"))
+    out = tmp_path / "out"
+    job = _job(
+        "--videos", src, "--model", "realesr-animevideov3", "--scale", "4", "--steps", "20",
+        "--workers", "2", "--output", f"{out}/", "--checkpoint-every", "10",
+        "--batch-size", "4", "--patch", "32", "--segment-s", "0.25",
+        env={"RAY_OVERRIDE_RESOURCES": json.dumps({"CPU": 2})},  # whatever this machine has
+    )  # fmt: skip
+    try:
+        stdout, stderr = job.communicate(timeout=400)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    lines = (stdout + stderr).splitlines()
+    assert job.returncode == 0, stdout + stderr
+    assert len(lines) < 50, lines
+    assert any("2 worker(s) of 0.5 CPU and data tasks of 0.5 CPU, of the cluster's 2 CPUs"
+               in line for line in lines), lines  # fmt: skip
+    reports = [int(m.group(1)) for line in lines if (m := re.search(r" step (\d+)/20: ", line))]
+    assert reports == [0, 10, 20], lines
+    assert "to step 20 (from 0)" in stdout
+    assert latest_checkpoint(f"{out}/train")[0] == 20
+
+
+def test_workers_that_leave_the_data_path_no_cpu_are_refused_before_training(
+    ray_local: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = clip(str(tmp_path / "texture.mp4"))
+    out = tmp_path / "out"
+    argv = ["--videos", src, "--output", str(out), "--patch", "32",
+            "--workers", "4", "--cpus-per-worker", "1"]  # fmt: skip
+    assert train.main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "train: error: --workers 4 --cpus-per-worker 1 cannot train on this cluster: the "
+        "workers (4 x 1 CPU) hold 4 of its 2 CPUs, leaving the data path 0: no batch would "
+        "ever come; these fit: --workers 4 --cpus-per-worker 0.25 --data-cpus 0.25 or "
+        "--workers 1 --cpus-per-worker 1 --data-cpus 1"
+    ]
+    assert not out.exists()
+
+
+class _Hog:
+    """Another job's actor, holding a CPU for as long as it lives."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_a_starved_data_path_ends_the_job_in_one_line(
+    ray_local: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another job holds the CPU the data tasks would run on: the first batch never comes,
+    and after --data-timeout-s the job ends (exit 1) saying what starved."""
+    import ray
+
+    src = clip(str(tmp_path / "texture.mp4"))
+    hog = ray.remote(num_cpus=1)(_Hog).remote()
+    ray.get(hog.ready.remote(), timeout=120)
+    argv = ["--videos", src, "--output", str(tmp_path / "out"), "--workers", "1",
+            "--batch-size", "4", "--patch", "32", "--segment-s", "0.25",
+            "--data-timeout-s", "5"]  # fmt: skip
+    try:
+        assert train.main(argv) == 1
+    finally:
+        ray.kill(hog)
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "train: error: the data path gave worker 0 no batch for step 1 in 5 s "
+        "(--data-timeout-s): its decode-and-degrade tasks ask 1 CPU each, and 0 of the "
+        "cluster's 2 CPUs are free"
+    ]
