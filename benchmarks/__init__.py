@@ -23,6 +23,9 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
 - ``train``: the fine-tuning data path (decode and degrade on Ray Data) against what the
   trainers take, and the disk streaming saves next to extracting every frame as PNG.
 - ``plan``: ``rayapp plan``'s estimated duration against the job's actual one (10 s clips).
+- ``encode``: what this machine's CPUs encode (codecs and presets at 1920x1080 and
+  2560x1920, slice against frame threads against one encoder per CPU), and the video job
+  with a simulated GPU against ffmpeg on the same clip and settings.
 """
 
 from __future__ import annotations

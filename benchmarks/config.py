@@ -13,7 +13,7 @@ __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
 Section = Literal[
-    "forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train", "plan"
+    "forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train", "plan", "encode"
 ]
 
 
@@ -59,7 +59,11 @@ class BenchmarkConfig(BaseModel):
         1.0, gt=0, description="Quality: clip length (160x120, every model)."
     )
     plan_seconds: float = Field(10.0, gt=0, description="Plan: clip length.")
-    gpu_seconds: float = Field(4.0, gt=0, description="GPU: clip length (640x480, x4).")
+    gpu_seconds: float = Field(10.0, gt=0, description="GPU: clip length (640x480, x4).")
+    encode_frames: int = Field(24, ge=2, description="Encode: frames per encoder capacity run.")
+    encode_seconds: float = Field(
+        12.0, gt=0, description="Encode: clip length of the job with a simulated GPU (640x480)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,6 +1,13 @@
-"""The benchmark's ``gpu`` section, for a machine with an NVIDIA GPU: the fp16 forward at
-1280x720, and the Ray video job with 4 replicas at ``num_gpus=0.25`` on one GPU (NVENC, and
-libx264 for comparison): frames/s and GPU memory per replica. Elsewhere it says it skipped.
+"""The benchmark's ``gpu`` section, for a machine with an NVIDIA GPU: does the video job keep
+its GPU busy, or what holds it back?
+
+On a ``gpu_seconds`` 640x480 clip upscaled x4 (to 2560x1920): the model's frames/s
+(``Upscaler.upscale_batch``, fp16, one frame a forward), the encoders' frames/s on this
+node's CPUs (one single-threaded libx264 medium per CPU, side by side: what the job's
+replicas run), and the Ray video job with 4 replicas at a quarter GPU each (``--codec
+h264``: NVENC where the GPU has it, else libx264 and the reason): frames/s end to end and
+at work, the share of the job's time the GPU was busy (``nvidia-smi``), GPU memory per
+replica, and which stage bound it. Elsewhere it says it skipped.
 
     python -m jobs.benchmark --section gpu
 """
@@ -8,72 +15,99 @@ libx264 for comparison): frames/s and GPU memory per replica. Elsewhere it says 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 
+import numpy as np
 import torch
 
 from benchmarks.cluster import local_ray
 from benchmarks.config import BenchmarkConfig
+from benchmarks.encode import side_by_side_fps
 from benchmarks.pipeline_report import window_fps
 from benchmarks.table import table
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.upscaler import Upscaler
+from rayapp.video import encoder_usable
 
 __all__ = ["section_gpu"]
 
 MIB = 1024 * 1024
 
 
-def _forward(cfg: BenchmarkConfig) -> list[str]:
+class _GpuBusy:
+    """``nvidia-smi``'s GPU utilisation sampled every ``interval_s`` in a thread."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self.samples: list[tuple[float, float]] = []  # (time.time(), percent)
+        self._stop = threading.Event()
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _GpuBusy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True, text=True, timeout=10,
+            ).stdout  # fmt: skip
+            if out.strip():
+                self.samples.append((time.time(), float(out.splitlines()[0])))
+
+    def mean(self, start: float, end: float) -> float:
+        inside = [p for t, p in self.samples if start <= t <= end]
+        return sum(inside) / len(inside) / 100 if inside else float("nan")
+
+
+def _frames(clip: str) -> list[np.ndarray]:
+    import av
+
+    with av.open(clip) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def _model_fps(cfg: BenchmarkConfig, frames: list[np.ndarray]) -> tuple[float, str]:
     up = Upscaler.load(cfg.model, device="cuda")  # precision auto: fp16 where allowed
-    x = torch.rand(1, 3, 720, 1280, device="cuda")
-    for _ in range(3):  # warm-up: cuDNN picks its kernels
-        up.forward(x)
+    for f in frames[:3]:  # warm-up: cuDNN picks its kernels
+        up.upscale_batch(f[None])
     torch.cuda.synchronize()
     started = time.perf_counter()
-    for _ in range(cfg.frames * 5):
-        up.forward(x)
+    for f in frames[:48]:
+        up.upscale_batch(f[None])
     torch.cuda.synchronize()
-    fps = cfg.frames * 5 / (time.perf_counter() - started)
-    memory = torch.cuda.max_memory_allocated() / MIB
-    return ["forward 1280x720", up.precision, f"{fps:.1f}", "-", f"{memory:.0f}", "-"]
+    return min(48, len(frames)) / (time.perf_counter() - started), up.precision
 
 
-def _job(clip: str, tmp: str, cfg: BenchmarkConfig, codec: str) -> tuple[VideoJobResult, float]:
+def _job(clip: str, tmp: str, cfg: BenchmarkConfig) -> tuple[VideoJobResult, float]:
     cpus = os.cpu_count() or 4
     config = VideoJobConfig(
         input=clip,
-        output=f"{tmp}/{codec}.mp4",
+        output=f"{tmp}/out.mp4",
         upscale=UpscaleConfig(model=cfg.model),
-        codec=codec,
+        codec="h264",
         replicas=ReplicaConfig(
             min_replicas=4,
             max_replicas=4,
             num_gpus_per_replica=0.25,
             num_cpus_per_replica=max(1, cpus // 5),
-            threads_per_replica=max(1, cpus // 5),
+            threads_per_replica=1,
         ),
     )
     started = time.monotonic()
     result = run_video_job(config, progress=())
-    print(f"gpu: {codec} job done", file=sys.stderr, flush=True)
+    print(f"gpu: job done in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return result, time.monotonic() - started
-
-
-def _job_row(name: str, result: VideoJobResult, wall: float) -> list[str]:
-    at_work, _, _ = window_fps(result.chunks)
-    memory: dict[str, int] = {}
-    for c in result.chunks:
-        memory[c.replica] = max(memory.get(c.replica, 0), c.device_memory)
-    per_replica = "/".join(f"{m / MIB:.0f}" for m in memory.values())
-    encoders = ",".join(sorted({c.encoder for c in result.chunks}))
-    return [
-        name, encoders, f"{result.frames / wall:.1f}", f"{at_work:.1f}",
-        "-", per_replica,
-    ]  # fmt: skip
 
 
 def section_gpu(cfg: BenchmarkConfig) -> str:
@@ -82,22 +116,42 @@ def section_gpu(cfg: BenchmarkConfig) -> str:
     from rayapp.sample import make_sample_video
 
     w, h = cfg.size_wh((640, 480))
-    rows = [_forward(cfg)]
+    cpus = os.cpu_count() or 4
     with tempfile.TemporaryDirectory(prefix="rb-gpu-") as tmp:
         clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.gpu_seconds, size=(w, h))
-        with local_ray(tmp, os.cpu_count() or 4, gpus=1):
-            for codec in ("h264", "libx264"):
-                result, wall = _job(clip, tmp, cfg, codec)
-                rows.append(_job_row(f"Ray job, 4 x 0.25 GPU, --codec {codec}", result, wall))
-    name = torch.cuda.get_device_name()
+        frames = _frames(clip)
+        model_fps, precision = _model_fps(cfg, frames)
+        print(f"gpu: model {model_fps:.1f} frames/s", file=sys.stderr, flush=True)
+        encoders_fps = side_by_side_fps(clip, (4 * w, 4 * h), "libx264", "medium", cpus, 24)
+        print(f"gpu: encoders {encoders_fps:.1f} frames/s", file=sys.stderr, flush=True)
+        torch.cuda.empty_cache()
+        with local_ray(tmp, cpus, gpus=1), _GpuBusy() as busy:
+            result, wall = _job(clip, tmp, cfg)
+    at_work, _, span = window_fps(result.chunks)
+    first = min(c.started_at for c in result.chunks)
+    last = max(c.finished_at for c in result.chunks)
+    memory: dict[str, int] = {}
+    for c in result.chunks:
+        memory[c.replica] = max(memory.get(c.replica, 0), c.device_memory)
+    per_replica = "/".join(f"{m / MIB:.0f}" for m in memory.values())
+    encoder = ",".join(sorted({c.encoder for c in result.chunks}))
+    bound = "model" if model_fps < encoders_fps else "encoders"
+    why = encoder_usable("h264_nvenc")
+    rows = [
+        ["model (upscale_batch, 1 frame a forward)", precision, f"{model_fps:.1f}"],
+        [f"encoders ({cpus} x libx264 medium, 1 thread each)", "-", f"{encoders_fps:.1f}"],
+        ["Ray job, end to end", encoder, f"{result.frames / wall:.1f}"],
+        ["Ray job, at work", encoder, f"{at_work:.1f}"],
+    ]
     return "\n".join(
         [
-            f"== gpu: {name}, {cfg.model}; the job on a {cfg.gpu_seconds:g} s {w}x{h} clip "
-            f"(x4: {4 * w}x{4 * h}), end to end and at work (first frame into a replica to "
-            "the last chunk out)",
-            table(
-                ["run", "encoder / precision", "fps", "at work fps", "GPU MiB", "GPU MiB/replica"],
-                rows,
-            ),
+            f"== gpu: {torch.cuda.get_device_name()}, {cpus} CPUs, {cfg.model} x4; a "
+            f"{cfg.gpu_seconds:g} s {w}x{h} clip ({result.frames} frames) to {4 * w}x{4 * h}",
+            table(["run", "precision / encoder", "frames/s"], rows),
+            f"   job at work / the lesser of model and encoders ({bound}): "
+            f"{at_work / min(model_fps, encoders_fps):.2f}; GPU busy {busy.mean(first, last):.0%} "
+            f"of the time at work ({span:.1f} s), {busy.mean(first - 60, time.time()):.0%} of "
+            f"the whole job ({wall:.1f} s); GPU memory per replica {per_replica} MiB; NVENC: "
+            f"{why or 'opens'}",
         ]
     )

@@ -148,6 +148,12 @@ class ReplicaConfig(BaseModel):
     threads_per_replica: int | None = Field(
         None, ge=1, description="torch threads per replica; default: host cores / max_replicas."
     )
+    encoders_per_replica: int | None = Field(
+        None,
+        ge=1,
+        description="Chunks a replica encodes at once; default: with its model on a GPU, one "
+        "single-threaded encoder per CPU of its share of the node, else one.",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ReplicaConfig:

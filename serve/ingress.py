@@ -119,6 +119,8 @@ class Ingress:
                 "loaded": spec.name in loaded,
                 "device": loaded.get(spec.name, {}).get("device"),
                 "precision": loaded.get(spec.name, {}).get("precision"),
+                # What a video job's replica on that device encodes with, and why not NVENC.
+                "video_encoder": loaded.get(spec.name, {}).get("video_encoder"),
             }
             for spec in map(get_spec, self._config.pool.models)
         ]

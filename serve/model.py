@@ -25,6 +25,7 @@ from ray import serve
 from rayapp.config import ServeModelPoolConfig, UpscaleConfig
 from rayapp.models import resolve
 from rayapp.upscaler import Upscaler
+from rayapp.video import EncodeSettings, encoder_usable
 
 __all__ = ["ModelPool", "Upscaled"]
 
@@ -122,7 +123,10 @@ class ModelPool:
         precision each runs in (``precision=auto`` resolved on this replica's hardware)."""
         wrapper = getattr(self._load_fn, "__serve_multiplex_wrapper", None)
         models = wrapper.models if wrapper is not None else {}
-        return {name: {"device": m.device, "precision": m.precision} for name, m in models.items()}
+        return {
+            name: {"device": m.device, "precision": m.precision, "video_encoder": _video_encoder(m)}
+            for name, m in models.items()
+        }
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02)
     async def _batched(self, requests: list[_Request]) -> list[Upscaled]:
@@ -141,6 +145,15 @@ class ModelPool:
             for i, image in zip(indices, images, strict=True):
                 out[i] = Upscaled(image, len(requests), forward, self._replica_id)
         return out  # type: ignore[return-value]
+
+
+def _video_encoder(model: LoadedModel) -> dict[str, str | None]:
+    """The encoder a video job's replica on this device gets for ``--codec h264``, and why
+    not NVENC when a GPU replica falls back to the CPU (probed once per process)."""
+    device = model.device.split(":")[0]
+    chosen = EncodeSettings("h264").for_device(device).spec.name
+    why_not = encoder_usable("h264_nvenc") if device == "cuda" and chosen == "libx264" else None
+    return {"h264": chosen, "why_not_nvenc": why_not}
 
 
 def _upscale_group(

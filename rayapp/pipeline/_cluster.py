@@ -26,7 +26,6 @@ __all__ = [
     "load_replica",
     "replica_items",
     "replica_pool_args",
-    "replica_threads",
     "submission_id",
 ]
 
@@ -131,11 +130,6 @@ def submission_id() -> str | None:
     """The submission id of the Ray job this process is the driver of (``ray job submit``,
     or the Serve jobs API), or None when it was started directly."""
     return (_submitted_job().get("metadata") or {}).get("job_submission_id")
-
-
-def replica_threads(rep: ReplicaConfig) -> int:
-    """torch threads per replica: as configured, else this host's cores / max replicas."""
-    return rep.threads_per_replica or max(1, (os.cpu_count() or 1) // rep.max_replicas)
 
 
 # One block is one actor task: many small blocks keep the replicas evenly busy; the cap

@@ -22,18 +22,29 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from rayapp import storage
+from rayapp.codecs import CODECS, FAMILIES
 from rayapp.config import INSTANCES, Instance, PlanOptions, VideoJobConfig
 from rayapp.errors import ConfigError
-from rayapp.pipeline._cluster import replica_threads
+from rayapp.pipeline._bound import StageRates, stage_rates
 from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._plan import plan_video_job
-from rayapp.video import ChunkEncoder, JobPlan, Segment, VideoStreamInfo, decode_segment
+from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
+from rayapp.video import (
+    ChunkEncoder,
+    EncodeSettings,
+    JobPlan,
+    Segment,
+    VideoStreamInfo,
+    decode_segment,
+    encoder_usable,
+    nvenc_reason,
+)
 
 __all__ = [
     "STORED",
@@ -59,6 +70,10 @@ STORED: dict[str, dict[str, dict[tuple[int, int], float]]] = {
     },
 }
 
+_X26X = ("libx264", "libx265")
+_ENCODED_FRAMES = 12
+_FAST = ("ultrafast", "superfast", "veryfast")
+
 STARTUP_S = 6.0
 """Replicas loading their model and the first decode tasks starting (the benchmark's
 ``cold`` section measures it); a local Ray's own start comes on top when there is none."""
@@ -75,6 +90,10 @@ class Calibration:
     encode_s: float
     decode_s: float
     source: str  # "measured on <device>" or "stored for <gpu>"
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda") or self.source.startswith("stored")
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,10 @@ class VideoPlan:
     cost_usd: float | None
     deadline_s: float | None
     replicas_for_deadline: int | None
+    encoder: str  # the encoder a replica's chunks get (a family resolved on its device)
+    encoder_note: str | None  # why not NVENC, where a GPU replica falls back to the CPU
+    encoders_per_replica: int  # chunks a replica encodes at once
+    stages: StageRates
     # The estimate at other replica counts (1, 2, 4, ... and around the deadline's count).
     by_replicas: dict[int, float] = field(default_factory=dict)
 
@@ -119,6 +142,9 @@ class VideoPlan:
             f"{c.encode_s * 1000:.1f} ms, decode {c.decode_s * 1000:.1f} ms",
             f"estimate: {_hms(self.estimated_s)} at {self.replicas} replicas "
             f"({self.cpus:g} CPUs, {self.gpus:g} GPUs); {self.replica_hours:.3f} replica-hours",
+            f"encoder: {self.encoder}, {self.encoders_per_replica} chunks at once per replica"
+            + (f" (no NVENC: {self.encoder_note})" if self.encoder_note else ""),
+            self.stages.describe(self.calibration.on_gpu, CODECS[self.encoder].gpu),
         ]
         if self.instance:
             cost = "price unknown" if self.cost_usd is None else f"${self.cost_usd:.2f}"
@@ -168,25 +194,28 @@ def estimate_s(
     cpus: float,
     gpus: float,
     threads: int,
+    encoders: int = 1,
     startup_s: float = STARTUP_S,
 ) -> float:
     """Seconds the job takes at ``replicas`` replicas on ``cpus``/``gpus``.
 
-    A replica does a frame in ``w`` = network (for frames that are not repeats) + encode.
-    The job's rate is the least of: the replicas' (``replicas / w``); the CPUs' (each frame
-    costs decode + encode CPU seconds, plus the network's ``threads`` cores per second when
-    it runs on the CPU); the GPUs' (network seconds per frame, when it runs on a GPU). The
-    last chunks cannot be split: no job is faster than its replica-rounds of whole chunks."""
+    An encoder of a replica does a frame in ``w`` = network (for frames that are not
+    repeats) + encode; a replica's ``encoders`` work side by side, their forwards taking
+    turns on its model, so a replica does a frame every ``max(network, w / encoders)``. The
+    job's rate is the least of: the replicas'; the CPUs' (each frame costs decode + encode
+    CPU seconds, plus the network's ``threads`` cores per second when it runs on the CPU);
+    the GPUs' (network seconds per frame, when it runs on a GPU). The last chunks cannot be
+    split: no job is faster than its rounds of whole chunks through every encoder."""
     c = calibration
     network = (1.0 - duplicate_share) * c.model_s
     w = network + c.encode_s
-    on_gpu = c.device.startswith("cuda") or c.source.startswith("stored")
+    on_gpu = c.on_gpu
     cpu_per_frame = c.decode_s + c.encode_s + (0.0 if on_gpu else network * threads)
-    rates = [replicas / w, cpus / cpu_per_frame]
+    rates = [replicas / max(network, w / encoders), cpus / cpu_per_frame]
     if on_gpu and network > 0:
         rates.append(max(gpus, 1e-9) / network)
     work = frames / min(rates)
-    rounds = math.ceil(chunks / replicas) * chunk_frames * w
+    rounds = math.ceil(chunks / (replicas * encoders)) * chunk_frames * w
     return startup_s + max(work, min(rounds, frames * w))
 
 
@@ -211,11 +240,19 @@ def plan_video(
     sample, decode_s = _sample_frames(config.input, plan.segments, samples)
     share = _duplicate_share(sample, config.effective_dedup_threshold)
     threads = replica_threads(config.replicas)
-    encode_s = _encode_s(plan, sample[:measure_frames])
-    calibration = _calibrate(
-        config, plan, sample[:measure_frames], threads, node, encode_s, decode_s
-    )
+    timed = sample[:measure_frames]
+    device, model_s, source = _calibrate(config, plan, timed, threads, node)
     cpus, gpus, ray_start_s = _cluster(node)
+    on_gpu = device == "cuda"
+    settings, note = _encoder(plan.settings, on_gpu, node)
+    node_cpus, node_gpus = (node.vcpus, node.gpus) if node else (cpus, gpus)
+    pool = encoder_pool(
+        replica_cpus(config.replicas, node_cpus, node_gpus),
+        model_on_gpu=on_gpu,
+        encoders=config.replicas.encoders_per_replica,
+    )
+    encode_s = _encode_s(plan, timed, settings, pool.threads)
+    calibration = Calibration(device, model_s, encode_s, decode_s, source)
     n = options.replicas or config.replicas.max_replicas
 
     def estimate(count: int) -> tuple[float, int | None]:
@@ -230,11 +267,16 @@ def plan_video(
         seconds = estimate_s(
             frames=video.frame_count, chunks=len(plan.runs), chunk_frames=plan.chunk_frames,
             calibration=calibration, duplicate_share=share, replicas=count, cpus=c, gpus=g,
-            threads=threads, startup_s=STARTUP_S + ray_start_s,
+            threads=threads, encoders=pool.encoders, startup_s=STARTUP_S + ray_start_s,
         )  # fmt: skip
         return seconds, nodes
 
     seconds, nodes = estimate(n)
+    all_cpus = cpus if nodes is None else nodes * node.vcpus
+    all_gpus = gpus if nodes is None else nodes * node.gpus
+    rates = _stage_rates(
+        calibration, share, all_cpus, all_gpus, threads, pool.threads, settings, plan, timed
+    )
     limit = max(len(plan.runs), 1)  # more replicas than chunks have nothing to do
     needed = None if deadline_s is None else _replicas_for(deadline_s, estimate, limit)
     counts = {2**i for i in range(limit.bit_length() + 1) if 2**i <= limit} | {n}
@@ -253,12 +295,16 @@ def plan_video(
         sampled_frames=len(sample),
         calibration=calibration,
         replicas=n,
-        cpus=cpus if nodes is None else nodes * node.vcpus,
-        gpus=gpus if nodes is None else nodes * node.gpus,
+        cpus=all_cpus,
+        gpus=all_gpus,
         estimated_s=seconds,
         replica_hours=n * seconds / 3600,
         instance=node.name if node else None,
         nodes=nodes,
+        encoder=settings.spec.name,
+        encoder_note=note,
+        encoders_per_replica=pool.encoders,
+        stages=rates,
         cost_usd=(nodes * seconds / 3600 * node.usd_per_hour)
         if node and node.usd_per_hour is not None
         else None,
@@ -335,14 +381,62 @@ def _calibrate(
     frames: list[np.ndarray],
     threads: int,
     node: Instance | None,
-    encode_s: float,
-    decode_s: float,
-) -> Calibration:
+) -> tuple[str, float, str]:
+    """(device type, the network's seconds per frame, where that figure comes from)."""
     if node is not None and node.gpu is not None:
         model_s = _stored(node.gpu, config.upscale.model, plan.info.video)
-        return Calibration("cuda", model_s, encode_s, decode_s, f"stored for {node.gpu}")
+        return "cuda", model_s, f"stored for {node.gpu}"
     device, model_s = _time_network(config, frames, threads)
-    return Calibration(device, model_s, encode_s, decode_s, f"measured on {device}")
+    return device.split(":")[0], model_s, f"measured on {device}"
+
+
+def _encoder(
+    settings: EncodeSettings, on_gpu: bool, node: Instance | None
+) -> tuple[EncodeSettings, str | None]:
+    """The encoder a replica's chunks get, and why not NVENC when a GPU replica's codec
+    family falls back to the CPU: asked here (the plan runs where a replica would), or,
+    for a named instance, read from its GPU's model."""
+    if node is not None:
+        if node.gpu is None:
+            return settings.for_device("cpu"), None
+        note = nvenc_reason("", node.gpu)
+        if note.startswith("no NVENC"):
+            return settings.for_device("cpu"), note
+        return settings.for_device("cuda", lambda _: None), None
+    chosen = settings.for_device("cuda" if on_gpu else "cpu")
+    family = FAMILIES.get(settings.codec, ())
+    gpu = next((name for name in family if CODECS[name].gpu), None)
+    note = encoder_usable(gpu) if on_gpu and gpu and not chosen.spec.gpu else None
+    return chosen, note
+
+
+def _stage_rates(
+    calibration: Calibration,
+    share: float,
+    cpus: float,
+    gpus: float,
+    threads: int,
+    encoder_threads: int,
+    settings: EncodeSettings,
+    plan: JobPlan,
+    frames: list[np.ndarray],
+) -> StageRates:
+    """The stages' frames/s on the cluster (``_bound``), with the encoders' at faster x264
+    or x265 presets when they bind."""
+    c = calibration
+    on_nvenc = settings.spec.gpu
+    cpu_encode_s = c.encode_s * (1 if on_nvenc else encoder_threads)
+    args = {
+        "network_s": (1.0 - share) * c.model_s, "decode_s": c.decode_s, "cpus": cpus,
+        "gpus": gpus, "threads": threads, "model_on_gpu": c.on_gpu, "encoder_on_gpu": on_nvenc,
+    }  # fmt: skip
+    rates = stage_rates(encode_s=cpu_encode_s, **args)
+    preset = settings.preset or settings.spec.preset_default
+    if rates.bound != "encoders" or settings.spec.name not in _X26X or preset in _FAST:
+        return rates
+    faster = replace(settings, preset="veryfast")
+    faster_s = _encode_s(plan, frames, faster, 1)
+    return stage_rates(encode_s=cpu_encode_s, faster_encode_s={"veryfast": faster_s}, **args)
 
 
 def _stored(gpu: str, model: str, video: VideoStreamInfo) -> float:
@@ -383,19 +477,26 @@ def _time_network(
         torch.set_num_threads(before)
 
 
-def _encode_s(plan: JobPlan, frames: list[np.ndarray]) -> float:
-    """Seconds per output frame of the job's encoder on ``frames`` resized to the output
-    size."""
+def _encode_s(
+    plan: JobPlan, frames: list[np.ndarray], settings: EncodeSettings, threads: int
+) -> float:
+    """Seconds per output frame of the encoder ``settings`` names with ``threads``
+    threads (as a replica's encoder runs), on ``frames`` resized to the output size, taken
+    round until ``_ENCODED_FRAMES`` (opening and flushing the encoder are part of a chunk,
+    not of each frame)."""
     from rayapp.resize import resize_image  # torch
 
     height, width = plan.size
-    images = [resize_image(f, (height, width)) for f in frames]
+    resized = [resize_image(f, (height, width)) for f in frames]
+    images = [resized[i % len(resized)] for i in range(_ENCODED_FRAMES)]
     uri = f"memory://rayapp-plan/{uuid.uuid4().hex}.mp4"
     video = plan.info.video
     started = time.perf_counter()
-    with ChunkEncoder(uri, video, height=height, width=width, settings=plan.settings) as enc:
+    with ChunkEncoder(
+        uri, video, height=height, width=width, settings=settings, threads=threads
+    ) as enc:
         for i, image in enumerate(images):
-            enc.write(image.astype(enc.dtype), frame_index=i, pts=video.frame_pts[i])
+            enc.write(image.astype(enc.dtype), frame_index=i, pts=i)
     encode_s = (time.perf_counter() - started) / max(len(images), 1)
     fs, path = storage.filesystem(uri)
     fs.rm(path)

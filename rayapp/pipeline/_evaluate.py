@@ -37,7 +37,6 @@ from rayapp.pipeline._cluster import (
     load_replica,
     replica_items,
     replica_pool_args,
-    replica_threads,
 )
 from rayapp.pipeline._evaluate_report import (
     MEASURES,
@@ -48,6 +47,7 @@ from rayapp.pipeline._evaluate_report import (
     write_reports,
 )
 from rayapp.pipeline._images_plan import input_images, output_name
+from rayapp.pipeline._sizing import replica_threads
 from rayapp.resize import downscaled_size, resize_image
 from rayapp.upscaler import Upscaler
 

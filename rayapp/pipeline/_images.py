@@ -33,10 +33,10 @@ from rayapp.pipeline._cluster import (
     load_replica,
     replica_items,
     replica_pool_args,
-    replica_threads,
 )
 from rayapp.pipeline._images_plan import FailedImage, ImageTask, SkippedImage, plan_images
 from rayapp.pipeline._runners import Runner
+from rayapp.pipeline._sizing import replica_threads
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler

@@ -9,6 +9,7 @@ Every name here is read back from a real run's endpoint by the dashboard's test.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ class ReplicaMetrics:
         )
         for m in (self._frames, self._skipped, self._latency, self._busy):
             m.set_default_tags(tags)
+        self._working = 0  # chunks in flight: a replica encodes several at once
+        self._lock = threading.Lock()
 
     def chunk_done(self, frames: int, skipped: int, elapsed_s: float) -> None:
         self._frames.inc(frames)
@@ -53,11 +56,16 @@ class ReplicaMetrics:
 
     @contextlib.contextmanager
     def busy(self) -> Iterator[None]:
-        self._busy.set(1)
+        with self._lock:
+            self._working += 1
+            self._busy.set(1)
         try:
             yield
         finally:
-            self._busy.set(0)
+            with self._lock:
+                self._working -= 1
+                if not self._working:
+                    self._busy.set(0)
 
 
 class NoMetrics:

@@ -3,24 +3,26 @@
 - Replicas start when the runner is made, before the job probes and plans, so their model
   loads meanwhile: the first ``min_replicas`` at once, more (up to ``max_replicas``) as soon
   as the plan shows work for them (a run each). Each replica says when it is ready, on
-  what device and in what precision; one whose model fails to load fails the job with that
-  error.
+  what device and in what precision, and how many chunks it encodes at once (its encoder
+  pool, sized from its share of its node's CPUs); one whose model fails to load fails the
+  job with that error.
 - A decode task per segment yields its runs one by one (a streaming generator). Decoding
   stays a bounded distance ahead of the replicas: at most one decode task per replica, each
   holding at most one finished run the driver has not taken, and at most two decoded runs
-  per replica waiting: object-store use grows with replicas x chunk size, not with the clip.
-- Each replica has one chunk at a time, so a free replica always takes the next run. A chunk
-  whose replica died (crash, OOM, lost node) is given to the next free replica, up to
-  ``max_chunk_retries`` times; a chunk that fails on its own fails the job at once. A
-  replica that died gets no chunk until it says again that it is ready (Ray restarts it),
-  so a retry is never spent on a replica that is still restarting. When every replica is
-  gone for good, the job fails.
+  per encoder waiting: object-store use grows with encoders x chunk size, not with the clip.
+- Each replica has as many chunks at a time as it has encoders (one until it has said how
+  many), so a free encoder always takes the next run. A chunk whose replica died (crash,
+  OOM, lost node) is given to the next free encoder, up to ``max_chunk_retries`` times; a
+  chunk that fails on its own fails the job at once. A replica that died gets no chunk
+  until it says again that it is ready (Ray restarts it), so a retry is never spent on a
+  replica that is still restarting. When every replica is gone for good, the job fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,9 +33,10 @@ import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
-from rayapp.pipeline._cluster import check_shared, ensure_ray, replica_threads
+from rayapp.pipeline._cluster import check_shared, ensure_ray
 from rayapp.pipeline._metrics import chunk_retries
 from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
+from rayapp.pipeline._sizing import replica_cpus, replica_threads
 from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
 from rayapp.video import Run
 
@@ -43,7 +46,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_RUNS_AHEAD_PER_REPLICA = 2
+_RUNS_AHEAD_PER_ENCODER = 2
+# A replica's calls run in threads (Ray's threaded actor), so that it encodes several chunks
+# at once; the scheduler gives it no more than its encoder pool.
+_MAX_CONCURRENCY = 64
 # A replica's process or node went away (crash, the OOM killer, a lost node): not the
 # chunk's fault, so it is given out again.
 _REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError)
@@ -53,13 +59,17 @@ _HELLO_WAIT_S = 0.5
 
 
 class UpscaleEncodeReplica:
-    """``UpscaleEncode`` as a Ray actor. A model that fails to load does not kill the actor
-    (Ray would keep only the error's text and restart it): every call raises it instead."""
+    """``UpscaleEncode`` as a Ray actor, its encoders sized from its share of its node's
+    CPUs (``replicas``). A model that fails to load does not kill the actor (Ray would keep
+    only the error's text and restart it): every call raises it instead."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, replicas: ReplicaConfig, **kwargs: Any) -> None:
         self._error: Exception | None = None
         try:
-            self._stage = UpscaleEncode(*args, **kwargs)
+            cpus = replica_cpus(replicas, *_node_resources())
+            self._stage = UpscaleEncode(
+                *args, cpus=cpus, encoders=replicas.encoders_per_replica, **kwargs
+            )
         except Exception as e:  # noqa: BLE001 - raised again by every call, with its type
             self._error = e
 
@@ -76,6 +86,15 @@ class UpscaleEncodeReplica:
         if self._error is not None:
             raise self._error
         return self._stage
+
+
+def _node_resources() -> tuple[float, float]:
+    """(CPUs, GPUs) of the node this process runs on, as Ray counts them."""
+    node = ray.get_runtime_context().get_node_id()
+    for info in ray.nodes():
+        if info["NodeID"] == node:
+            return info["Resources"].get("CPU", 1.0), info["Resources"].get("GPU", 0.0)
+    return float(os.cpu_count() or 1), 0.0
 
 
 @dataclass
@@ -106,10 +125,16 @@ class RayRunner:
             num_gpus=replicas.num_gpus_per_replica,
             max_restarts=-1,  # a replica that dies is started again...
             max_task_retries=0,  # ...and its chunk given out again by this runner, counted
+            max_concurrency=_MAX_CONCURRENCY,
         )
         self._args = (upscale,)
         self._retried = chunk_retries(upscale.model)
-        self._kwargs = {"upscaler": upscaler, "threads": replica_threads(replicas), "metrics": True}
+        self._kwargs = {
+            "upscaler": upscaler,
+            "threads": replica_threads(replicas),
+            "replicas": replicas,
+            "metrics": True,
+        }
         self._replicas: list[Any] = []
         self._unread: list[Any] = []  # answers of calls the job no longer waits for
         self._grow(replicas.min_replicas)
@@ -172,7 +197,9 @@ class _Schedule:
         self._decoders: dict[Any, deque[Run]] = {}
         self._ready: deque[_Chunk] = deque()
         self._calls: dict[Any, _Chunk] = {}
-        self._busy: set[int] = set()  # has a chunk, or is not ready again yet
+        self._slots = [1] * len(replicas)  # its encoders, once it said; a loading one: 1
+        self._in_flight = [0] * len(replicas)
+        self._waiting: set[int] = set()  # died: no chunk until it says it is ready again
         self._gone: set[int] = set()  # died for good
         self._hello: dict[Any, tuple[int, int]] = {}  # describe call -> (replica, try)
         for i in range(len(replicas)):  # a loading replica already takes its first chunk
@@ -194,7 +221,7 @@ class _Schedule:
         return [*self._calls, *self._hello]
 
     def _room(self) -> bool:
-        return len(self._ready) < _RUNS_AHEAD_PER_REPLICA * len(self._replicas)
+        return len(self._ready) < _RUNS_AHEAD_PER_ENCODER * sum(self._slots)
 
     def _decode_ahead(self) -> None:
         while self._segments and self._room() and len(self._decoders) < len(self._replicas):
@@ -204,13 +231,13 @@ class _Schedule:
 
     def _feed(self) -> None:
         for i, replica in enumerate(self._replicas):
-            if not self._ready:
-                return
-            if i not in self._busy:
+            if i in self._waiting or i in self._gone:
+                continue
+            while self._ready and self._in_flight[i] < self._slots[i]:
                 chunk = self._ready.popleft()
                 chunk.replica = i
                 self._calls[replica.encode_chunk.remote(self._job, chunk.frames)] = chunk
-                self._busy.add(i)
+                self._in_flight[i] += 1
 
     def _waitables(self) -> list[Any]:
         decoders = list(self._decoders) if self._room() else []
@@ -226,15 +253,18 @@ class _Schedule:
             except _REPLICA_LOST as e:
                 self._replica_lost(i, tries, e)
                 return
-            if not any(c.replica == i for c in self._calls.values()):
-                self._busy.discard(i)
+            self._waiting.discard(i)
+            self._slots[i] = int(info["encoders"])
             log.info(
-                "replica %s ready: %s on %s in %s, encoding with %s",
+                "replica %s ready: %s on %s in %s, encoding with %s, %d chunks at once "
+                "(%d threads each)",
                 info["replica"],
                 info["model"],
                 info["device"],
                 info["precision"],
                 info["encoder"],
+                info["encoders"],
+                info["encoder_threads"],
             )
         else:
             self._finish(done, self._calls.pop(done))
@@ -257,7 +287,7 @@ class _Schedule:
         """Ask replica ``i`` to describe itself; ``wait``: it takes no chunk until it answers
         (after it died: Ray restarts it meanwhile)."""
         if wait:
-            self._busy.add(i)
+            self._waiting.add(i)
         describe = self._replicas[i].describe.remote(self._work.job.settings)
         self._hello[describe] = (i, tries)
 
@@ -278,11 +308,12 @@ class _Schedule:
             raise ChunkFailedError(f"Every replica died and none came back (last: {e})") from e
 
     def _finish(self, ref: Any, chunk: _Chunk) -> None:
-        self._busy.discard(chunk.replica)
+        self._in_flight[chunk.replica] -= 1
         try:
             row = ray.get(ref)
         except _REPLICA_LOST as e:  # ActorUnavailableError too: the call may have run
-            self._say_hello(chunk.replica)  # no chunk for it until Ray has restarted it
+            if chunk.replica not in self._waiting:  # no chunk until Ray has restarted it
+                self._say_hello(chunk.replica)
             chunk.attempt += 1
             first, last = chunk.run.start, chunk.run.stop - 1
             if chunk.attempt > self._retries:

@@ -27,6 +27,10 @@ class EncodeJob:
     work: str
     micro_batch: int = 1
     dedup_threshold: float | None = None  # None: every frame through the network
+    # The certificate's samples (rayapp.pipeline._sampled): pairs' first frames, and every
+    # frame to measure; a chunk that holds some measures them.
+    sampled_pairs: tuple[int, ...] = ()
+    sampled: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
@@ -65,6 +69,8 @@ class ChunkRecord:
     model_s: float = 0.0
     encoder: str = ""  # the encoder that made it (libx264, h264_nvenc, ...)
     device_memory: int = 0  # peak bytes the replica had reserved on its GPU (0: a CPU)
+    alongside: int = 0  # other chunks its replica had in flight when it began this one
+    quality: dict[str, Any] | None = None  # its sampled frames' measures (``_sampled``)
 
     @property
     def frame_count(self) -> int:
@@ -89,6 +95,8 @@ class ChunkRecord:
             model_s=float(row["model_s"]),
             encoder=str(row["encoder"]),
             device_memory=int(row["device_memory"]),
+            alongside=int(row["alongside"]),
+            quality=row["quality"],
         )
 
 

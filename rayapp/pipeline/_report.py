@@ -6,7 +6,9 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
   cue (time and text, also when converted to another text format), the colour tags and the
   rotation. ``ok`` only when all hold.
 - ``quality`` (decoded, sampled over ``samples`` frames spread across the clip, in pairs of
-  consecutive frames, half of them across the seams between chunks):
+  consecutive frames, half of them across the seams between chunks; measured per chunk by
+  the replicas while the job runs, ``rayapp.pipeline._sampled``, or here on the finished
+  output when the chunks lack a measure):
   - consistency: each output frame downscaled back to the source size (bicubic,
     antialiased) against the decoded source frame, PSNR and SSIM (``rayapp.quality``). No
     ground truth needed: a colour shift, a misaligned or a broken frame shows up. Outliers:
@@ -19,16 +21,21 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
 from rayapp.pipeline._records import ChunkRecord
+from rayapp.pipeline._sampled import (
+    flicker,
+    measure_frames,
+    quality_report,
+    sample_pairs,
+    sampled_frames,
+)
+from rayapp.pipeline._sampled import report as sampled_report
 from rayapp.video import (
     Colour,
     MediaInfo,
@@ -41,8 +48,6 @@ from rayapp.video import (
 __all__ = ["REPORT_SUFFIX", "certify", "integrity", "quality", "sample_pairs", "summary"]
 
 REPORT_SUFFIX = ".report.json"
-OUTLIER_DB_BELOW_MEDIAN = 10.0
-OUTLIER_FLOOR_DB = 20.0
 
 
 def certify(
@@ -57,16 +62,24 @@ def certify(
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
-    ``measure`` runs ``quality`` where torch is loaded (a runner's ``call``); ``estimate``:
-    the plan's estimated seconds against the actual ones, when the job was planned."""
+    The sampled quality comes from the chunks' own measures; where they lack one (chunks
+    from a run that sampled other frames), ``measure`` runs ``quality`` on the output where
+    torch is loaded (a runner's ``call``). ``estimate``: the plan's estimated seconds
+    against the actual ones, when the job was planned."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
+    measured = None
+    if samples:
+        pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
+        measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
+        if measured is None:
+            measured = measure(quality, source, output, starts, samples)
     report = {
         "input": source.uri,
         "output": output_uri,
         "integrity": integrity(source, output),
-        "quality": measure(quality, source, output, starts, samples) if samples else None,
+        "quality": measured,
         "speed": {
             "elapsed_s": elapsed_s,
             "frames_per_s": source.video.frame_count / elapsed_s if elapsed_s else None,
@@ -158,100 +171,22 @@ def _same_streams(source: list[list[Any]], output: list[list[Any]]) -> dict[str,
         s["identical"] for s in streams)}  # fmt: skip
 
 
-def sample_pairs(frame_count: int, chunk_starts: Sequence[int], samples: int) -> list[int]:
-    """First frames of the pairs (t, t + 1) to decode, at most ``samples`` frames in all:
-    half the pairs across chunk seams (spread over the seams), the rest spread over the
-    clip. A clip of ``samples`` frames or fewer is sampled whole."""
-    if frame_count < 2:
-        return []
-    if frame_count <= samples:
-        return list(range(frame_count - 1))
-    pairs = max(1, samples // 2)
-    seams = [s - 1 for s in chunk_starts if 0 < s < frame_count]
-    chosen = set(_spread(seams, pairs // 2))
-    chosen |= set(_spread(list(range(frame_count - 1)), pairs - len(chosen)))
-    return sorted(chosen)
-
-
-def _spread(items: list[int], count: int) -> list[int]:
-    if count <= 0 or not items:
-        return []
-    if count >= len(items):
-        return items
-    return [items[round(k * (len(items) - 1) / max(count - 1, 1))] for k in range(count)]
-
-
 def quality(
     source: MediaInfo, output: MediaInfo, chunk_starts: Sequence[int], samples: int
 ) -> dict[str, Any]:
-    """Consistency and flicker on sampled frames (module docstring). Needs torch."""
-    from rayapp import quality as iq
-
-    starts = sorted(set(chunk_starts) | {0})
-    pairs = sample_pairs(source.video.frame_count, starts, samples)
-    frames = sorted({t for p in pairs for t in (p, p + 1)}) or [0]  # one frame: no pair
+    """Consistency and flicker on sampled frames of the finished output (module
+    docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
+    pairs, frames = sampled_frames(source.video.frame_count, chunk_starts, samples)
     depth = 16 if source.video.bit_depth > 8 else 8
     src = decode_frames_at(source, frames, depth=depth)
-    out = _downscaled(decode_frames_at(output, frames, depth=depth), source)
-    a = np.stack([out[t] for t in frames])
-    b = np.stack([src[t] for t in frames])
-    psnr, ssim = iq.psnr(a, b), iq.ssim(a, b)
-    return {
-        "sampled_frames": frames,
-        "consistency": _consistency(frames, psnr, ssim),
-        "flicker": _flicker(
-            pairs,
-            starts,
-            {t: iq.luma(out[t]) for t in frames},
-            {t: iq.luma(src[t]) for t in frames},
-        ),  # fmt: skip
-    }
-
-
-def _downscaled(frames: dict[int, np.ndarray], source: MediaInfo) -> dict[int, np.ndarray]:
-    from rayapp.resize import resize_image  # torch
-
-    size = (source.video.height, source.video.width)
-    return {t: resize_image(image, size) for t, image in frames.items()}
-
-
-def _consistency(frames: list[int], psnr: np.ndarray, ssim: np.ndarray) -> dict[str, Any]:
-    median = statistics.median(psnr)  # inf where most frames match exactly
-    floor = max(OUTLIER_FLOOR_DB, median - OUTLIER_DB_BELOW_MEDIAN)
-    outliers = [t for t, p in zip(frames, psnr, strict=True) if p < floor]
-    return {
-        "psnr_db": {"mean": _num(np.mean(psnr)), "min": _num(min(psnr)), "median": _num(median)},
-        "ssim": {"mean": float(np.mean(ssim)), "min": float(min(ssim))},
-        "per_frame": [
-            {"frame": t, "psnr_db": _num(p), "ssim": float(s)}
-            for t, p, s in zip(frames, psnr, ssim, strict=True)
-        ],
-        "outliers": outliers,
-        "ok": not outliers,
-    }
-
-
-def _flicker(
-    pairs: list[int], starts: list[int], out: dict[int, np.ndarray], src: dict[int, np.ndarray]
-) -> dict[str, Any]:
-    per_chunk: dict[int, dict[str, Any]] = {}
-    for t in pairs:
-        added = float(np.abs((out[t + 1] - out[t]) - (src[t + 1] - src[t])).mean())
-        chunk = max(s for s in starts if s <= t + 1)
-        entry = per_chunk.setdefault(chunk, {"first_frame_index": chunk, "seam": None,
-                                             "inside": []})  # fmt: skip
-        if t + 1 == chunk and chunk > 0:
-            entry["seam"] = added
-        else:
-            entry["inside"].append(added)
-    chunks = [
-        {**c, "inside": float(np.mean(c["inside"])) if c["inside"] else None}
-        for _, c in sorted(per_chunk.items())
-    ]
-    values = [v for c in chunks for v in (c["seam"], c["inside"]) if v is not None]
-    return {"max": max(values, default=0.0), "per_chunk": chunks}
-
-
-def _num(value: float) -> float | None:
-    """JSON has no infinity: identical frames (PSNR inf) are reported as null."""
-    return float(value) if np.isfinite(value) else None
+    out = decode_frames_at(output, frames, depth=depth)
+    measured = measure_frames(out, src)
+    added = {t: flicker(measured[t][2], measured[t + 1][2]) for t in pairs}
+    return quality_report(
+        list(pairs),
+        list(frames),
+        chunk_starts,
+        [measured[t][0] for t in frames],
+        [measured[t][1] for t in frames],
+        added,
+    )

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from rayapp import __version__, storage
 from rayapp.config import VideoJobConfig
@@ -67,21 +68,28 @@ def _record_uri(work: str, first_frame_index: int) -> str:
     return chunk_uri(work, first_frame_index) + ".json"
 
 
-def record_chunk(work: str, chunk: Chunk, frames_skipped: int) -> None:
-    """Mark ``chunk`` finished (after the chunk itself has been published)."""
+def record_chunk(
+    work: str, chunk: Chunk, frames_skipped: int, quality: dict[str, Any] | None = None
+) -> None:
+    """Mark ``chunk`` finished (after the chunk itself has been published), with what a
+    rerun needs of it: its repeats skipped and its sampled frames' measures."""
     record = {
         "first_frame_index": chunk.first_frame_index,
         "frame_count": chunk.frame_count,
         "frames_skipped": frames_skipped,
+        "quality": quality,
     }
     storage.write_bytes(_record_uri(work, chunk.first_frame_index), json.dumps(record).encode())
 
 
-def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, tuple[Chunk, int]]:
+def finished_chunks(
+    work: str, runs: Sequence[Run]
+) -> dict[int, tuple[Chunk, int, dict[str, Any] | None]]:
     """The runs whose chunk is already finished under ``work``, by first frame index: the
-    chunk, and how many of its frames were repeats that skipped the network."""
+    chunk, how many of its frames were repeats that skipped the network, and its sampled
+    frames' measures (None: none kept)."""
     names = storage.list_names(work)
-    done: dict[int, tuple[Chunk, int]] = {}
+    done: dict[int, tuple[Chunk, int, dict[str, Any] | None]] = {}
     for run in runs:
         uri = chunk_uri(work, run.start)
         name = uri.rsplit("/", 1)[-1]
@@ -89,6 +97,7 @@ def finished_chunks(work: str, runs: Sequence[Run]) -> dict[int, tuple[Chunk, in
             continue
         record = json.loads(storage.read_bytes(_record_uri(work, run.start)))
         if (record["first_frame_index"], record["frame_count"]) == (run.start, run.frame_count):
-            done[run.start] = (Chunk(uri, run.start, run.frame_count), record["frames_skipped"])
+            chunk = Chunk(uri, run.start, run.frame_count)
+            done[run.start] = (chunk, record["frames_skipped"], record.get("quality"))
     log.info("%d of %d chunks already finished under %s", len(done), len(runs), work)
     return done

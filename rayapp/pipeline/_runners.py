@@ -8,7 +8,9 @@ job does that once, for both (``rayapp.pipeline._video``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, Protocol, TypeVar
 
 from rayapp import storage
@@ -34,18 +36,44 @@ class ChunkRunner(Protocol):
 
 
 class LocalRunner:
-    """One replica in this process; each segment decoded as its runs are encoded. The model
-    loads when there is work, after the plan (so a bad input fails before it)."""
+    """One replica in this process, on all of its CPUs: runs are decoded in this thread
+    while the replica's encoders (threads: ``UpscaleEncode.pool``) make chunks, at most one
+    decoded run waiting. The model loads when there is work, after the plan (so a bad input
+    fails before it)."""
 
     def __init__(self, config: VideoJobConfig, upscaler: FrameUpscaler | None) -> None:
         self._config = config
         self._upscaler = upscaler
 
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
-        stage = UpscaleEncode(self._config.upscale, upscaler=self._upscaler)
-        for _, row in segment_rows(work.segments, work.runs):
-            for run in decode_runs(row, uri=work.uri, depth=work.depth):
-                on_chunk(ChunkRecord.from_row(stage.encode_chunk(work.job, run)))
+        stage = UpscaleEncode(
+            self._config.upscale,
+            upscaler=self._upscaler,
+            cpus=os.cpu_count(),
+            encoders=self._config.replicas.encoders_per_replica,
+        )
+        runs = (
+            run
+            for _, row in segment_rows(work.segments, work.runs)
+            for run in decode_runs(row, uri=work.uri, depth=work.depth)
+        )
+        pool = ThreadPoolExecutor(stage.pool.encoders, thread_name_prefix="rayapp-encode")
+        pending: set[Future[dict[str, Any]]] = set()
+
+        def finish(when: str) -> set[Future[dict[str, Any]]]:
+            done, left = wait(pending, return_when=when)
+            for future in done:  # an encode that failed raises here, and fails the job
+                on_chunk(ChunkRecord.from_row(future.result()))
+            return left
+
+        try:
+            for run in runs:
+                pending.add(pool.submit(stage.encode_chunk, work.job, run))
+                if len(pending) >= stage.pool.encoders:
+                    pending = finish(FIRST_COMPLETED)
+            finish(ALL_COMPLETED)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)

@@ -17,6 +17,7 @@ import logging
 import os
 import pickle
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
 from rayapp.pipeline._records import ChunkRecord, EncodeJob
 from rayapp.pipeline._resume import record_chunk
+from rayapp.pipeline._sampled import chunk_quality
+from rayapp.pipeline._sizing import encoder_pool
 from rayapp.video import (
     Chunk,
     ChunkEncoder,
@@ -150,8 +153,8 @@ def encode_run(
 ) -> EncodedRun:
     """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches,
     frames that repeat the last one upscaled taking its result (``rayapp.pipeline._dedup``),
-    and encode them (``threads`` encoder threads, 0: auto) into one chunk under the work
-    prefix. The one upscale-and-encode of both runners."""
+    and encode them (``threads`` encoder threads, 0: the encoder's own choice) into one
+    chunk under the work prefix. The one upscale-and-encode of both runners."""
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
     settings = job.settings.for_device(_device_type(upscaler))
@@ -199,11 +202,15 @@ def _device_type(upscaler: FrameUpscaler) -> str:
 
 
 class UpscaleEncode:
-    """One model replica: upscales runs of frames and encodes each into a chunk.
+    """One model replica: upscales runs of frames and encodes each into a chunk, up to
+    ``pool.encoders`` chunks at once (``encode_chunk`` is called from that many threads:
+    while one chunk's frames go through the model, the others' encode).
 
     The model comes from ``upscale`` (loaded once, here, with torch on ``threads`` threads),
     or is given ready as ``upscaler`` (any ``FrameUpscaler``; tests use
-    ``rayapp.testing.NearestUpscaler``). ``metrics`` exports Ray metrics (inside Ray only).
+    ``rayapp.testing.NearestUpscaler``). ``cpus``: the CPUs this replica may keep busy (its
+    share of the node), which size its encoders (``rayapp.pipeline._sizing``; ``encoders``
+    as configured). ``metrics`` exports Ray metrics (inside Ray only).
     """
 
     def __init__(
@@ -212,6 +219,8 @@ class UpscaleEncode:
         *,
         upscaler: FrameUpscaler | None = None,
         threads: int | None = None,
+        cpus: float | None = None,
+        encoders: int | None = None,
         metrics: bool = False,
     ) -> None:
         self._started_at = time.time()
@@ -220,14 +229,21 @@ class UpscaleEncode:
 
             upscaler = load_replica(upscale or UpscaleConfig(), threads)
         self._upscaler = upscaler
-        self._threads = threads or 0
+        self.pool = encoder_pool(
+            cpus or threads or os.cpu_count() or 1,
+            model_on_gpu=_device_type(upscaler) == "cuda",
+            encoders=encoders,
+        )
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
         self._metrics = ReplicaMetrics(upscaler.name) if metrics else NoMetrics()
+        self._in_flight = 0
+        self._lock = threading.Lock()
         self._ready_at = time.time()
 
-    def describe(self, settings: EncodeSettings) -> dict[str, str]:
-        """Who this replica is, how it runs its model and which encoder its chunks of a job
-        with ``settings`` get (its device decides a codec family's): for the job's log."""
+    def describe(self, settings: EncodeSettings) -> dict[str, Any]:
+        """Who this replica is, how it runs its model, which encoder its chunks of a job
+        with ``settings`` get (its device decides a codec family's) and how many chunks it
+        encodes at once: for the job's log and the scheduler."""
         up = self._upscaler
         return {
             "replica": self._replica,
@@ -235,6 +251,8 @@ class UpscaleEncode:
             "device": str(up.device),
             "precision": up.precision,
             "encoder": settings.for_device(_device_type(up)).spec.name,
+            "encoders": self.pool.encoders,
+            "encoder_threads": self.pool.threads,
         }
 
     def encode_chunk(self, job: EncodeJob, run: dict[str, Any]) -> dict[str, Any]:
@@ -242,14 +260,24 @@ class UpscaleEncode:
         frames, pts = run["frames"], run["pts"]
         first = int(run["first_frame_index"])
         started = time.time()
-        with self._metrics.busy():
-            try:
-                made = encode_run(self._upscaler, job, frames, pts, first, threads=self._threads)
-            except RayappError as e:
-                last = first + len(frames) - 1
-                raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
+        with self._lock:
+            alongside = self._in_flight
+            self._in_flight += 1
+        try:
+            with self._metrics.busy():
+                made = encode_run(
+                    self._upscaler, job, frames, pts, first, threads=self.pool.threads
+                )
+        except RayappError as e:
+            last = first + len(frames) - 1
+            raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
+        finally:
+            with self._lock:
+                self._in_flight -= 1
         chunk = made.chunk
-        record_chunk(job.work, chunk, made.frames_skipped)
+        depth = 16 if frames.dtype == np.uint16 else 8
+        quality = chunk_quality(chunk, frames, job.sampled_pairs, job.sampled, depth)
+        record_chunk(job.work, chunk, made.frames_skipped, quality)
         finished = time.time()
         self._metrics.chunk_done(chunk.frame_count, made.frames_skipped, finished - started)
         return {
@@ -265,4 +293,6 @@ class UpscaleEncode:
             "model_s": made.model_s,
             "encoder": made.encoder,
             "device_memory": self._upscaler.device_memory(),
+            "alongside": alongside,
+            "quality": quality,
         }

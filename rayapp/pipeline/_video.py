@@ -25,6 +25,7 @@ from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
 from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
+from rayapp.pipeline._sampled import sampled_frames
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video import JobPlan, assemble, preflight
@@ -109,6 +110,9 @@ def run_video_job(
         plan = plan_video_job(config, upscaler)
         identity = _identity(config.upscale, upscaler)
         work = work_prefix(config, identity, plan.size, plan.chunk_frames)
+        pairs, sampled = sampled_frames(
+            plan.info.video.frame_count, [r.start for r in plan.runs], config.report_frames
+        )
         job = EncodeJob.of(
             plan.info.video,
             size=plan.size,
@@ -116,6 +120,8 @@ def run_video_job(
             work=work,
             micro_batch=config.micro_batch,
             dedup_threshold=config.effective_dedup_threshold,
+            sampled_pairs=pairs if config.report_frames else (),
+            sampled=sampled if config.report_frames else (),
         )
         try:
             chunks = _make_chunks(make, plan, job, progress)
@@ -164,8 +170,8 @@ def _make_chunks(
     """Every chunk of the plan, in frame order: those finished under the work prefix by an
     earlier run, and the rest made by the runner, each reported to ``progress``."""
     reused = [
-        ChunkRecord(chunk, reused=True, frames_skipped=skipped)
-        for chunk, skipped in finished_chunks(job.work, plan.runs).values()
+        ChunkRecord(chunk, reused=True, frames_skipped=skipped, quality=quality)
+        for chunk, skipped, quality in finished_chunks(job.work, plan.runs).values()
     ]
     done = {c.chunk.first_frame_index for c in reused}
     todo = tuple(r for r in plan.runs if r.start not in done)

@@ -22,6 +22,7 @@ from rayapp.video._info import (
     SubtitleStreamInfo,
     VideoStreamInfo,
 )
+from rayapp.video._nvenc import nvenc_reason
 from rayapp.video._plan import JobPlan, plan_job, preflight
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
@@ -55,6 +56,7 @@ __all__ = [
     "decode_frames_at",
     "decode_segment",
     "encoder_usable",
+    "nvenc_reason",
     "plan_job",
     "plan_segments",
     "preflight",

@@ -8,17 +8,20 @@ where NVENC cannot open (no driver, no NVENC on that GPU: one log line says so).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import av
+import av.logging
 
 from rayapp.codecs import CODECS, FAMILIES, CodecSpec, codec_spec
 from rayapp.errors import UnsupportedCodecError
 from rayapp.video._info import VideoStreamInfo
+from rayapp.video._nvenc import gpu_model, nvenc_reason
 
 __all__ = ["EncodeSettings", "encoder_usable"]
 
@@ -27,11 +30,32 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def encoder_usable(name: str) -> str | None:
-    """None when the encoder ``name`` opens in this process, else why not (cached)."""
+    """None when the encoder ``name`` opens in this process, else why not (cached: asked
+    once per process). For NVENC the reason is one a person can act on (``_nvenc``)."""
     if name not in av.codecs_available:
         return "not built into this PyAV/FFmpeg"
-    error = _open_error(name, 256, 256, "yuv420p")
-    return None if error is None else str(error)
+    if not CODECS[name].gpu:
+        error = _open_error(name, 256, 256, "yuv420p")
+        return None if error is None else str(error)
+    with _ffmpeg_errors() as said:  # NVENC says why it failed in FFmpeg's log only
+        error = _open_error(name, 256, 256, "yuv420p")
+    if error is None:
+        return None
+    return nvenc_reason(f"{error}; FFmpeg: {' '.join(said)}", gpu_model())
+
+
+@contextlib.contextmanager
+def _ffmpeg_errors() -> Iterator[list[str]]:
+    """FFmpeg's error lines logged inside the block (PyAV's log level put back after)."""
+    previous = av.logging.get_level()
+    said: list[str] = []
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            yield said
+    finally:
+        av.logging.set_level(previous)
+        said += [message.strip() for level, _, message in logs if level <= av.logging.ERROR]
 
 
 def _open_error(

@@ -10,7 +10,7 @@ none of the segment's frames can still be pending.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, replace
 
 import av
@@ -42,8 +42,12 @@ class _SeekMissed(Exception):
     """The seek landed after the segment's first frame (a demuxer indexing by dts)."""
 
 
-def decode_segment(uri: str, segment: Segment, *, depth: int = 8) -> Iterator[DecodedFrame]:
-    """Yield the frames ``segment.start .. segment.stop - 1`` of ``uri``, each exactly once.
+def decode_segment(
+    uri: str, segment: Segment, *, depth: int = 8, only: Set[int] | None = None
+) -> Iterator[DecodedFrame]:
+    """Yield the frames ``segment.start .. segment.stop - 1`` of ``uri``, each exactly once
+    (``only``: just those frame indices; the others are decoded, checked and dropped, never
+    converted to RGB).
 
     ``depth=16`` yields uint16 RGB (full 0..65535 scale) for >8-bit sources.
     Raises ``InvalidVideoError`` if the file does not deliver exactly these frames.
@@ -51,13 +55,13 @@ def decode_segment(uri: str, segment: Segment, *, depth: int = 8) -> Iterator[De
     if depth not in (8, 16):
         raise ConfigError(f"Expected decode depth 8 or 16, but got {depth!r}")
     try:
-        yield from _decode(uri, segment, depth, segment.seek_pts)
+        yield from _decode(uri, segment, depth, segment.seek_pts, only)
     except _SeekMissed:
         # Only raised before anything was yielded, so a restart cannot duplicate frames.
         log.warning(
             "seek for segment %d of %s landed late; decoding from the start", segment.index, uri
         )
-        yield from _decode(uri, segment, depth, None)
+        yield from _decode(uri, segment, depth, None, only)
 
 
 def decode_frames_at(
@@ -73,13 +77,14 @@ def decode_frames_at(
             continue
         stop = inside[-1] + 1
         part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
-        for frame in decode_segment(info.uri, part, depth=depth):
-            if frame.frame_index in inside:
-                images[frame.frame_index] = frame.image
+        for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):
+            images[frame.frame_index] = frame.image
     return images
 
 
-def _decode(uri: str, segment: Segment, depth: int, seek_pts: int | None) -> Iterator[DecodedFrame]:
+def _decode(
+    uri: str, segment: Segment, depth: int, seek_pts: int | None, only: Set[int] | None
+) -> Iterator[DecodedFrame]:
     expected = segment.frame_pts
     position = 0  # index into expected of the next frame due
     with storage.open_input(uri) as f, _open(f, uri) as container:
@@ -102,7 +107,9 @@ def _decode(uri: str, segment: Segment, depth: int, seek_pts: int | None) -> Ite
                     f"{uri}: expected frame {segment.start + position} (pts {expected[position]})"
                     f" of segment {segment.index}, but the decoder produced pts {pts}"
                 )
-            yield DecodedFrame(segment.start + position, pts, _to_rgb(frame, depth))
+            index = segment.start + position
+            if only is None or index in only:
+                yield DecodedFrame(index, pts, _to_rgb(frame, depth))
             position += 1
             if position == len(expected):
                 return

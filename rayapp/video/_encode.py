@@ -68,12 +68,14 @@ class ChunkEncoder:
         width: int,
         settings: EncodeSettings | None = None,
         threads: int = 0,
+        thread_type: str | None = None,
     ) -> None:
         self.uri = uri
         self.source = source
         self.height, self.width = height, width
         self.settings = settings or EncodeSettings()
         self.threads = threads  # 0: as many as the encoder finds useful
+        self.thread_type = thread_type  # SLICE or FRAME threads; None: PyAV's (SLICE)
         self.pix_fmt = self.settings.resolve_pix_fmt(source)
         self.settings.check_size(height, width, self.pix_fmt)
         self._dtype = np.uint16 if _bit_depth(self.pix_fmt) > 8 else np.uint8
@@ -145,6 +147,7 @@ class ChunkEncoder:
             src_color_range="JPEG",
             dst_colorspace=sws_matrix(self.source.colour.matrix),
             dst_color_range=sws_range(self.source.colour.range),
+            threads=self.threads,  # the encoder's share of the CPUs (0: every CPU)
         )
 
     def _check_order(self, frame_index: int, pts: int) -> None:
@@ -186,6 +189,8 @@ class ChunkEncoder:
         if src.sample_aspect_ratio:
             stream.sample_aspect_ratio = src.sample_aspect_ratio
         ctx.thread_count = self.threads  # libav's own default would be 1
+        if self.thread_type:
+            ctx.thread_type = self.thread_type
         ctx.options = settings.encoder_options()
         return stream
 

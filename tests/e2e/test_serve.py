@@ -119,6 +119,7 @@ def test_models_and_health(service: ServeCluster) -> None:
         "loaded": True,
         "device": "cpu",  # the service's config: device cpu, precision auto
         "precision": "bf16" if cpu_has_native_bf16() else "fp32",
+        "video_encoder": {"h264": "libx264", "why_not_nvenc": None},  # a CPU replica
     }
     assert models[0]["license"].startswith("BSD-3-Clause")
     assert (models[1]["loaded"], models[1]["precision"]) == (False, None)

@@ -124,6 +124,11 @@ def test_no_config_disables_token_auth() -> None:
 # --- KubeRay ------------------------------------------------------------------------------
 
 
+def test_the_image_asks_for_the_drivers_video_capability() -> None:
+    dockerfile = (CC / "Dockerfile").read_text()
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,video,utility" in dockerfile
+
+
 def _autoscaling_config(cr: dict[str, Any]) -> dict[str, Any]:
     cr = copy.deepcopy(cr)
     cr["metadata"].setdefault("namespace", "default")  # set by the API server on apply
@@ -158,6 +163,14 @@ def _check_cluster_spec(spec: dict[str, Any], name: str) -> None:
         by_name = {e["name"]: e for e in env}
         assert by_name["RAY_AUTH_MODE"]["value"] == "token"
         assert by_name["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == TOKEN_SECRET
+    # GPU workers: NVENC's library in the container (the driver's video capability), on a
+    # GPU type that has NVENC.
+    (group,) = [g for g in spec["workerGroupSpecs"] if g["groupName"] == "gpu"]
+    pod = group["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
 
 
 def test_kuberay_manifests_parse(

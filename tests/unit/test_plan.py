@@ -81,6 +81,14 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
     assert plan.calibration.source == "stored for H100"
     assert plan.calibration.model_s == pytest.approx(0.0304 * 64 * 48 / (320 * 240))
     assert plan.cost_usd is None  # no price stored for it
+    # An H100 has no NVENC: its replicas encode with libx264, four chunks at once each
+    # (a quarter of 16 CPUs), and the plan says which stage binds and what lifts it.
+    assert (plan.encoder, plan.encoders_per_replica) == ("libx264", 4)
+    assert plan.encoder_note == "no NVENC on this GPU model (H100: it has NVDEC only)"
+    assert plan.stages.bound in ("model", "encoders", "decoders")
+    described = plan.describe()
+    assert "encoder: libx264, 4 chunks at once per replica (no NVENC: " in described
+    assert f"the {plan.stages.bound} bind" in described
     cpu = VideoJobConfig(input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5)
     with pytest.raises(ConfigError, match="has a GPU: give the job's --num-gpus-per-replica"):
         plan_video(cpu, PlanOptions(instance="p5.4xlarge"))

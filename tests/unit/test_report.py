@@ -106,3 +106,41 @@ def test_long_clips_are_sampled_across_chunk_seams() -> None:
     seams = [p for p in pairs if p + 1 in starts]
     assert len(seams) == 8 and (seams[0], seams[-1]) == (47, 911)  # the first and last seam
     assert sample_pairs(1, [0], 32) == [] and sample_pairs(5, [0], 32) == [0, 1, 2, 3]
+
+
+def test_the_chunks_own_measures_are_those_of_the_finished_output(
+    job: tuple[str, str, dict],
+) -> None:
+    """The replicas measure each chunk's sampled frames as they make it; measured again on
+    the finished output, every figure is the same."""
+    src, out, report = job
+    again = quality(probe(src), probe(out), [0, 6, 12, 18], samples=32)
+    assert again["sampled_frames"] == report["quality"]["sampled_frames"]
+    assert again["consistency"]["outliers"] == report["quality"]["consistency"]["outliers"]
+    for mine, theirs in zip(
+        report["quality"]["consistency"]["per_frame"],
+        again["consistency"]["per_frame"],
+        strict=True,
+    ):
+        assert mine["frame"] == theirs["frame"]
+        assert mine["ssim"] == pytest.approx(theirs["ssim"], abs=1e-6)
+        if theirs["psnr_db"] is None:
+            assert mine["psnr_db"] is None
+        else:
+            assert mine["psnr_db"] == pytest.approx(theirs["psnr_db"], abs=1e-4)
+    for mine, theirs in zip(
+        report["quality"]["flicker"]["per_chunk"], again["flicker"]["per_chunk"], strict=True
+    ):
+        assert mine["first_frame_index"] == theirs["first_frame_index"]
+        assert mine["seam"] == pytest.approx(theirs["seam"], abs=1e-6)
+        assert mine["inside"] == pytest.approx(theirs["inside"], abs=1e-6)
+
+
+def test_every_chunk_measures_the_sampled_frames_it_holds(tmp_path: Path) -> None:
+    """A short clip is sampled whole: each of its 5 chunks carries the measures of its
+    own frames, so the certificate needs no decode of the output."""
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=30, gop=6)
+    result = upscale_locally(src, str(tmp_path / "out.mp4"), NearestUpscaler(2), chunk_frames=6)
+    chunk_measures = [c.quality for c in result.chunks]
+    assert all(m is not None for m in chunk_measures)
+    assert sorted(int(t) for m in chunk_measures for t in m["frames"]) == list(range(30))

@@ -163,11 +163,12 @@ def test_an_encoder_by_name_is_used_as_asked() -> None:
 def test_nvenc_that_cannot_open_falls_back_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
     """This machine has no NVIDIA driver: PyAV's h264_nvenc is built but does not open, so a
     CUDA replica would encode with libx264, and say so once."""
-    from rayapp.video._codecs import encoder_usable
+    from rayapp.video._codecs import _log_fallback, encoder_usable
 
     why_not = encoder_usable("h264_nvenc")
     if why_not is None:
         pytest.skip("NVENC opens on this machine: nothing falls back")
+    _log_fallback.cache_clear()  # said once per process: an earlier test may have said it
     with caplog.at_level("WARNING", logger="rayapp.video._codecs"):
         for _ in range(3):
             assert EncodeSettings().for_device("cuda").codec == "libx264"

@@ -118,8 +118,11 @@ def test_rerun_with_work_uri_reuses_chunks(bframes_mkv: str, tmp_path: Path) -> 
     first = upscale_locally(args[0], str(tmp_path / "a.mkv"), args[1], **opts)
     (folder,) = work.iterdir()  # named by the job's fingerprint
     names = [f"chunk-{i:09d}.mp4" for i in (0, 12, 24, 36)]
+    # At each seam the certificate samples, both sides keep their luma difference.
+    seams = [(0, 11), (12, 12), (12, 23), (24, 24), (24, 35), (36, 36)]
+    diffs = [f"chunk-{c:09d}.mp4.luma-diff-{t}.npy" for c, t in seams]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [*names, *(n + ".json" for n in names)]
+        [*names, *(n + ".json" for n in names), *diffs]
     )
     second = upscale_locally(args[0], str(tmp_path / "b.mkv"), args[1], **opts)
     assert (first.chunks_reused, second.chunks_reused) == (0, 4)

@@ -1,0 +1,221 @@
+"""The benchmark's ``encode`` section: what this machine's CPUs can encode, and how close
+the video job comes to it when the model costs the CPUs nothing (a GPU's case).
+
+1. Encoder capacity: frames/s of the job's chunk encoder (RGB in, colour conversion
+   included) on real upscaled frames at 1920x1080 and 2560x1920, per codec and preset: one
+   encoder with every thread (x264's slice threads, PyAV's default, and frame threads)
+   against one single-threaded encoder per CPU side by side (what a GPU replica runs).
+2. The job with a simulated GPU (``rayapp.testing.SimulatedGpuUpscaler``: a forward that
+   waits 5 ms a frame off the CPU, nearest-neighbour frames) on a 640x480 clip x4 to
+   2560x1920, libx264 ``--preset medium --crf 18``, each a whole command in a fresh process
+   (start-up included): the Ray job and the local runner against ffmpeg decoding, scaling
+   and encoding the same clip with the same settings on every CPU (the ``ffmpeg`` command
+   where there is one, and the same FFmpeg libraries driven through PyAV).
+
+    python -m jobs.benchmark --section encode
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from benchmarks.config import BenchmarkConfig
+from benchmarks.table import table
+from rayapp.config import VideoJobConfig
+from rayapp.video import ChunkEncoder, EncodeSettings, probe
+
+__all__ = ["section_encode", "side_by_side_fps"]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = ((1920, 1080), (2560, 1920))
+CODECS = (("libx264", "medium"), ("libx264", "veryfast"), ("libx265", "medium"),
+          ("libsvtav1", "8"))  # fmt: skip
+
+
+def _frames(clip: str, size: tuple[int, int], count: int) -> list[np.ndarray]:
+    """``count`` frames of ``clip`` resized to ``size`` (w, h): upscaled content."""
+    import av
+
+    from rayapp.resize import resize_image
+
+    with av.open(clip) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:count]
+    return [resize_image(f, (size[1], size[0])) for f in decoded]
+
+
+def _encode(
+    frames: Sequence[np.ndarray], clip: str, codec: str, preset: str, threads: int, kind: str
+) -> None:
+    source = probe(clip).video
+    h, w = frames[0].shape[:2]
+    settings = EncodeSettings(codec=codec, preset=preset)
+    step = source.frame_pts[1] - source.frame_pts[0]
+    uri = f"memory://rb-encode/{threading.get_ident()}.mp4"
+    with ChunkEncoder(
+        uri, source, height=h, width=w, settings=settings, threads=threads,
+        thread_type=kind or None,
+    ) as enc:  # fmt: skip
+        for i, image in enumerate(frames):
+            enc.write(image, frame_index=i, pts=i * step)
+
+
+def _encoders_fps(
+    frames: list[np.ndarray], clip: str, codec: str, preset: str, threads: int, kind: str,
+    encoders: int,
+) -> float:  # fmt: skip
+    """Frames/s of ``encoders`` encoders side by side, each with ``threads`` threads."""
+    started = time.perf_counter()
+    workers = [
+        threading.Thread(target=_encode, args=(frames, clip, codec, preset, threads, kind))
+        for _ in range(encoders)
+    ]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    return encoders * len(frames) / (time.perf_counter() - started)
+
+
+def side_by_side_fps(
+    clip: str, size: tuple[int, int], codec: str, preset: str, encoders: int, frames: int
+) -> float:
+    """Frames/s of ``encoders`` single-threaded encoders side by side on ``frames`` frames
+    of ``clip`` upscaled to ``size`` (w, h): what a GPU node's replicas encode."""
+    images = _frames(clip, size, frames)
+    return _encoders_fps(images, clip, codec, preset, 1, "", encoders)
+
+
+def _capacity(frames: list[np.ndarray], clip: str, codec: str, preset: str) -> list[str]:
+    cpus = os.cpu_count() or 1
+    return [
+        f"{_encoders_fps(frames, clip, codec, preset, threads, kind, count):.2f}"
+        for threads, kind, count in ((cpus, "SLICE", 1), (cpus, "FRAME", 1), (1, "", cpus))
+    ]
+
+
+def _timed(command: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed: {done.stderr.strip()[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _pyav_ffmpeg(clip: str, out: str, size: tuple[int, int]) -> None:
+    """ffmpeg's own work through PyAV: decode, scale (nearest), libx264 medium crf 18 with
+    FFmpeg's default threads (frame threads on every CPU), audio copied."""
+    import av
+
+    with av.open(clip) as src, av.open(out, "w") as dst:
+        vin, ain = src.streams.video[0], src.streams.audio[0]
+        vin.thread_type = "AUTO"
+        vout = dst.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = size[0], size[1], "yuv420p"
+        vout.codec_context.thread_type = "FRAME"
+        vout.codec_context.thread_count = 0
+        vout.codec_context.options = {"preset": "medium", "crf": "18"}
+        aout = dst.add_stream_from_template(ain)
+        for packet in src.demux(vin, ain):
+            if packet.stream is ain:
+                if packet.dts is not None:
+                    packet.stream = aout
+                    dst.mux(packet)
+                continue
+            for frame in packet.decode():
+                scaled = frame.reformat(size[0], size[1], "yuv420p", interpolation="POINT")
+                dst.mux(vout.encode(scaled))
+        dst.mux(vout.encode(None))
+
+
+def _job_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
+    from rayapp.sample import make_sample_video
+
+    clip = make_sample_video(f"{tmp}/job.mp4", seconds=cfg.encode_seconds, size=(640, 480))
+    size = (2560, 1920)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray
+    walls: dict[str, float] = {}
+    if shutil.which("ffmpeg"):
+        walls["ffmpeg command"] = _timed(
+            ["ffmpeg", "-v", "error", "-y", "-i", clip, "-vf",
+             f"scale={size[0]}:{size[1]}:flags=neighbor", "-c:v", "libx264", "-preset",
+             "medium", "-crf", "18", "-c:a", "copy", f"{tmp}/ffmpeg.mp4"],
+        )  # fmt: skip
+    walls["ffmpeg libraries (PyAV)"] = _timed(
+        [sys.executable, "-m", "benchmarks.encode", "pyav", clip, f"{tmp}/pyav.mp4"], env
+    )
+    for runner in ("ray", "local"):
+        walls[f"job, {runner} runner"] = _timed(
+            [sys.executable, "-m", "benchmarks.encode", runner, clip, f"{tmp}/{runner}.mp4"], env
+        )
+    frames = probe(clip).video.frame_count
+    base = max(v for k, v in walls.items() if k.startswith("ffmpeg"))
+    return [
+        [name, f"{wall:.1f}", f"{frames / wall:.2f}", f"{base / wall:.2f}"]
+        for name, wall in walls.items()
+    ]
+
+
+def section_encode(cfg: BenchmarkConfig) -> str:
+    from rayapp.sample import make_sample_video
+
+    cpus = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="rb-encode-") as tmp:
+        clip = make_sample_video(f"{tmp}/clip.mp4", seconds=2, size=(640, 480))
+        rows = []
+        for w, h in SIZES:
+            frames = _frames(clip, (w, h), cfg.encode_frames)
+            for codec, preset in CODECS:
+                rows.append(
+                    [f"{w}x{h}", f"{codec} {preset}", *_capacity(frames, clip, codec, preset)]
+                )
+                print(f"encode: {rows[-1]}", file=sys.stderr, flush=True)
+        job = _job_rows(cfg, tmp)
+    return "\n".join(
+        [
+            f"== encode: frames/s of the chunk encoder (RGB in) on {cfg.encode_frames} "
+            f"upscaled frames, {cpus} CPUs",
+            table(
+                [
+                    "size",
+                    "codec preset",
+                    f"1 x {cpus} slice",
+                    f"1 x {cpus} frame",
+                    f"{cpus} x 1 side by side",
+                ],
+                rows,
+            ),  # fmt: skip
+            f"== encode: a {cfg.encode_seconds:g} s 640x480 clip x4 to 2560x1920, libx264 "
+            "medium crf 18; the job's model a simulated GPU (5 ms a frame, off the CPU); "
+            "whole commands, start-up included",
+            table(["run", "wall s", "frames/s", "speed vs ffmpeg"], job),
+        ]
+    )
+
+
+def _main(argv: Sequence[str]) -> None:
+    """``python -m benchmarks.encode pyav|ray|local CLIP OUT``: one run of part 2."""
+    how, clip, out = argv
+    if how == "pyav":
+        _pyav_ffmpeg(clip, out, (2560, 1920))
+        return
+    from rayapp.pipeline import run_video_job
+    from rayapp.testing import SimulatedGpuUpscaler
+
+    config = VideoJobConfig(input=clip, output=out, codec="libx264", preset="medium", crf=18)
+    result = run_video_job(
+        config, runner=how, progress=(), upscaler=SimulatedGpuUpscaler(scale=4, frame_s=0.005)
+    )
+    print(result.describe())
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

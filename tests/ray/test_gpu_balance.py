@@ -1,0 +1,42 @@
+"""A GPU node's balance on the Ray runner, with a simulated GPU (a forward that waits off
+the CPU): the replica sizes its encoders from its share of the node's CPUs, says so, and
+encodes several chunks at once while its model works on the next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rayapp.config import ReplicaConfig, VideoJobConfig
+from rayapp.pipeline import run_video_job
+from rayapp.testing import SimulatedGpuUpscaler, decode_video, make_test_video
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_a_gpu_replica_encodes_as_many_chunks_as_its_node_has_cpus(
+    ray_local: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=36, width=48, height=32, gop=6)
+    config = VideoJobConfig(
+        input=src,
+        output=str(tmp_path / "out.mp4"),
+        chunk_frames=6,
+        preset="ultrafast",
+        report_frames=0,
+        # One replica on a 2-CPU node: its share is both CPUs, so two encoders.
+        replicas=ReplicaConfig(min_replicas=1, max_replicas=1, num_cpus_per_replica=0.5),
+    )
+    with caplog.at_level("INFO", logger="rayapp.pipeline._ray_runner"):
+        result = run_video_job(
+            config, upscaler=SimulatedGpuUpscaler(scale=2, frame_s=0.05), progress=()
+        )
+    ready = [r.getMessage() for r in caplog.records if "ready" in r.getMessage()]
+    assert len(ready) == 1 and ready[0].endswith(
+        "simulated-gpu on cuda:0 in fp16, encoding with libx264, 2 chunks at once (1 threads each)"
+    ), ready
+    assert result.chunks_total == 6 and len({c.replica for c in result.chunks}) == 1
+    assert max(c.alongside for c in result.chunks) == 1
+    assert sum(c.alongside for c in result.chunks) >= 3
+    assert decode_video(str(tmp_path / "out.mp4")).indices == list(range(36))
