@@ -86,11 +86,10 @@ def _encoders_fps(
 
 
 def side_by_side_fps(
-    clip: str, size: tuple[int, int], codec: str, preset: str, encoders: int, frames: int
+    clip: str, images: list[np.ndarray], codec: str, preset: str, encoders: int
 ) -> float:
-    """Frames/s of ``encoders`` single-threaded encoders side by side on ``frames`` frames
-    of ``clip`` upscaled to ``size`` (w, h): what a GPU node's replicas encode."""
-    images = _frames(clip, size, frames)
+    """Frames/s of ``encoders`` single-threaded encoders side by side, each on ``images``
+    (the upscaled frames of ``clip``): what a GPU node's replicas encode."""
     return _encoders_fps(images, clip, codec, preset, 1, "", encoders)
 
 

@@ -14,6 +14,8 @@ replica, and which stage bound it. Elsewhere it says it skipped.
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 import subprocess
 import sys
@@ -44,6 +46,10 @@ class _GpuBusy:
 
     def __init__(self, interval_s: float = 0.2) -> None:
         self.samples: list[tuple[float, float]] = []  # (time.time(), percent)
+        self.cpu: list[tuple[float, float]] = []  # (time.time(), percent of all CPUs)
+        import ray  # noqa: F401 - puts the psutil that Ray vendors on sys.path
+
+        self._psutil = importlib.import_module("psutil")
         self._stop = threading.Event()
         self._interval_s = interval_s
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -64,9 +70,10 @@ class _GpuBusy:
             ).stdout  # fmt: skip
             if out.strip():
                 self.samples.append((time.time(), float(out.splitlines()[0])))
+            self.cpu.append((time.time(), self._psutil.cpu_percent()))
 
-    def mean(self, start: float, end: float) -> float:
-        inside = [p for t, p in self.samples if start <= t <= end]
+    def mean(self, start: float, end: float, cpu: bool = False) -> float:
+        inside = [p for t, p in (self.cpu if cpu else self.samples) if start <= t <= end]
         return sum(inside) / len(inside) / 100 if inside else float("nan")
 
 
@@ -77,7 +84,11 @@ def _frames(clip: str) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
-def _model_fps(cfg: BenchmarkConfig, frames: list[np.ndarray]) -> tuple[float, str]:
+def _model_fps(
+    cfg: BenchmarkConfig, frames: list[np.ndarray]
+) -> tuple[float, str, list[np.ndarray]]:
+    """The model's frames/s, its precision, and 24 of its outputs spread over the clip
+    (what the job's encoders get)."""
     up = Upscaler.load(cfg.model, device="cuda")  # precision auto: fp16 where allowed
     for f in frames[:3]:  # warm-up: cuDNN picks its kernels
         up.upscale_batch(f[None])
@@ -86,16 +97,20 @@ def _model_fps(cfg: BenchmarkConfig, frames: list[np.ndarray]) -> tuple[float, s
     for f in frames[:48]:
         up.upscale_batch(f[None])
     torch.cuda.synchronize()
-    return min(48, len(frames)) / (time.perf_counter() - started), up.precision
+    fps = min(48, len(frames)) / (time.perf_counter() - started)
+    spread = [frames[i * (len(frames) - 1) // 23] for i in range(24)]
+    return fps, up.precision, [up.upscale_batch(f[None])[0] for f in spread]
 
 
-def _job(clip: str, tmp: str, cfg: BenchmarkConfig) -> tuple[VideoJobResult, float]:
+def _job(clip: str, tmp: str, cfg: BenchmarkConfig, frames: int) -> tuple[VideoJobResult, float]:
     cpus = os.cpu_count() or 4
     config = VideoJobConfig(
         input=clip,
         output=f"{tmp}/out.mp4",
         upscale=UpscaleConfig(model=cfg.model),
         codec="h264",
+        # Two rounds of chunks through the node's encoders (one per CPU).
+        chunk_frames=max(8, math.ceil(frames / (2 * cpus))),
         replicas=ReplicaConfig(
             min_replicas=4,
             max_replicas=4,
@@ -120,13 +135,13 @@ def section_gpu(cfg: BenchmarkConfig) -> str:
     with tempfile.TemporaryDirectory(prefix="rb-gpu-") as tmp:
         clip = make_sample_video(f"{tmp}/clip.mp4", seconds=cfg.gpu_seconds, size=(w, h))
         frames = _frames(clip)
-        model_fps, precision = _model_fps(cfg, frames)
+        model_fps, precision, outputs = _model_fps(cfg, frames)
         print(f"gpu: model {model_fps:.1f} frames/s", file=sys.stderr, flush=True)
-        encoders_fps = side_by_side_fps(clip, (4 * w, 4 * h), "libx264", "medium", cpus, 24)
+        encoders_fps = side_by_side_fps(clip, outputs, "libx264", "medium", cpus)
         print(f"gpu: encoders {encoders_fps:.1f} frames/s", file=sys.stderr, flush=True)
         torch.cuda.empty_cache()
         with local_ray(tmp, cpus, gpus=1), _GpuBusy() as busy:
-            result, wall = _job(clip, tmp, cfg)
+            result, wall = _job(clip, tmp, cfg, len(frames))
     at_work, _, span = window_fps(result.chunks)
     first = min(c.started_at for c in result.chunks)
     last = max(c.finished_at for c in result.chunks)
@@ -150,8 +165,9 @@ def section_gpu(cfg: BenchmarkConfig) -> str:
             table(["run", "precision / encoder", "frames/s"], rows),
             f"   job at work / the lesser of model and encoders ({bound}): "
             f"{at_work / min(model_fps, encoders_fps):.2f}; GPU busy {busy.mean(first, last):.0%} "
-            f"of the time at work ({span:.1f} s), {busy.mean(first - 60, time.time()):.0%} of "
-            f"the whole job ({wall:.1f} s); GPU memory per replica {per_replica} MiB; NVENC: "
+            f"of the time at work ({span:.1f} s; CPUs {busy.mean(first, last, cpu=True):.0%} "
+            f"busy), {busy.mean(first - 60, time.time()):.0%} of the whole job ({wall:.1f} s); "
+            f"GPU memory per replica {per_replica} MiB; NVENC: "
             f"{why or 'opens'}",
         ]
     )

@@ -139,9 +139,12 @@ class ChunkEncoder:
         self._count += 1
 
     def _to_yuv(self, image: np.ndarray) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(
-            image, format="rgb24" if image.itemsize == 1 else "rgb48le"
-        )
+        if image.itemsize == 1 and image.flags.c_contiguous:
+            frame = av.VideoFrame.from_numpy_buffer(image, format="rgb24")  # no copy
+        else:
+            frame = av.VideoFrame.from_ndarray(
+                image, format="rgb24" if image.itemsize == 1 else "rgb48le"
+            )
         return frame.reformat(
             format=self.pix_fmt,
             src_color_range="JPEG",
