@@ -209,7 +209,11 @@ def _main(argv: Sequence[str]) -> None:
     from rayapp.pipeline import run_video_job
     from rayapp.testing import SimulatedGpuUpscaler
 
-    config = VideoJobConfig(input=clip, output=out, codec="libx264", preset="medium", crf=18)
+    # One replica per (simulated) GPU, its encoders from the node's CPUs.
+    config = VideoJobConfig(
+        input=clip, output=out, codec="libx264", preset="medium", crf=18,
+        replicas={"min_replicas": 1, "max_replicas": 1},
+    )  # fmt: skip
     result = run_video_job(
         config, runner=how, progress=(), upscaler=SimulatedGpuUpscaler(scale=4, frame_s=0.005)
     )
