@@ -14,6 +14,7 @@ stays in Ray's logs.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from rayapp import storage
 from rayapp.errors import ConfigError, StarvedError, describe
 from rayapp.train._checkpoint import latest_checkpoint
 from rayapp.train._config import TrainJobConfig
+from rayapp.train._resources import ClusterCpus
 
 if TYPE_CHECKING:
     from ray.train.torch import TorchTrainer
@@ -75,6 +77,8 @@ def run_training(config: TrainJobConfig) -> TrainResult:
 
     started = time.monotonic()
     clips, held_out, skipped = _plan(config)
+    if not ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
+        train_cpus(config, _local_cpus())  # a local Ray gets these: a misfit fails before it
     with _quiet_local_ray():
         ensure_ray()
     cluster = cluster_cpus()
@@ -101,6 +105,14 @@ def run_training(config: TrainJobConfig) -> TrainResult:
         resumed_from=latest[0] if latest else 0,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _local_cpus() -> ClusterCpus:
+    """The CPUs the local Ray that ``ensure_ray`` would start gets: this machine's, or what
+    ``RAY_OVERRIDE_RESOURCES`` sets."""
+    override = json.loads(os.environ.get("RAY_OVERRIDE_RESOURCES") or "{}").get("CPU")
+    cpus = float(override if override is not None else os.cpu_count() or 1)
+    return ClusterCpus(cpus, cpus)
 
 
 def _plan(config: TrainJobConfig) -> tuple[list, list, list[tuple[str, str]]]:

@@ -4,12 +4,20 @@ to it, and a request that cannot fit is refused in one message that names flags 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from jobs.train import parse_args
 from rayapp.errors import ConfigError
+from rayapp.testing import make_test_video
 from rayapp.train import TrainJobConfig
 from rayapp.train._resources import ClusterCpus, TrainCpus, train_cpus
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TWO = ClusterCpus(total=2.0, largest_node=2.0)
 
@@ -81,3 +89,35 @@ def test_each_flag_suggested_for_a_refused_request_fits(flags: dict, why: str) -
 def test_a_cluster_without_cpus_trains_nothing() -> None:
     with pytest.raises(ConfigError, match="its 0 CPUs cannot hold a worker and a data task$"):
         train_cpus(config(workers=1), ClusterCpus(0.0, 0.0))
+
+
+REFUSED = """
+import sys
+from jobs import train
+code = train.main({argv!r})
+import ray
+print(ray.is_initialized())
+sys.exit(code)
+"""
+
+
+def test_on_a_local_ray_a_request_that_cannot_fit_is_refused_before_ray_starts(
+    tmp_path: Path,
+) -> None:
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=24, width=64, height=48, gop=6)
+    argv = ["--videos", src, "--output", str(tmp_path / "out"), "--patch", "32",
+            "--segment-s", "0.25", "--workers", "4", "--cpus-per-worker", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_OVERRIDE_RESOURCES"] = '{"CPU": 2}'
+    r = subprocess.run(
+        [sys.executable, "-c", REFUSED.format(argv=argv)],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+    )  # fmt: skip
+    assert (r.returncode, r.stdout) == (2, "False\n"), r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "train: error: --workers 4 --cpus-per-worker 1 cannot train on this cluster: the "
+        "workers (4 x 1 CPU) hold 4 of its 2 CPUs, leaving the data path 0: no batch would "
+        "ever come; these fit: --workers 4 --cpus-per-worker 0.25 --data-cpus 0.25 or "
+        "--workers 1 --cpus-per-worker 1 --data-cpus 1"
+    ]
+    assert not (tmp_path / "out").exists()
