@@ -2,7 +2,10 @@
 
 Arrays are ``NHWC`` (or one ``HWC`` image), ``uint8`` or ``uint16``, the two of a pair the
 same shape and dtype; every measure returns one value per image (``float64[N]``). The
-computations are torchmetrics' (kept by the Lightning team, checked against scikit-image).
+computations are torchmetrics' (kept by the Lightning team, checked against scikit-image):
+PSNR and SSIM written out here in torch as torchmetrics computes them (a test holds them to
+its values), so that measuring a frame does not import torchmetrics (6 s here); MS-SSIM
+its own.
 PSNR runs on float64 pixels in [0, peak], the peak 255 or 65535 (``peak``: the one rule of
 a full pixel). SSIM and MS-SSIM run on float32 pixels divided by the peak (their Gaussian
 windows as float64 convolutions take 121 times the image's memory: 44 GB for 32 VGA
@@ -53,29 +56,41 @@ def peak(dtype: np.dtype | type) -> float:
 
 def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
     """PSNR in dB of each image of ``a`` against the same image of ``b``."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio
-
     x, y, top = _pair(a, b, channel)
-    out = peak_signal_noise_ratio(x, y, data_range=top, reduction="none", dim=(1, 2, 3))
-    return out.numpy().astype(np.float64)
+    mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).numpy()
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(top**2 / mse)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
     """SSIM of each image of ``a`` against the same image of ``b`` (module docstring)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
     x, y, _ = _pair(a, b, channel, unit=True)
     if min(x.shape[-2:]) <= 2 * _BORDER:
         raise InputImageError(f"SSIM needs images of at least 11 pixels a side, not {x.shape}")
+    return _in_batches(_ssim_inside, x, y)
 
-    def measure(x, y):  # noqa: ANN001, ANN202 - tensors
-        _, full = structural_similarity_index_measure(
-            x, y, data_range=1.0, gaussian_kernel=True, sigma=1.5, kernel_size=11,
-            reduction="none", return_full_image=True,
-        )  # fmt: skip
-        return full[..., _BORDER:-_BORDER, _BORDER:-_BORDER].mean(dim=(1, 2, 3))
 
-    return _in_batches(measure, x, y)
+def _ssim_inside(x, y):  # noqa: ANN001, ANN202 - tensors
+    """SSIM of each of ``x`` and ``y`` (NCHW float, in [0, 1]) where the window lies inside
+    the image, as torchmetrics computes it (its ``return_full_image`` less the border)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - torch's own name
+
+    channels = x.shape[1]
+    offsets = torch.arange(-_BORDER, _BORDER + 1, dtype=x.dtype)
+    gauss = torch.exp(-torch.pow(offsets / 1.5, 2) / 2)
+    gauss = (gauss / gauss.sum())[None]
+    window = (gauss.T @ gauss).expand(channels, 1, 2 * _BORDER + 1, 2 * _BORDER + 1)
+    stats = F.conv2d(torch.cat((x, y, x * x, y * y, x * y)), window, groups=channels)
+    mu_x, mu_y, xx, yy, xy = stats.split(x.shape[0])
+    c1, c2 = 0.01**2, 0.03**2
+    var_x = torch.clamp(xx - mu_x.pow(2), min=0.0)
+    var_y = torch.clamp(yy - mu_y.pow(2), min=0.0)
+    cov = xy - mu_x * mu_y
+    full = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x.pow(2) + mu_y.pow(2) + c1) * (var_x + var_y + c2)
+    )
+    return full.mean(dim=(1, 2, 3))
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:

@@ -1,4 +1,5 @@
-"""rayapp.quality against scikit-image's own PSNR and SSIM on the same arrays, to 1e-3."""
+"""rayapp.quality against scikit-image's own PSNR and SSIM on the same arrays, to 1e-3, and
+against torchmetrics' (whose computation PSNR and SSIM write out) to 1e-5 dB and 1e-6."""
 
 from __future__ import annotations
 
@@ -46,6 +47,37 @@ def test_psnr_and_ssim_match_scikit_image(dtype: type) -> None:
     np.testing.assert_allclose(
         quality.ssim(a, b), [_sk_ssim(x, y, peak, -1) for x, y in zip(a, b, strict=True)], atol=1e-3
     )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("channel", ["rgb", "y"])
+def test_psnr_and_ssim_are_torchmetrics_values(dtype: type, channel: str) -> None:
+    from torchmetrics.functional.image import (
+        peak_signal_noise_ratio,
+        structural_similarity_index_measure,
+    )
+
+    a, b = _pair(dtype, noise=40)
+    x, y, peak = quality._pair(a, b, channel)
+    theirs = peak_signal_noise_ratio(x, y, data_range=peak, reduction="none", dim=(1, 2, 3))
+    np.testing.assert_allclose(quality.psnr(a, b, channel=channel), theirs.numpy(), atol=1e-5)
+    x, y, _ = quality._pair(a, b, channel, unit=True)
+    _, full = structural_similarity_index_measure(
+        x, y, data_range=1.0, gaussian_kernel=True, sigma=1.5, kernel_size=11,
+        reduction="none", return_full_image=True,
+    )  # fmt: skip
+    theirs = full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3)).numpy()
+    np.testing.assert_allclose(quality.ssim(a, b, channel=channel), theirs, atol=1e-6)
+
+
+def test_measuring_a_frame_does_not_load_torchmetrics() -> None:
+    code = (
+        "import sys, numpy as np; from rayapp import quality; a = np.zeros((1, 16, 16, 3), "
+        "np.uint8); quality.psnr(a, a + 1); quality.ssim(a, a + 1); "
+        "print('torchmetrics' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_luma_measures_match_scikit_image_on_bt601_y() -> None:
