@@ -8,9 +8,13 @@ the video job comes to it when the model costs the CPUs nothing (a GPU's case).
 2. The job with a simulated GPU (``rayapp.testing.SimulatedGpuUpscaler``: a forward that
    waits 5 ms a frame off the CPU, nearest-neighbour frames) on a 640x480 clip x4 to
    2560x1920, libx264 ``--preset medium --crf 18``, each a whole command in a fresh process
-   (start-up included): the Ray job and the local runner against ffmpeg decoding, scaling
-   and encoding the same clip with the same settings on every CPU (the ``ffmpeg`` command
-   where there is one, and the same FFmpeg libraries driven through PyAV).
+   (start-up included): the Ray job (the Ray core runner, and the Ray Data formulations of
+   the same stages: ``ray-data``, encoding in CPU tasks; ``ray-data-fused``, encoding in the
+   replicas) and the local runner against ffmpeg decoding, scaling and encoding the same
+   clip with the same settings on every CPU (the ``ffmpeg`` command where there is one, and
+   the same FFmpeg libraries driven through PyAV).
+3. The three Ray runners with the model on the CPU (realesr-animevideov3 x4, a 2 s 160x120
+   clip): what each adds where the model binds.
 
     python -m jobs.benchmark --section encode
 """
@@ -101,14 +105,6 @@ def _capacity(frames: list[np.ndarray], clip: str, codec: str, preset: str) -> l
     ]
 
 
-def _timed(command: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{command[:3]} failed: {done.stderr.strip()[-2000:]}")
-    return time.perf_counter() - started
-
-
 def _pyav_ffmpeg(clip: str, out: str, size: tuple[int, int]) -> None:
     """ffmpeg's own work through PyAV: decode, scale (nearest), libx264 medium crf 18 with
     FFmpeg's default threads (frame threads on every CPU), audio copied."""
@@ -135,12 +131,14 @@ def _pyav_ffmpeg(clip: str, out: str, size: tuple[int, int]) -> None:
         dst.mux(vout.encode(None))
 
 
+RUNNERS = ("ray", "ray-data", "ray-data-fused", "local")
+
+
 def _job_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
     from rayapp.sample import make_sample_video
 
     clip = make_sample_video(f"{tmp}/job.mp4", seconds=cfg.encode_seconds, size=(640, 480))
     size = (2560, 1920)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray
     walls: dict[str, float] = {}
     if shutil.which("ffmpeg"):
         # As the issue's baseline: scaled on 4:2:0 planes (its chroma stays blocky); and
@@ -152,20 +150,47 @@ def _job_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
                 ["ffmpeg", "-v", "error", "-y", "-i", clip, "-vf", vf, "-c:v", "libx264",
                  "-preset", "medium", "-crf", "18", "-c:a", "copy", f"{tmp}/ffmpeg{chain}.mp4"],
             )  # fmt: skip
-    walls["ffmpeg libraries (PyAV)"] = _timed(
-        [sys.executable, "-m", "benchmarks.encode", "pyav", clip, f"{tmp}/pyav.mp4"], env
-    )
-    for runner in ("ray", "local"):
+    walls["ffmpeg libraries (PyAV)"] = _timed(_command("pyav", "sim", clip, f"{tmp}/pyav.mp4"))
+    for runner in RUNNERS:
         walls[f"job, {runner} runner"] = _timed(
-            [sys.executable, "-m", "benchmarks.encode", runner, clip, f"{tmp}/{runner}.mp4"], env
+            _command(runner, "sim", clip, f"{tmp}/{runner}.mp4")
         )
     frames = probe(clip).video.frame_count
     plain = walls.get("ffmpeg command", walls["ffmpeg libraries (PyAV)"])
     rgb = walls.get("ffmpeg command, scaled in RGB", plain)
+    core = walls["job, ray runner"]
     return [
-        [name, f"{wall:.1f}", f"{frames / wall:.2f}", f"{plain / wall:.2f}", f"{rgb / wall:.2f}"]
+        [name, f"{wall:.1f}", f"{frames / wall:.2f}", f"{plain / wall:.2f}", f"{rgb / wall:.2f}",
+         f"{core / wall:.2f}" if name.startswith("job") else ""]
         for name, wall in walls.items()
+    ]  # fmt: skip
+
+
+def _cpu_model_rows(tmp: str) -> list[list[str]]:
+    """The Ray runners with the real model on the CPU (realesr-animevideov3 x4), a 2 s
+    160x120 clip, whole commands: the model binds, so this is what each runner adds."""
+    from rayapp.sample import make_sample_video
+
+    clip = make_sample_video(f"{tmp}/cpu.mp4", seconds=2, size=(160, 120))
+    walls = {r: _timed(_command(r, "cpu", clip, f"{tmp}/cpu-{r}.mp4")) for r in RUNNERS[:3]}
+    frames = probe(clip).video.frame_count
+    return [
+        [f"job, {r} runner", f"{wall:.1f}", f"{frames / wall:.2f}", f"{walls['ray'] / wall:.2f}"]
+        for r, wall in walls.items()
     ]
+
+
+def _command(how: str, model: str, clip: str, out: str) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.encode", how, model, clip, out]
+
+
+def _timed(command: list[str]) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:5]} failed: {done.stderr.strip()[-2000:]}")
+    return time.perf_counter() - started
 
 
 def section_encode(cfg: BenchmarkConfig) -> str:
@@ -183,6 +208,7 @@ def section_encode(cfg: BenchmarkConfig) -> str:
                 )
                 print(f"encode: {rows[-1]}", file=sys.stderr, flush=True)
         job = _job_rows(cfg, tmp)
+        cpu = _cpu_model_rows(tmp)
     return "\n".join(
         [
             f"== encode: frames/s of the chunk encoder (RGB in) on {cfg.encode_frames} "
@@ -200,28 +226,39 @@ def section_encode(cfg: BenchmarkConfig) -> str:
             f"== encode: a {cfg.encode_seconds:g} s 640x480 clip x4 to 2560x1920, libx264 "
             "medium crf 18; the job's model a simulated GPU (5 ms a frame, off the CPU); "
             "whole commands, start-up included",
-            table(["run", "wall s", "frames/s", "vs ffmpeg", "vs ffmpeg in RGB"], job),
+            table(
+                ["run", "wall s", "frames/s", "vs ffmpeg", "vs ffmpeg in RGB", "vs ray runner"],
+                job,
+            ),
+            "== encode: the Ray runners with the model on the CPU (realesr-animevideov3 x4), "
+            "a 2 s 160x120 clip, whole commands",
+            table(["run", "wall s", "frames/s", "vs ray runner"], cpu),
         ]
     )
 
 
 def _main(argv: Sequence[str]) -> None:
-    """``python -m benchmarks.encode pyav|ray|local CLIP OUT``: one run of part 2."""
-    how, clip, out = argv
+    """``python -m benchmarks.encode pyav|RUNNER sim|cpu CLIP OUT``: one run of part 2
+    (``sim``: the simulated GPU; ``cpu``: the model on the CPU)."""
+    how, model, clip, out = argv
     if how == "pyav":
         _pyav_ffmpeg(clip, out, (2560, 1920))
         return
     from rayapp.pipeline import run_video_job
     from rayapp.testing import SimulatedGpuUpscaler
 
-    # One replica per (simulated) GPU, its encoders from the node's CPUs.
-    config = VideoJobConfig(
-        input=clip, output=out, codec="libx264", preset="medium", crf=18,
-        replicas={"min_replicas": 1, "max_replicas": 1},
-    )  # fmt: skip
-    result = run_video_job(
-        config, runner=how, progress=(), upscaler=SimulatedGpuUpscaler(scale=4, frame_s=0.005)
-    )
+    if model == "sim":
+        # One replica per (simulated) GPU, holding a quarter CPU as a GPU replica needs; its
+        # encoders from the node's CPUs.
+        config = VideoJobConfig(
+            input=clip, output=out, codec="libx264", preset="medium", crf=18,
+            replicas={"min_replicas": 1, "max_replicas": 1, "num_cpus_per_replica": 0.25},
+        )  # fmt: skip
+        upscaler = SimulatedGpuUpscaler(scale=4, frame_s=0.005)
+    else:
+        config = VideoJobConfig(input=clip, output=out, codec="libx264", crf=18)
+        upscaler = None
+    result = run_video_job(config, runner=how, progress=(), upscaler=upscaler)
     print(result.describe())
 
 

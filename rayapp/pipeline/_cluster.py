@@ -24,6 +24,7 @@ __all__ = [
     "check_shared",
     "ensure_ray",
     "load_replica",
+    "node_resources",
     "replica_items",
     "replica_pool_args",
     "submission_id",
@@ -69,6 +70,17 @@ def ensure_ray() -> None:
             logging_level=logging.ERROR,
         )
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
+
+
+def node_resources() -> tuple[float, float]:
+    """(CPUs, GPUs) of the node this process runs on, as Ray counts them."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    for info in ray.nodes():
+        if info["NodeID"] == node:
+            return info["Resources"].get("CPU", 1.0), info["Resources"].get("GPU", 0.0)
+    return float(os.cpu_count() or 1), 0.0
 
 
 CONNECT_TIMEOUT_S = 10.0

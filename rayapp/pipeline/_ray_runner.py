@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,7 +32,7 @@ import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
-from rayapp.pipeline._cluster import check_shared, ensure_ray
+from rayapp.pipeline._cluster import check_shared, ensure_ray, node_resources
 from rayapp.pipeline._metrics import chunk_retries
 from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
 from rayapp.pipeline._sizing import replica_cpus, replica_threads
@@ -66,7 +65,7 @@ class UpscaleEncodeReplica:
     def __init__(self, *args: Any, replicas: ReplicaConfig, **kwargs: Any) -> None:
         self._error: Exception | None = None
         try:
-            cpus = replica_cpus(replicas, *_node_resources())
+            cpus = replica_cpus(replicas, *node_resources())
             self._stage = UpscaleEncode(
                 *args, cpus=cpus, encoders=replicas.encoders_per_replica, **kwargs
             )
@@ -86,15 +85,6 @@ class UpscaleEncodeReplica:
         if self._error is not None:
             raise self._error
         return self._stage
-
-
-def _node_resources() -> tuple[float, float]:
-    """(CPUs, GPUs) of the node this process runs on, as Ray counts them."""
-    node = ray.get_runtime_context().get_node_id()
-    for info in ray.nodes():
-        if info["NodeID"] == node:
-            return info["Resources"].get("CPU", 1.0), info["Resources"].get("GPU", 0.0)
-    return float(os.cpu_count() or 1), 0.0
 
 
 @dataclass

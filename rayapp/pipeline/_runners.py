@@ -22,7 +22,7 @@ from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, s
 __all__ = ["RUNNERS", "ChunkRunner", "LocalRunner", "Runner", "open_runner"]
 
 T = TypeVar("T")
-Runner = Literal["ray", "local"]
+Runner = Literal["ray", "local", "ray-data", "ray-data-fused"]
 
 
 class ChunkRunner(Protocol):
@@ -88,9 +88,22 @@ def _ray_runner(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> Chunk
     return RayRunner(config.upscale, config.replicas, upscaler, config.max_chunk_retries)
 
 
+def _data_runner(fused: bool) -> Callable[[VideoJobConfig, FrameUpscaler | None], ChunkRunner]:
+    def make(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
+        from rayapp.pipeline._data_runner import DataRunner  # Ray only when it runs the job
+
+        return DataRunner(config.upscale, config.replicas, upscaler, encode_in_replica=fused)
+
+    return make
+
+
 RUNNERS: dict[str, Callable[[VideoJobConfig, FrameUpscaler | None], ChunkRunner]] = {
     "ray": _ray_runner,
     "local": LocalRunner,
+    # The same stages as a Ray Data pipeline, measured against "ray" (README, "Ray core or
+    # Ray Data"): encoding in CPU tasks, or inside the replicas.
+    "ray-data": _data_runner(fused=False),
+    "ray-data-fused": _data_runner(fused=True),
 }
 
 

@@ -19,7 +19,7 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,11 +46,15 @@ from rayapp.video import (
 __all__ = [
     "ChunkRecord",
     "EncodeJob",
+    "ForwardCost",
     "FrameUpscaler",
     "UpscaleEncode",
     "decode_runs",
+    "device_type",
+    "encode_frames",
     "encode_run",
     "segment_rows",
+    "upscaled_frames",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,6 +139,81 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
         )
 
 
+@dataclass
+class ForwardCost:
+    """What a run's frames cost the model: seconds inside it, and the repeats that took the
+    upscaled result of the frame before instead."""
+
+    model_s: float = 0.0
+    frames_skipped: int = 0
+
+
+def upscaled_frames(
+    upscaler: FrameUpscaler,
+    job: EncodeJob,
+    frames: np.ndarray,
+    first_frame_index: int,
+    cost: ForwardCost,
+) -> Iterator[np.ndarray]:
+    """The upscaled ``frames`` (NHWC, consecutive from ``first_frame_index``), one by one in
+    order, as soon as each is made: upscaled in micro-batches, a frame that repeats the last
+    one upscaled taking its result (``rayapp.pipeline._dedup``). Adds to ``cost``."""
+    height, width = job.size
+    own = upscaler.output_size(*frames.shape[1:3])
+    size = None if own == (height, width) else (height, width)  # restoring a recorded size
+    sources = network_sources(frames, job.dedup_threshold)
+    through = [j for j, source in enumerate(sources) if source == j]
+    cost.frames_skipped += len(frames) - len(through)
+    done: dict[int, np.ndarray] = {}
+    written = 0
+    for i in range(0, len(through), job.micro_batch):
+        indices = through[i : i + job.micro_batch]
+        batch = frames[indices]
+        started = time.perf_counter()
+        upscaled = (
+            upscaler.upscale_batch(batch) if size is None else upscaler.upscale_batch(batch, size)
+        )
+        cost.model_s += time.perf_counter() - started
+        expected = (len(batch), height, width, 3)
+        if upscaled.shape != expected or upscaled.dtype != batch.dtype:
+            first, last = first_frame_index + indices[0], first_frame_index + indices[-1]
+            raise VideoError(
+                f"Expected the upscaler to return {expected} {batch.dtype}, but got "
+                f"{upscaled.shape} {upscaled.dtype} (frames {first}-{last})"
+            )
+        done.update(zip(indices, upscaled, strict=True))
+        while written < len(frames) and sources[written] in done:
+            yield done[sources[written]]
+            written += 1
+        # Only the last frame upscaled can still be repeated by a later one.
+        done = {indices[-1]: done[indices[-1]]}
+
+
+def encode_frames(
+    job: EncodeJob,
+    images: Iterable[np.ndarray],
+    pts: np.ndarray,
+    first_frame_index: int,
+    device: str,
+    threads: int = 0,
+) -> Chunk:
+    """Encode ``images`` (upscaled, one per ``pts``, from ``first_frame_index``) into one
+    chunk under the work prefix, with the encoder ``job.settings`` gives frames on
+    ``device`` (``cpu`` or ``cuda``) and ``threads`` threads (0: the encoder's own choice)."""
+    height, width = job.size
+    uri = chunk_uri(job.work, first_frame_index)
+    settings = job.settings.for_device(device)
+    encoder = ChunkEncoder(
+        uri, job.source, height=height, width=width, settings=settings, threads=threads
+    )
+    with encoder as enc:
+        for i, image in enumerate(images):
+            enc.write(image, frame_index=first_frame_index + i, pts=int(pts[i]))
+    if enc.chunk is None or enc.chunk.frame_count != len(pts):
+        raise VideoError(f"{uri}: expected {len(pts)} frames in the chunk")
+    return enc.chunk
+
+
 @dataclass(frozen=True)
 class EncodedRun:
     chunk: Chunk
@@ -151,52 +230,18 @@ def encode_run(
     first_frame_index: int,
     threads: int = 0,
 ) -> EncodedRun:
-    """Upscale ``frames`` (NHWC, consecutive from ``first_frame_index``) in micro-batches,
-    frames that repeat the last one upscaled taking its result (``rayapp.pipeline._dedup``),
-    and encode them (``threads`` encoder threads, 0: the encoder's own choice) into one
-    chunk under the work prefix. The one upscale-and-encode of both runners."""
-    height, width = job.size
-    uri = chunk_uri(job.work, first_frame_index)
-    settings = job.settings.for_device(_device_type(upscaler))
-    own = upscaler.output_size(*frames.shape[1:3])
-    size = None if own == (height, width) else (height, width)  # restoring a recorded size
-    sources = network_sources(frames, job.dedup_threshold)
-    through = [j for j, source in enumerate(sources) if source == j]
-    model_s, done, written = 0.0, {}, 0
-    encoder = ChunkEncoder(
-        uri, job.source, height=height, width=width, settings=settings, threads=threads
-    )
-    with encoder as enc:
-        for i in range(0, len(through), job.micro_batch):
-            indices = through[i : i + job.micro_batch]
-            batch = frames[indices]
-            started = time.perf_counter()
-            upscaled = (
-                upscaler.upscale_batch(batch)
-                if size is None
-                else upscaler.upscale_batch(batch, size)
-            )
-            model_s += time.perf_counter() - started
-            expected = (len(batch), height, width, 3)
-            if upscaled.shape != expected or upscaled.dtype != batch.dtype:
-                first, last = first_frame_index + indices[0], first_frame_index + indices[-1]
-                raise VideoError(
-                    f"Expected the upscaler to return {expected} {batch.dtype}, but got "
-                    f"{upscaled.shape} {upscaled.dtype} (frames {first}-{last})"
-                )
-            done.update(zip(indices, upscaled, strict=True))
-            while written < len(frames) and sources[written] in done:
-                image = done[sources[written]]
-                enc.write(image, frame_index=first_frame_index + written, pts=int(pts[written]))
-                written += 1
-            # Only the last frame upscaled can still be repeated by a later one.
-            done = {indices[-1]: done[indices[-1]]}
-    if enc.chunk is None or enc.chunk.frame_count != len(frames):
-        raise VideoError(f"{uri}: expected {len(frames)} frames in the chunk")
-    return EncodedRun(enc.chunk, model_s, len(frames) - len(through), settings.spec.name)
+    """Upscale ``frames`` and encode them as they come into one chunk (``upscaled_frames``,
+    ``encode_frames``): the one upscale-and-encode of a replica, on every runner where the
+    model and its encoders share a process."""
+    cost = ForwardCost()
+    device = device_type(upscaler)
+    images = upscaled_frames(upscaler, job, frames, first_frame_index, cost)
+    chunk = encode_frames(job, images, pts, first_frame_index, device, threads)
+    encoder = job.settings.for_device(device).spec.name
+    return EncodedRun(chunk, cost.model_s, cost.frames_skipped, encoder)
 
 
-def _device_type(upscaler: FrameUpscaler) -> str:
+def device_type(upscaler: FrameUpscaler) -> str:
     """``cuda`` or ``cpu``: where the upscaler's frames are (an encoder to match)."""
     return str(upscaler.device).split(":")[0]
 
@@ -231,7 +276,7 @@ class UpscaleEncode:
         self._upscaler = upscaler
         self.pool = encoder_pool(
             cpus or threads or os.cpu_count() or 1,
-            model_on_gpu=_device_type(upscaler) == "cuda",
+            model_on_gpu=device_type(upscaler) == "cuda",
             encoders=encoders,
         )
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
@@ -250,7 +295,7 @@ class UpscaleEncode:
             "model": up.name,
             "device": str(up.device),
             "precision": up.precision,
-            "encoder": settings.for_device(_device_type(up)).spec.name,
+            "encoder": settings.for_device(device_type(up)).spec.name,
             "encoders": self.pool.encoders,
             "encoder_threads": self.pool.threads,
         }

@@ -102,7 +102,7 @@ def run_video_job(
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
     with contextlib.closing(open_runner(runner, config, upscaler)) as make:
         cluster_at = time.time()
-        if runner == "ray":  # the job's gauges, on the cluster's metrics endpoint
+        if runner != "local":  # the job's gauges, on the cluster's metrics endpoint
             progress = [*progress, JobMetrics(config.output)]
         # Planned where the replicas run, before any chunk; the actual time counts from here.
         estimated_s = make.call(estimate_job, config) if config.estimate else None

@@ -269,3 +269,35 @@ def test_ray_runner_skips_repeats_and_changes_no_pixel(ray_local: str, tmp_path:
     assert len({c.replica for c in on_ray.chunks}) == 2
     for a, b in zip(frames_of(on_ray.output_uri), frames_of(local.output_uri), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("runner", ["ray-data", "ray-data-fused"])
+def test_ray_data_runners_make_the_local_runners_chunks_and_pixels(
+    runner: str, ray_local: str, tmp_path: Path
+) -> None:
+    """The same stages as a Ray Data pipeline (encoding in CPU tasks, or in the replicas),
+    two replicas, chunks of 6 from segments of 2 runs: the local runner's chunks, pixels,
+    pts, skipped repeats and certificate measures (measured per chunk where it was made)."""
+    src = make_test_video(
+        str(tmp_path / "held.mkv"), frames=30, holds=(2, 3), crf=0, gop=12, texture=True
+    )
+
+    def job(out: str) -> VideoJobConfig:
+        return VideoJobConfig(
+            input=src, output=str(tmp_path / out), segment_s=0.5, chunk_frames=6, crf=0,
+            dedup_threshold=0, replicas=TWO_REPLICAS, report_frames=8,
+        )  # fmt: skip
+
+    data = run_video_job(job("data.mkv"), runner=runner, upscaler=NearestUpscaler(2))
+    local = run_video_job(job("local.mkv"), runner="local", upscaler=NearestUpscaler(2))
+    assert [(c.chunk.first_frame_index, c.frame_count) for c in data.chunks] == [
+        (c.chunk.first_frame_index, c.frame_count) for c in local.chunks
+    ]
+    assert len(data.chunks) == 5 and all(c.replica for c in data.chunks)
+    assert (data.frames_skipped, local.frames_skipped) == (15, 15)
+    assert data.report["quality"] == local.report["quality"] != {}
+    assert decode_video(data.output_uri).pts == decode_video(local.output_uri).pts
+    ours, theirs = frames_of(data.output_uri), frames_of(local.output_uri)
+    assert len(ours) == len(theirs) == 30
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,258 @@
+"""The Ray Data runner: the video job's stages as one Ray Data pipeline, measured against the
+Ray core runner (``_ray_runner``) by the benchmark's ``encode`` section (README, "Ray core or
+Ray Data").
+
+    segment rows --decode (CPU tasks)--> runs --upscale (actor pool: the replicas)-->
+    upscaled runs --encode (CPU tasks)--> chunk rows, taken by the driver as they finish
+
+- One block per segment row (``override_num_blocks``); a decode task yields each run as its
+  own block, so a run moves on as soon as it is decoded.
+- ``encode_in_replica=False`` (the stages as the design draws them): the replicas upscale,
+  CPU tasks encode, one single-threaded encoder per CPU; the upscaled frames travel through
+  the object store (a 2560x1920 frame is 14.7 MB).
+- ``encode_in_replica=True``: each replica upscales and encodes (``UpscaleEncode``, its
+  encoders sized from its share of the node's CPUs as on the Ray core runner, that many runs
+  at once); high-resolution frames never leave it.
+- Output order does not matter (``preserve_order`` stays off): each chunk row carries its
+  ``first_frame_index`` and the job orders the chunks. Ray Data retries a task whose worker
+  died, and restarts a replica that died; a chunk that fails on its own fails the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+import ray
+from ray.data import ActorPoolStrategy, DataContext
+
+from rayapp.config import ReplicaConfig, UpscaleConfig
+from rayapp.errors import ChunkFailedError, RayappError
+from rayapp.pipeline._cluster import check_shared, ensure_ray, load_replica, node_resources
+from rayapp.pipeline._records import ChunkRecord, EncodeJob, OnChunk, PipelineWork
+from rayapp.pipeline._resume import record_chunk
+from rayapp.pipeline._sampled import chunk_quality
+from rayapp.pipeline._sizing import replica_cpus, replica_threads
+from rayapp.pipeline._stages import (
+    ForwardCost,
+    FrameUpscaler,
+    UpscaleEncode,
+    decode_runs,
+    device_type,
+    encode_frames,
+    segment_rows,
+    upscaled_frames,
+)
+
+__all__ = ["DataRunner"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_DECODE_CPUS = 0.25
+
+
+def _decode(batch: dict[str, np.ndarray], *, uri: str, depth: int) -> Iterator[dict[str, Any]]:
+    """One segment row -> one block per run: ``{frames, pts, first_frame_index}``, a row."""
+    row = {"segment": batch["segment"][0], "runs": [list(r) for r in batch["runs"][0]]}
+    for run in decode_runs(row, uri=uri, depth=depth):
+        yield {k: np.asarray([v]) if k == "first_frame_index" else v[None] for k, v in run.items()}
+
+
+def _one(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    return batch["frames"][0], batch["pts"][0], int(batch["first_frame_index"][0])
+
+
+def _row(job: EncodeJob, source: np.ndarray, chunk: Any, made: dict[str, Any]) -> dict[str, Any]:
+    """The chunk row ``ChunkRecord.from_row`` reads, once the chunk is written: its sampled
+    quality measured and its record kept (as ``UpscaleEncode.encode_chunk`` does)."""
+    depth = 16 if source.dtype == np.uint16 else 8
+    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth)
+    record_chunk(job.work, chunk, int(made["frames_skipped"]), quality)
+    return {
+        "chunk_uri": chunk.uri,
+        "first_frame_index": chunk.first_frame_index,
+        "frame_count": chunk.frame_count,
+        "alongside": 0,
+        "quality": json.dumps(quality),  # its keys differ chunk to chunk: no Arrow struct
+        **made,
+        "finished_at": time.time(),
+    }
+
+
+class _Replica:
+    """A replica of the pipeline's upscale stage: loads its model once (or takes the one
+    given), then upscales a run per call; with ``encode``, also encodes it (``UpscaleEncode``)
+    and returns the chunk's row."""
+
+    def __init__(
+        self,
+        upscale: UpscaleConfig,
+        upscaler: FrameUpscaler | None,
+        threads: int,
+        replicas: ReplicaConfig,
+        encode: bool,
+    ) -> None:
+        self._started_at = time.time()
+        if encode:
+            cpus = replica_cpus(replicas, *node_resources())
+            self._stage: UpscaleEncode | None = UpscaleEncode(
+                upscale,
+                upscaler=upscaler,
+                threads=threads,
+                cpus=cpus,
+                encoders=replicas.encoders_per_replica,
+            )
+        else:
+            self._stage = None
+            self._upscaler = upscaler or load_replica(upscale, threads)
+        self._replica = f"{os.getpid()}@{socket.gethostname()}"
+        self._ready_at = time.time()
+
+    def __call__(self, batch: dict[str, np.ndarray], job: EncodeJob) -> dict[str, Any]:
+        frames, pts, first = _one(batch)
+        try:
+            if self._stage is not None:
+                run = {"frames": frames, "pts": pts, "first_frame_index": first}
+                row = self._stage.encode_chunk(job, run)
+                return {k: [v] for k, v in {**row, "quality": json.dumps(row["quality"])}.items()}
+            return self._upscale(frames, pts, first, job)
+        except RayappError as e:
+            raise ChunkFailedError(f"Frames {first}-{first + len(frames) - 1} failed: {e}") from e
+
+    def _upscale(
+        self, frames: np.ndarray, pts: np.ndarray, first: int, job: EncodeJob
+    ) -> dict[str, Any]:
+        started = time.time()
+        cost = ForwardCost()
+        images = upscaled_frames(self._upscaler, job, frames, first, cost)
+        return {
+            "upscaled": np.stack(list(images))[None],
+            "source": frames[None],
+            "pts": pts[None],
+            "first_frame_index": [first],
+            "device": [device_type(self._upscaler)],
+            "replica": [self._replica],
+            "replica_started_at": [self._started_at],
+            "replica_ready_at": [self._ready_at],
+            "started_at": [started],
+            "model_s": [cost.model_s],
+            "frames_skipped": [cost.frames_skipped],
+            "device_memory": [self._upscaler.device_memory()],
+        }
+
+
+def _encode(batch: dict[str, np.ndarray], *, job: EncodeJob) -> dict[str, Any]:
+    """One upscaled run -> one chunk (a single-threaded encoder), its row."""
+    images, pts, first = batch["upscaled"][0], batch["pts"][0], int(batch["first_frame_index"][0])
+    device = str(batch["device"][0])
+    try:
+        chunk = encode_frames(job, images, pts, first, device, threads=1)
+    except RayappError as e:
+        raise ChunkFailedError(f"Frames {first}-{first + len(pts) - 1} failed: {e}") from e
+    made = {
+        "replica": str(batch["replica"][0]),
+        "frames_skipped": int(batch["frames_skipped"][0]),
+        "device_memory": int(batch["device_memory"][0]),
+        **{k: float(batch[k][0]) for k in ("replica_started_at", "replica_ready_at")},
+        **{k: float(batch[k][0]) for k in ("started_at", "model_s")},
+    }
+    made["encoder"] = job.settings.for_device(device).spec.name
+    return {k: [v] for k, v in _row(job, batch["source"][0], chunk, made).items()}
+
+
+class DataRunner:
+    """Runs a job's runs as a Ray Data pipeline on the cluster this process is connected to
+    (or a local one). The replicas start with each job's pipeline (Ray Data owns them)."""
+
+    def __init__(
+        self,
+        upscale: UpscaleConfig,
+        replicas: ReplicaConfig,
+        upscaler: FrameUpscaler | None,
+        *,
+        encode_in_replica: bool = False,
+    ) -> None:
+        ensure_ray()
+        self._upscale = upscale
+        self._replicas = replicas
+        self._upscaler = upscaler
+        self._encode_in_replica = encode_in_replica
+
+    def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
+        check_shared(work.uri, work.job.work)
+        context = DataContext.get_current()
+        context.enable_progress_bars = False
+        context.raise_original_map_exception = True
+        context.print_on_execution_start = False
+        # A run is a block of its own (a row is megabytes): Ray Data would otherwise pack a
+        # segment's runs into one block, and one replica call would take them in turn.
+        context.target_max_block_size = 1 << 20
+        rows = [row for _, row in segment_rows(work.segments, work.runs)]
+        if not rows:
+            return
+        count = min(self._replicas.max_replicas, len(work.runs))
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        pool = self._replicas.encoders_per_replica or max(1, int(cpus // count))
+        held = count * self._replicas.num_cpus_per_replica
+        # Ray Data fuses a task stage into the next actor stage when their resources are
+        # equal: decoding would then wait on the model inside the replica.
+        decode_cpus = _DECODE_CPUS if held != count * _DECODE_CPUS else _DECODE_CPUS * 0.8
+        data = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+            _decode,
+            batch_size=1,
+            num_cpus=decode_cpus,
+            fn_kwargs={"uri": work.uri, "depth": work.depth},
+        )
+        encode = self._encode_in_replica
+        data = data.map_batches(
+            _Replica,
+            batch_size=1,
+            zero_copy_batch=True,
+            num_cpus=self._replicas.num_cpus_per_replica,
+            num_gpus=self._replicas.num_gpus_per_replica or None,
+            fn_kwargs={"job": work.job},
+            fn_constructor_kwargs={
+                "upscale": self._upscale,
+                "upscaler": self._upscaler,
+                "threads": replica_threads(self._replicas),
+                "replicas": self._replicas,
+                "encode": encode,
+            },
+            compute=ActorPoolStrategy(
+                size=count,
+                max_tasks_in_flight_per_actor=2 * pool if encode else 2,
+                max_concurrent_calls_per_actor=pool if encode else None,
+                enable_true_multi_threading=encode or None,
+            ),
+        )
+        if not encode:
+            data = data.map_batches(
+                _encode,
+                batch_size=1,
+                zero_copy_batch=True,
+                num_cpus=_encode_cpus(cpus, held + decode_cpus),
+                fn_kwargs={"job": work.job},
+            )
+        for row in data.iter_rows():
+            on_chunk(ChunkRecord.from_row({**row, "quality": json.loads(row["quality"])}))
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    def close(self) -> None:
+        pass
+
+
+def _encode_cpus(cpus: float, held: float) -> float:
+    """CPUs an encode task asks for: a single-threaded encoder per CPU the replicas and a
+    decode task leave (at least one encoder), the CPUs they leave shared between them."""
+    free = max(cpus - held, 0.25)
+    return free / max(1, round(free + 0.25))
