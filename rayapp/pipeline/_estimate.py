@@ -251,7 +251,8 @@ def plan_video(
         model_on_gpu=on_gpu,
         encoders=config.replicas.encoders_per_replica,
     )
-    encode_s = _encode_s(plan, timed, settings, pool.threads)
+    encoded = _spread_runs(sample, _ENCODED_FRAMES)
+    encode_s = _encode_s(plan, encoded, settings, pool.threads)
     calibration = Calibration(device, model_s, encode_s, decode_s, source)
     n = options.replicas or config.replicas.max_replicas
 
@@ -275,7 +276,7 @@ def plan_video(
     all_cpus = cpus if nodes is None else nodes * node.vcpus
     all_gpus = gpus if nodes is None else nodes * node.gpus
     rates = _stage_rates(
-        calibration, share, all_cpus, all_gpus, threads, pool.threads, settings, plan, timed
+        calibration, share, all_cpus, all_gpus, threads, pool.threads, settings, plan, encoded
     )
     limit = max(len(plan.runs), 1)  # more replicas than chunks have nothing to do
     needed = None if deadline_s is None else _replicas_for(deadline_s, estimate, limit)
@@ -364,6 +365,18 @@ def _sample_frames(
     started = time.perf_counter()
     frames = [f.image for i in picks for f in decode_segment(uri, segments[i])]
     return frames, (time.perf_counter() - started) / max(len(frames), 1)
+
+
+def _spread_runs(frames: list[np.ndarray], count: int, run: int = 4) -> list[np.ndarray]:
+    """``count`` of ``frames`` (in order) as runs of ``run`` consecutive ones spread over
+    them: an encoder's cost depends on the content and on the motion from frame to frame (a
+    frame repeated costs it next to nothing, as the first frames of a clip, often a fade,
+    cost it little)."""
+    if len(frames) <= count:
+        return frames
+    runs = max(1, count // run)
+    starts = [round(k * (len(frames) - run) / max(runs - 1, 1)) for k in range(runs)]
+    return [frames[start + j] for start in starts for j in range(run)]
 
 
 def _duplicate_share(frames: list[np.ndarray], threshold: float | None) -> float:
@@ -481,9 +494,9 @@ def _encode_s(
     plan: JobPlan, frames: list[np.ndarray], settings: EncodeSettings, threads: int
 ) -> float:
     """Seconds per output frame of the encoder ``settings`` names with ``threads``
-    threads (as a replica's encoder runs), on ``frames`` resized to the output size, taken
-    round until ``_ENCODED_FRAMES`` (opening and flushing the encoder are part of a chunk,
-    not of each frame)."""
+    threads (as a replica's encoder runs), on ``frames`` (``_spread_runs`` of the sampled
+    ones) resized to the output size, taken round until ``_ENCODED_FRAMES`` on a clip that
+    has fewer (opening and flushing the encoder are part of a chunk, not of each frame)."""
     from rayapp.resize import resize_image  # torch
 
     height, width = plan.size

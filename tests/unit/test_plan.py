@@ -162,3 +162,14 @@ def test_a_planned_job_states_estimate_against_actual_in_its_report(
             job(held, tmp_path, chunk_frames=12, report_frames=0), runner="local", progress=()
         ).report
     )
+
+
+def test_the_encoder_is_timed_on_distinct_frames_spread_over_the_clip() -> None:
+    """Runs of 4 consecutive sampled frames, first and last included: never the clip's first
+    frames repeated (a repeat costs x264 next to nothing; the plan overstated an H200
+    node's encoders six times so)."""
+    from rayapp.pipeline._estimate import _spread_runs
+
+    frames = list(range(40))  # stand-ins for the sampled frames, in order
+    assert _spread_runs(frames, 12) == [0, 1, 2, 3, 18, 19, 20, 21, 36, 37, 38, 39]
+    assert _spread_runs(frames[:10], 12) == frames[:10]  # a short clip: all of them
