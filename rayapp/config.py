@@ -214,7 +214,7 @@ class VideoJobConfig(BaseModel):
         ge=1,
         le=10_000,
         description="Most frames per encoded chunk (the unit of retry and resume); default: "
-        "48, fewer on a short clip where that keeps every replica busy to the end.",
+        "48, fewer on a short clip where that keeps every replica's encoders busy to the end.",
     )
     # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
     micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")

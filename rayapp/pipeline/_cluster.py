@@ -25,6 +25,7 @@ __all__ = [
     "ensure_ray",
     "load_replica",
     "node_resources",
+    "replica_node",
     "replica_items",
     "replica_pool_args",
     "submission_id",
@@ -81,6 +82,21 @@ def node_resources() -> tuple[float, float]:
         if info["NodeID"] == node:
             return info["Resources"].get("CPU", 1.0), info["Resources"].get("GPU", 0.0)
     return float(os.cpu_count() or 1), 0.0
+
+
+def replica_node(replicas: ReplicaConfig) -> tuple[float, float] | None:
+    """(CPUs, GPUs) of the live node with the most CPUs that fits a replica (None: none
+    does yet, as on a cluster whose workers scale from zero)."""
+    import ray
+
+    fits = [
+        (info["Resources"].get("CPU", 0.0), info["Resources"].get("GPU", 0.0))
+        for info in ray.nodes()
+        if info["Alive"]
+        and info["Resources"].get("CPU", 0.0) >= replicas.num_cpus_per_replica
+        and info["Resources"].get("GPU", 0.0) >= replicas.num_gpus_per_replica
+    ]
+    return max(fits, default=None)
 
 
 CONNECT_TIMEOUT_S = 10.0

@@ -34,7 +34,13 @@ from ray.data import ActorPoolStrategy, DataContext
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError
-from rayapp.pipeline._cluster import check_shared, ensure_ray, load_replica, node_resources
+from rayapp.pipeline._cluster import (
+    check_shared,
+    ensure_ray,
+    load_replica,
+    node_resources,
+    replica_node,
+)
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, OnChunk, PipelineWork
 from rayapp.pipeline._resume import record_chunk
 from rayapp.pipeline._sampled import chunk_quality
@@ -243,6 +249,9 @@ class DataRunner:
             )
         for row in data.iter_rows():
             on_chunk(ChunkRecord.from_row({**row, "quality": json.loads(row["quality"])}))
+
+    def node(self) -> tuple[float, float] | None:
+        return replica_node(self._replicas)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)

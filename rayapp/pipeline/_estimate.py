@@ -32,8 +32,9 @@ from rayapp.codecs import CODECS, FAMILIES
 from rayapp.config import INSTANCES, Instance, PlanOptions, VideoJobConfig
 from rayapp.errors import ConfigError
 from rayapp.pipeline._bound import StageRates, stage_rates
+from rayapp.pipeline._cluster import replica_node
 from rayapp.pipeline._dedup import network_sources
-from rayapp.pipeline._plan import plan_video_job
+from rayapp.pipeline._plan import lanes_on, plan_video_job
 from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
 from rayapp.video import (
     ChunkEncoder,
@@ -235,17 +236,18 @@ def plan_video(
             f"{node.name} has a GPU: give the job's --num-gpus-per-replica (e.g. 0.25), "
             "else its replicas run on the CPU"
         )
-    plan = plan_video_job(config)  # cut as the job will cut it
+    cpus, gpus, ray_start_s = _cluster(node)
+    node_cpus, node_gpus = (node.vcpus, node.gpus) if node else _replica_node(config, cpus, gpus)
+    # Cut as the job will cut it, for its replicas' encoders on such a node.
+    plan = plan_video_job(config, lanes=lanes_on((node_cpus, node_gpus), config, None))
     video = plan.info.video
     sample, decode_s = _sample_frames(config.input, plan.segments, samples)
     share = _duplicate_share(sample, config.effective_dedup_threshold)
     threads = replica_threads(config.replicas)
     timed = sample[:measure_frames]
     device, model_s, source = _calibrate(config, plan, timed, threads, node)
-    cpus, gpus, ray_start_s = _cluster(node)
     on_gpu = device == "cuda"
     settings, note = _encoder(plan.settings, on_gpu, node)
-    node_cpus, node_gpus = (node.vcpus, node.gpus) if node else (cpus, gpus)
     pool = encoder_pool(
         replica_cpus(config.replicas, node_cpus, node_gpus),
         model_on_gpu=on_gpu,
@@ -514,6 +516,15 @@ def _encode_s(
     fs, path = storage.filesystem(uri)
     fs.rm(path)
     return encode_s
+
+
+def _replica_node(config: VideoJobConfig, cpus: float, gpus: float) -> tuple[float, float]:
+    """(CPUs, GPUs) of the node the job's replicas would run on, as the job finds it on a
+    connected cluster; else this machine's (the job's local Ray is this machine)."""
+    import ray
+
+    found = replica_node(config.replicas) if ray.is_initialized() else None
+    return found or (cpus, gpus)
 
 
 def _cluster(node: Instance | None) -> tuple[float, float, float]:

@@ -9,10 +9,11 @@ from collections.abc import Callable
 
 from rayapp.config import VideoJobConfig, final_scale, scaled_size
 from rayapp.models import resolve
-from rayapp.pipeline._stages import FrameUpscaler
+from rayapp.pipeline._sizing import job_lanes
+from rayapp.pipeline._stages import FrameUpscaler, device_type
 from rayapp.video import EncodeSettings, JobPlan, MediaInfo, plan_job
 
-__all__ = ["encode_settings", "job_output_size", "plan_video_job"]
+__all__ = ["encode_settings", "job_output_size", "lanes_on", "plan_video_job"]
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,12 @@ def encode_settings(config: VideoJobConfig) -> EncodeSettings:
     return EncodeSettings(codec=config.codec, crf=config.crf, preset=config.preset)
 
 
-def plan_video_job(config: VideoJobConfig, upscaler: FrameUpscaler | None = None) -> JobPlan:
-    """Probe the input and cut it into segments and chunks as the job will (for the job's
-    ``max_replicas``), with every check that needs no decode (``rayapp.video.plan_job``)."""
+def plan_video_job(
+    config: VideoJobConfig, upscaler: FrameUpscaler | None = None, *, lanes: int | None = None
+) -> JobPlan:
+    """Probe the input and cut it into segments and chunks as the job will (for ``lanes``
+    chunks at once, ``_sizing.job_lanes``; None: one per replica), with every check that
+    needs no decode (``rayapp.video.plan_job``)."""
     return plan_job(
         config.input,
         config.output,
@@ -32,8 +36,24 @@ def plan_video_job(config: VideoJobConfig, upscaler: FrameUpscaler | None = None
         job_output_size(config, upscaler),
         segment_s=config.segment_s,
         chunk_frames=config.chunk_frames,
-        replicas=config.replicas.max_replicas,
+        lanes=lanes or config.replicas.max_replicas,
     )
+
+
+def lanes_on(
+    node: tuple[float, float] | None, config: VideoJobConfig, upscaler: FrameUpscaler | None
+) -> int | None:
+    """The chunks the job makes at once with its replicas on a node of (CPUs, GPUs)
+    ``node`` (None: no such node yet, one chunk per replica): a replica's model is on a GPU
+    when the given upscaler's device is, else when the job gives its replicas GPUs."""
+    if node is None:
+        return None
+    on_gpu = (
+        device_type(upscaler) == "cuda"
+        if upscaler is not None
+        else config.replicas.num_gpus_per_replica > 0
+    )
+    return job_lanes(config.replicas, *node, model_on_gpu=on_gpu)
 
 
 def job_output_size(

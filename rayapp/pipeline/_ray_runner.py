@@ -32,7 +32,7 @@ import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
-from rayapp.pipeline._cluster import check_shared, ensure_ray, node_resources
+from rayapp.pipeline._cluster import check_shared, ensure_ray, node_resources, replica_node
 from rayapp.pipeline._metrics import chunk_retries
 from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
 from rayapp.pipeline._sizing import replica_cpus, replica_threads
@@ -142,6 +142,9 @@ class RayRunner:
             schedule.run()
         finally:
             self._unread = schedule.unread()
+
+    def node(self) -> tuple[float, float] | None:
+        return replica_node(self._config)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on a replica (its process has torch loaded), the next one if it

@@ -28,6 +28,10 @@ Runner = Literal["ray", "local", "ray-data", "ray-data-fused"]
 class ChunkRunner(Protocol):
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None: ...
 
+    def node(self) -> tuple[float, float] | None:
+        """(CPUs, GPUs) of a node the replicas run on (None: none is up yet)."""
+        ...
+
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` where the replicas live (torch is loaded there)."""
         ...
@@ -74,6 +78,9 @@ class LocalRunner:
             finish(ALL_COMPLETED)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def node(self) -> tuple[float, float]:
+        return float(os.cpu_count() or 1), 0.0
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rayapp.config import ReplicaConfig
 
-__all__ = ["EncoderPool", "encoder_pool", "replica_cpus", "replica_threads"]
+__all__ = ["EncoderPool", "encoder_pool", "job_lanes", "replica_cpus", "replica_threads"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,13 @@ def encoder_pool(cpus: float, *, model_on_gpu: bool, encoders: int | None = None
     if model_on_gpu:
         return EncoderPool(cores, 1)
     return EncoderPool(1, cores)
+
+
+def job_lanes(rep: ReplicaConfig, node_cpus: float, node_gpus: float, *, model_on_gpu: bool) -> int:
+    """The chunks a job makes at once, which its chunk size is cut for: ``max_replicas``
+    replicas, each with its encoders (``encoder_pool`` of its share of a node of
+    ``node_cpus`` CPUs and ``node_gpus`` GPUs). A replica whose model runs on the CPU makes
+    one chunk at a time: the job's lanes are then its replicas."""
+    cpus = replica_cpus(rep, node_cpus, node_gpus)
+    pool = encoder_pool(cpus, model_on_gpu=model_on_gpu, encoders=rep.encoders_per_replica)
+    return rep.max_replicas * pool.encoders

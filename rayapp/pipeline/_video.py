@@ -20,7 +20,7 @@ from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig
 from rayapp.pipeline._estimate import estimate_job
 from rayapp.pipeline._metrics import JobMetrics
-from rayapp.pipeline._plan import plan_video_job
+from rayapp.pipeline._plan import lanes_on, plan_video_job
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
 from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, work_prefix
@@ -107,7 +107,7 @@ def run_video_job(
         # Planned where the replicas run, before any chunk; the actual time counts from here.
         estimated_s = make.call(estimate_job, config) if config.estimate else None
         planned = time.monotonic()
-        plan = plan_video_job(config, upscaler)
+        plan = plan_video_job(config, upscaler, lanes=lanes_on(make.node(), config, upscaler))
         identity = _identity(config.upscale, upscaler)
         work = work_prefix(config, identity, plan.size, plan.chunk_frames)
         pairs, sampled = sampled_frames(

@@ -45,18 +45,19 @@ def plan_job(
     *,
     segment_s: float,
     chunk_frames: int | None,
-    replicas: int = 1,
+    lanes: int = 1,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
-    48, fewer where that keeps ``replicas`` replicas busy to the end (``auto_chunk_frames``)."""
+    48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
+    (``auto_chunk_frames``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
     height, width = output_size(info)
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     segments = plan_segments(info, segment_s)
-    chunk_frames = chunk_frames or auto_chunk_frames(segments, replicas)
+    chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
     return JobPlan(
         info=info,
         output=output,

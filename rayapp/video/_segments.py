@@ -98,21 +98,22 @@ class Run:
         return self.stop - self.start
 
 
-def auto_chunk_frames(segments: tuple[Segment, ...], replicas: int) -> int:
+def auto_chunk_frames(segments: tuple[Segment, ...], lanes: int) -> int:
     """Most frames per chunk when none is asked: ``MOST_CHUNK_FRAMES``, or on a short clip
-    the size (down to ``LEAST_CHUNK_FRAMES``) whose chunks keep ``replicas`` replicas busy
-    to the end: the least time until the last chunk is out, each chunk going to the first
-    free replica, one more chunk's overhead weighed against a better balance."""
+    the size (down to ``LEAST_CHUNK_FRAMES``) whose chunks keep ``lanes`` busy to the end
+    (the chunks a job makes at once: its replicas' encoders): the least time until the last
+    chunk is out, each chunk going to the first free lane, one more chunk's overhead weighed
+    against a better balance."""
     total = sum(seg.frame_count for seg in segments)
-    if total >= 8 * replicas * MOST_CHUNK_FRAMES:  # long: the tail is a small share anyway
+    if total >= 8 * lanes * MOST_CHUNK_FRAMES:  # long: the tail is a small share anyway
         return MOST_CHUNK_FRAMES
     sizes = range(MOST_CHUNK_FRAMES, LEAST_CHUNK_FRAMES - 1, -1)
-    return min(sizes, key=lambda size: _busy_until(plan_runs(segments, size), replicas))
+    return min(sizes, key=lambda size: _busy_until(plan_runs(segments, size), lanes))
 
 
-def _busy_until(runs: list[Run], replicas: int) -> int:
-    """When the last chunk is out (in frames' worth), each run to the first free replica."""
-    free = [0] * max(1, replicas)
+def _busy_until(runs: list[Run], lanes: int) -> int:
+    """When the last chunk is out (in frames' worth), each run to the first free lane."""
+    free = [0] * max(1, lanes)
     for run in runs:
         heapq.heapreplace(free, free[0] + run.frame_count + CHUNK_OVERHEAD_FRAMES)
     return max(free)

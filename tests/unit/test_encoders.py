@@ -10,7 +10,7 @@ import pytest
 
 from rayapp.config import ReplicaConfig
 from rayapp.pipeline._bound import stage_rates
-from rayapp.pipeline._sizing import EncoderPool, encoder_pool, replica_cpus
+from rayapp.pipeline._sizing import EncoderPool, encoder_pool, job_lanes, replica_cpus
 from rayapp.testing import SimulatedGpuUpscaler, decode_video
 from rayapp.video import encoder_usable
 from rayapp.video._nvenc import gpu_model, nvenc_reason
@@ -60,6 +60,40 @@ def test_a_replicas_share_of_its_node_follows_its_share_of_the_gpus(
     replicas: ReplicaConfig, node: tuple[int, int], share: float
 ) -> None:
     assert replica_cpus(replicas, *node) == share
+
+
+@pytest.mark.parametrize(
+    ("replicas", "node", "on_gpu", "lanes"),
+    [
+        # 4 GPU replicas on a 16-CPU node: 4 encoders each, 16 chunks at once.
+        (ReplicaConfig(num_gpus_per_replica=0.25, max_replicas=4), (16, 1), True, 16),
+        (ReplicaConfig(num_gpus_per_replica=1, max_replicas=2), (8, 1), True, 16),
+        (ReplicaConfig(max_replicas=2), (2, 0), False, 2),  # on the CPU: a chunk per replica
+        (ReplicaConfig(max_replicas=3), (96, 0), False, 3),
+        (ReplicaConfig(max_replicas=1, num_cpus_per_replica=0.25), (2, 0), True, 2),
+        (ReplicaConfig(max_replicas=2, encoders_per_replica=3), (16, 1), True, 6),
+    ],
+)  # fmt: skip
+def test_a_jobs_chunks_are_cut_for_every_encoder_of_its_replicas(
+    replicas: ReplicaConfig, node: tuple[int, int], on_gpu: bool, lanes: int
+) -> None:
+    assert job_lanes(replicas, *node, model_on_gpu=on_gpu) == lanes
+
+
+def test_a_short_clip_keeps_sixteen_encoders_busy() -> None:
+    """A 10 s clip (240 frames, one segment) for 4 GPU replicas with 4 encoders each is cut
+    into 16 chunks of 15 (one per encoder), not the 8 of 30 that kept 4 replicas busy but
+    left half the encoders idle."""
+    from fractions import Fraction
+
+    from rayapp.video import Segment
+    from rayapp.video._segments import auto_chunk_frames, plan_runs
+
+    segments = (Segment(0, 0, 240, None, 0, Fraction(1, 24), 8, tuple(range(240))),)
+    assert [r.frame_count for r in plan_runs(segments, auto_chunk_frames(segments, 4))] == [30] * 8
+    assert [r.frame_count for r in plan_runs(segments, auto_chunk_frames(segments, 16))] == [
+        15
+    ] * 16
 
 
 LIBCUDA = "[Errno 1] Operation not permitted; FFmpeg: Cannot load libcuda.so.1"

@@ -89,6 +89,11 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
     described = plan.describe()
     assert "encoder: libx264, 4 chunks at once per replica (no NVENC: " in described
     assert f"the {plan.stages.bound} bind" in described
+    # Chunks cut for every encoder: 8 replicas x 4 encoders, 32 at once. One segment of 120
+    # frames: 15 chunks of 8 (the least), where a chunk per replica made 8 of 15.
+    whole = config.model_copy(update={"chunk_frames": None, "segment_s": 60})
+    auto = plan_video(whole, PlanOptions(instance="p5.4xlarge"))
+    assert (auto.segments, auto.chunks, auto.chunk_frames) == (1, 15, 8)
     cpu = VideoJobConfig(input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5)
     with pytest.raises(ConfigError, match="has a GPU: give the job's --num-gpus-per-replica"):
         plan_video(cpu, PlanOptions(instance="p5.4xlarge"))
