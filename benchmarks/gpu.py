@@ -15,7 +15,6 @@ replica, and which stage bound it. Elsewhere it says it skipped.
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import subprocess
 import sys
@@ -102,15 +101,13 @@ def _model_fps(
     return fps, up.precision, [up.upscale_batch(f[None])[0] for f in spread]
 
 
-def _job(clip: str, tmp: str, cfg: BenchmarkConfig, frames: int) -> tuple[VideoJobResult, float]:
+def _job(clip: str, tmp: str, cfg: BenchmarkConfig) -> tuple[VideoJobResult, float]:
     cpus = os.cpu_count() or 4
     config = VideoJobConfig(
         input=clip,
         output=f"{tmp}/out.mp4",
         upscale=UpscaleConfig(model=cfg.model),
-        codec="h264",
-        # Two rounds of chunks through the node's encoders (one per CPU).
-        chunk_frames=max(8, math.ceil(frames / (2 * cpus))),
+        codec="h264",  # chunks cut by the job for every encoder of its replicas
         replicas=ReplicaConfig(
             min_replicas=4,
             max_replicas=4,
@@ -141,7 +138,7 @@ def section_gpu(cfg: BenchmarkConfig) -> str:
         print(f"gpu: encoders {encoders_fps:.1f} frames/s", file=sys.stderr, flush=True)
         torch.cuda.empty_cache()
         with local_ray(tmp, cpus, gpus=1), _GpuBusy() as busy:
-            result, wall = _job(clip, tmp, cfg, len(frames))
+            result, wall = _job(clip, tmp, cfg)
     at_work, _, span = window_fps(result.chunks)
     first = min(c.started_at for c in result.chunks)
     last = max(c.finished_at for c in result.chunks)

@@ -80,7 +80,7 @@ def node_resources() -> tuple[float, float]:
     node = ray.get_runtime_context().get_node_id()
     for info in ray.nodes():
         if info["NodeID"] == node:
-            return info["Resources"].get("CPU", 1.0), info["Resources"].get("GPU", 0.0)
+            return _cpus_gpus(info)
     return float(os.cpu_count() or 1), 0.0
 
 
@@ -89,14 +89,18 @@ def replica_node(replicas: ReplicaConfig) -> tuple[float, float] | None:
     does yet, as on a cluster whose workers scale from zero)."""
     import ray
 
+    live = [_cpus_gpus(info) for info in ray.nodes() if info["Alive"]]
     fits = [
-        (info["Resources"].get("CPU", 0.0), info["Resources"].get("GPU", 0.0))
-        for info in ray.nodes()
-        if info["Alive"]
-        and info["Resources"].get("CPU", 0.0) >= replicas.num_cpus_per_replica
-        and info["Resources"].get("GPU", 0.0) >= replicas.num_gpus_per_replica
+        (cpus, gpus)
+        for cpus, gpus in live
+        if cpus >= replicas.num_cpus_per_replica and gpus >= replicas.num_gpus_per_replica
     ]
     return max(fits, default=None)
+
+
+def _cpus_gpus(info: dict[str, Any]) -> tuple[float, float]:
+    """(CPUs, GPUs) of one node of ``ray.nodes()``."""
+    return info["Resources"].get("CPU", 0.0), info["Resources"].get("GPU", 0.0)
 
 
 CONNECT_TIMEOUT_S = 10.0

@@ -42,9 +42,7 @@ from rayapp.pipeline._cluster import (
     replica_node,
 )
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, OnChunk, PipelineWork
-from rayapp.pipeline._resume import record_chunk
-from rayapp.pipeline._sampled import chunk_quality
-from rayapp.pipeline._sizing import replica_cpus, replica_threads
+from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
 from rayapp.pipeline._stages import (
     ForwardCost,
     FrameUpscaler,
@@ -52,6 +50,7 @@ from rayapp.pipeline._stages import (
     decode_runs,
     device_type,
     encode_frames,
+    keep_chunk,
     segment_rows,
     upscaled_frames,
 )
@@ -77,11 +76,9 @@ def _one(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _row(job: EncodeJob, source: np.ndarray, chunk: Any, made: dict[str, Any]) -> dict[str, Any]:
-    """The chunk row ``ChunkRecord.from_row`` reads, once the chunk is written: its sampled
-    quality measured and its record kept (as ``UpscaleEncode.encode_chunk`` does)."""
-    depth = 16 if source.dtype == np.uint16 else 8
-    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth)
-    record_chunk(job.work, chunk, int(made["frames_skipped"]), quality)
+    """The chunk row ``ChunkRecord.from_row`` reads, once the chunk is written and kept
+    (``keep_chunk``, as ``UpscaleEncode.encode_chunk`` does)."""
+    quality = keep_chunk(job, chunk, source, int(made["frames_skipped"]))
     return {
         "chunk_uri": chunk.uri,
         "first_frame_index": chunk.first_frame_index,
@@ -124,11 +121,11 @@ class _Replica:
 
     def __call__(self, batch: dict[str, np.ndarray], job: EncodeJob) -> dict[str, Any]:
         frames, pts, first = _one(batch)
+        if self._stage is not None:  # encode_chunk names the frames of a chunk that fails
+            run = {"frames": frames, "pts": pts, "first_frame_index": first}
+            row = self._stage.encode_chunk(job, run)
+            return {k: [v] for k, v in {**row, "quality": json.dumps(row["quality"])}.items()}
         try:
-            if self._stage is not None:
-                run = {"frames": frames, "pts": pts, "first_frame_index": first}
-                row = self._stage.encode_chunk(job, run)
-                return {k: [v] for k, v in {**row, "quality": json.dumps(row["quality"])}.items()}
             return self._upscale(frames, pts, first, job)
         except RayappError as e:
             raise ChunkFailedError(f"Frames {first}-{first + len(frames) - 1} failed: {e}") from e
@@ -167,8 +164,10 @@ def _encode(batch: dict[str, np.ndarray], *, job: EncodeJob) -> dict[str, Any]:
         "replica": str(batch["replica"][0]),
         "frames_skipped": int(batch["frames_skipped"][0]),
         "device_memory": int(batch["device_memory"][0]),
-        **{k: float(batch[k][0]) for k in ("replica_started_at", "replica_ready_at")},
-        **{k: float(batch[k][0]) for k in ("started_at", "model_s")},
+        **{
+            k: float(batch[k][0])
+            for k in ("replica_started_at", "replica_ready_at", "started_at", "model_s")
+        },
     }
     made["encoder"] = job.settings.for_device(device).spec.name
     return {k: [v] for k, v in _row(job, batch["source"][0], chunk, made).items()}
@@ -206,7 +205,13 @@ class DataRunner:
             return
         count = min(self._replicas.max_replicas, len(work.runs))
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        pool = self._replicas.encoders_per_replica or max(1, int(cpus // count))
+        # As many runs at once per replica as it has encoders (it sizes them the same way).
+        node = self.node() or (cpus, 0.0)
+        pool = encoder_pool(
+            replica_cpus(self._replicas, *node),
+            model_on_gpu=True,  # encoding in a replica is for a model off the CPUs
+            encoders=self._replicas.encoders_per_replica,
+        ).encoders
         held = count * self._replicas.num_cpus_per_replica
         # Ray Data fuses a task stage into the next actor stage when their resources are
         # equal: decoding would then wait on the model inside the replica.

@@ -53,6 +53,7 @@ __all__ = [
     "device_type",
     "encode_frames",
     "encode_run",
+    "keep_chunk",
     "segment_rows",
     "upscaled_frames",
 ]
@@ -214,6 +215,18 @@ def encode_frames(
     return enc.chunk
 
 
+def keep_chunk(
+    job: EncodeJob, chunk: Chunk, source: np.ndarray, frames_skipped: int
+) -> dict[str, Any] | None:
+    """Once ``chunk`` is written: its sampled quality, measured against its run's
+    ``source`` frames (``_sampled.chunk_quality``), kept in its record under the work
+    prefix with its skipped repeats (what a rerun reuses); returns the quality."""
+    depth = 16 if source.dtype == np.uint16 else 8
+    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth)
+    record_chunk(job.work, chunk, frames_skipped, quality)
+    return quality
+
+
 @dataclass(frozen=True)
 class EncodedRun:
     chunk: Chunk
@@ -320,9 +333,7 @@ class UpscaleEncode:
             with self._lock:
                 self._in_flight -= 1
         chunk = made.chunk
-        depth = 16 if frames.dtype == np.uint16 else 8
-        quality = chunk_quality(chunk, frames, job.sampled_pairs, job.sampled, depth)
-        record_chunk(job.work, chunk, made.frames_skipped, quality)
+        quality = keep_chunk(job, chunk, frames, made.frames_skipped)
         finished = time.time()
         self._metrics.chunk_done(chunk.frame_count, made.frames_skipped, finished - started)
         return {
