@@ -3,9 +3,9 @@
 Arrays are ``NHWC`` (or one ``HWC`` image), ``uint8`` or ``uint16``, the two of a pair the
 same shape and dtype; every measure returns one value per image (``float64[N]``). The
 computations are torchmetrics' (kept by the Lightning team, checked against scikit-image):
-PSNR and SSIM written out here in torch as torchmetrics computes them (a test holds them to
-its values), so that measuring a frame does not import torchmetrics (6 s here); MS-SSIM
-its own.
+PSNR and SSIM written out here in torch as torchmetrics computes them (SSIM's Gaussian
+window as a row then a column; a test holds both to its values), so that measuring a frame
+does not import torchmetrics (6 s here); MS-SSIM its own.
 PSNR runs on float64 pixels in [0, peak], the peak 255 or 65535 (``peak``: the one rule of
 a full pixel). SSIM and MS-SSIM run on float32 pixels divided by the peak (their Gaussian
 windows as float64 convolutions take 121 times the image's memory: 44 GB for 32 VGA
@@ -79,9 +79,14 @@ def _ssim_inside(x, y):  # noqa: ANN001, ANN202 - tensors
     channels = x.shape[1]
     offsets = torch.arange(-_BORDER, _BORDER + 1, dtype=x.dtype)
     gauss = torch.exp(-torch.pow(offsets / 1.5, 2) / 2)
-    gauss = (gauss / gauss.sum())[None]
-    window = (gauss.T @ gauss).expand(channels, 1, 2 * _BORDER + 1, 2 * _BORDER + 1)
-    stats = F.conv2d(torch.cat((x, y, x * x, y * y, x * y)), window, groups=channels)
+    gauss = gauss / gauss.sum()
+    # The 11x11 window is a row of 11 then a column of 11 (22 products a pixel, not 121):
+    # on channels-last planes, five times faster here; as near to float64 SSIM as float32's
+    # 2-D window is.
+    stats = torch.cat((x, y, x * x, y * y, x * y)).contiguous(memory_format=torch.channels_last)
+    for shape in ((1, -1), (-1, 1)):
+        window = gauss.reshape(shape).expand(channels, 1, *gauss.reshape(shape).shape)
+        stats = F.conv2d(stats, window.contiguous(), groups=channels)
     mu_x, mu_y, xx, yy, xy = stats.split(x.shape[0])
     c1, c2 = 0.01**2, 0.03**2
     var_x = torch.clamp(xx - mu_x.pow(2), min=0.0)

@@ -48,11 +48,24 @@ class NearestUpscaler:
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
-        if size is None:  # columns first: the rows then repeat as whole blocks (3x faster)
-            return frames.repeat(self.scale, axis=2).repeat(self.scale, axis=1)
+        if size is None:
+            return _repeat(frames, self.scale)
         rows = np.arange(size[0]) * frames.shape[1] // size[0]  # nearest, at any size
         cols = np.arange(size[1]) * frames.shape[2] // size[1]
         return frames[:, rows][:, :, cols]
+
+
+def _repeat(frames: np.ndarray, scale: int) -> np.ndarray:
+    """Each pixel of NHWC ``frames`` as a ``scale`` x ``scale`` block: columns first, then
+    each widened row copied ``scale`` times as a whole (two broadcast copies, about half the
+    time of ``np.repeat`` twice at 2560x1920: this stands for a GPU, so it should cost the
+    CPU little)."""
+    n, h, w, c = frames.shape
+    wide = np.empty((n, h, w, scale, c), frames.dtype)
+    wide[...] = frames[:, :, :, None, :]
+    out = np.empty((n, h, scale, w * scale * c), frames.dtype)
+    out[...] = wide.reshape(n, h, 1, w * scale * c)
+    return out.reshape(n, h * scale, w * scale, c)
 
 
 def frame_pattern(

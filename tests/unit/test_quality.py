@@ -62,12 +62,14 @@ def test_psnr_and_ssim_are_torchmetrics_values(dtype: type, channel: str) -> Non
     theirs = peak_signal_noise_ratio(x, y, data_range=peak, reduction="none", dim=(1, 2, 3))
     np.testing.assert_allclose(quality.psnr(a, b, channel=channel), theirs.numpy(), atol=1e-5)
     x, y, _ = quality._pair(a, b, channel, unit=True)
+    # Against torchmetrics in float64: ours, in float32 with the window split into a row
+    # and a column, is as near to it (2e-6 here) as torchmetrics' own float32 (3e-6).
     _, full = structural_similarity_index_measure(
-        x, y, data_range=1.0, gaussian_kernel=True, sigma=1.5, kernel_size=11,
-        reduction="none", return_full_image=True,
+        x.double(), y.double(), data_range=1.0, gaussian_kernel=True, sigma=1.5,
+        kernel_size=11, reduction="none", return_full_image=True,
     )  # fmt: skip
     theirs = full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3)).numpy()
-    np.testing.assert_allclose(quality.ssim(a, b, channel=channel), theirs, atol=1e-6)
+    np.testing.assert_allclose(quality.ssim(a, b, channel=channel), theirs, atol=5e-6)
 
 
 def test_measuring_a_frame_does_not_load_torchmetrics() -> None:
