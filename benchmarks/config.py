@@ -13,7 +13,17 @@ __all__ = ["OFFLINE_MODELS", "BenchmarkConfig"]
 
 OFFLINE_MODELS = ("realesr-animevideov3", "realesrgan-x4plus-anime", "realesrgan-x4plus")
 Section = Literal[
-    "forward", "pipeline", "steady", "cold", "dedup", "quality", "gpu", "train", "plan", "encode"
+    "forward",
+    "pipeline",
+    "steady",
+    "cold",
+    "dedup",
+    "quality",
+    "gpu",
+    "train",
+    "plan",
+    "encode",
+    "archive",
 ]
 
 
@@ -64,6 +74,8 @@ class BenchmarkConfig(BaseModel):
     encode_seconds: float = Field(
         12.0, gt=0, description="Encode: clip length of the job with a simulated GPU (640x480)."
     )
+    archive_clips: int = Field(20, ge=1, description="Archive: clips in the archive.")
+    archive_seconds: float = Field(2.0, gt=0, description="Archive: each clip's length.")
 
     @model_validator(mode="before")
     @classmethod

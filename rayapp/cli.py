@@ -51,12 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the model registry")
 
-    video = sub.add_parser("video", help="upscale a video on this machine (in-process runner)")
+    video = sub.add_parser(
+        "video", help="upscale a video, or a folder of them, on this machine (in-process runner)"
+    )
     add_config_arguments(video, VideoJobConfig, positional=("input", "output"), exclude=_NOT_LOCAL)
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video.add_argument(
+        "--container",
+        help="for a folder of videos: the outputs' container (mp4, mkv, ...); default: the "
+        "input's, mkv for one we do not write",
+    )
 
     plan = sub.add_parser(
-        "plan", help="what a video job will take and cost, before it runs (no full decode)"
+        "plan",
+        help="what a video job (or a folder of videos) will take and cost, before it runs "
+        "(no full decode)",
     )
     add_config_arguments(plan, VideoJobConfig, positional=("input",), exclude=("output",))
     plan.add_argument("--output", help="the job's output (its container and codec are "
@@ -117,12 +126,16 @@ def _upscale_file(config: ImagesJobConfig) -> int:
 
 
 def _cmd_video(args: argparse.Namespace) -> int:
-    from rayapp.pipeline import TqdmProgress, run_video_job, summary
+    from rayapp.pipeline import TqdmProgress, is_archive, run_archive_job, run_video_job, summary
 
+    container = args.__dict__.pop("container")
     config = config_from_arguments(VideoJobConfig, args)
-    result = run_video_job(
-        config, runner="local", progress=() if args.no_progress else (TqdmProgress(),)
-    )
+    progress = () if args.no_progress else (TqdmProgress(),)
+    if is_archive(config.input):  # every video in the folder, into the output folder
+        archive = run_archive_job(config, container=container, runner="local", progress=())
+        print(archive.describe())
+        return archive.exit_code
+    result = run_video_job(config, runner="local", progress=progress)
     print(result.describe())
     print(summary(result.report))
     return 0
@@ -131,12 +144,13 @@ def _cmd_video(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from rayapp.pipeline import plan_video
+    from rayapp.pipeline import is_archive, plan_for
 
-    if args.output is None:
-        args.output = args.input + ".upscaled.mp4"
+    if args.output is None:  # a folder's outputs: beside it, as the job would write them
+        folder = is_archive(args.input)
+        args.output = args.input.rstrip("/") + ("-upscaled/" if folder else ".upscaled.mp4")
     config = config_from_arguments(VideoJobConfig, args)
-    plan = plan_video(config, config_from_arguments(PlanOptions, args))
+    plan = plan_for(config, config_from_arguments(PlanOptions, args))
     print(json.dumps(plan.as_dict(), indent=1) if args.json else plan.describe())
     return 0
 

@@ -102,6 +102,9 @@ class JobStatus(BaseModel):
     eta_s: float | None = None
     error: str | None = None
     report: dict | None = None  # the finished job's certificate (<output>.report.json)
+    # An archive's totals as each video ends: videos_total, videos_ended, done, skipped,
+    # failed, frames_done, elapsed_s, eta_s, table (the URI of its rayapp-archive.csv).
+    archive: dict | None = None
 
 
 def new_job_id() -> str:
@@ -166,6 +169,11 @@ def job_status(job_id: str, status: str, message: str | None, state: dict) -> Jo
     if progress:
         out.frames_done, out.frames_total = progress["frames_done"], progress["frames_total"]
         out.percent, out.fps, out.eta_s = progress["percent"], progress["fps"], progress["eta_s"]
+    archive = state.get("archive")
+    if archive:
+        out.archive, out.frames_done = archive, archive["frames_done"]
+        out.percent = 100.0 * archive["videos_ended"] / max(archive["videos_total"], 1)
+        out.eta_s = archive["eta_s"]
     if status == "SUCCEEDED" and out.frames_total is not None:
         out.frames_done, out.percent, out.eta_s = out.frames_total, 100.0, 0.0
     if status == "SUCCEEDED":
@@ -236,6 +244,15 @@ class JobApi:
         config = job_config(req, model, cfg)
         check_uri(config.input, cfg.allowed_prefixes, "input")
         check_uri(config.output, cfg.allowed_prefixes, "output")
+        if config.input.endswith("/"):  # an archive: a prefix in, a prefix out
+            if not config.output.endswith("/"):
+                raise ApiError(
+                    422, "An archive's output must be a prefix too (ending in /)", "bad_output"
+                )
+            from rayapp.pipeline import check_archive
+
+            await asyncio.to_thread(check_archive, config.input, config.output)
+            return config
         # Missing, a prefix, empty, not a media file, no video stream, no decoder: the
         # header tells (a few range reads); what only every packet tells, the job finds.
         await asyncio.to_thread(check_video_header, config.input)

@@ -1,6 +1,6 @@
-"""Every job as plan -> stages -> runner: the video job (on Ray or in this process), the
-images job (on Ray or in this process), the evaluation job, the plan and estimate of a
-video job before it runs, and the cluster they run on.
+"""Every job as plan -> stages -> runner: the video job (on Ray or in this process; one
+video, or an archive of them), the images job (on Ray or in this process), the evaluation
+job, the plan and estimate of a video job before it runs, and the cluster they run on.
 
 Each name is imported when first used (PEP 562): a job that fails on its input (a probe, a
 missing file) says so before torch, spandrel and Ray are loaded (about 3 s here).
@@ -12,6 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rayapp.pipeline._archive import run_archive_job
+    from rayapp.pipeline._archive_list import check_archive, is_archive
+    from rayapp.pipeline._archive_plan import ArchivePlan, plan_for, plan_task
+    from rayapp.pipeline._archive_table import ArchiveResult
     from rayapp.pipeline._cluster import ensure_ray, submission_id
     from rayapp.pipeline._estimate import (
         STORED,
@@ -19,7 +23,6 @@ if TYPE_CHECKING:
         VideoPlan,
         estimate_s,
         parse_duration,
-        plan_task,
         plan_video,
     )
     from rayapp.pipeline._evaluate import run_evaluation
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
 _MODULES = {
+    "ArchiveResult": "_archive_table",
     "STORED": "_estimate",
     "Calibration": "_estimate",
     "ChunkRecord": "_records",
@@ -47,13 +51,18 @@ _MODULES = {
     "TqdmProgress": "progress",
     "VideoJobResult": "_video",
     "VideoPlan": "_estimate",
+    "check_archive": "_archive_list",
     "ensure_ray": "_cluster",
+    "is_archive": "_archive_list",
     "estimate_s": "_estimate",
     "job_output_size": "_plan",
     "parse_duration": "_estimate",
-    "plan_task": "_estimate",
+    "plan_task": "_archive_plan",
+    "plan_for": "_archive_plan",
+    "ArchivePlan": "_archive_plan",
     "plan_video": "_estimate",
     "plan_video_job": "_plan",
+    "run_archive_job": "_archive",
     "run_evaluation": "_evaluate",
     "run_images_job": "_images",
     "run_video_job": "_video",
@@ -63,6 +72,8 @@ _MODULES = {
 }
 __all__ = [
     "STORED",
+    "ArchivePlan",
+    "ArchiveResult",
     "Calibration",
     "ChunkRecord",
     "EvaluationReport",
@@ -75,13 +86,17 @@ __all__ = [
     "TqdmProgress",
     "VideoJobResult",
     "VideoPlan",
+    "check_archive",
     "ensure_ray",
+    "is_archive",
     "estimate_s",
     "job_output_size",
     "parse_duration",
+    "plan_for",
     "plan_task",
     "plan_video",
     "plan_video_job",
+    "run_archive_job",
     "run_evaluation",
     "run_images_job",
     "run_video_job",

@@ -177,6 +177,8 @@ class DataRunner:
     """Runs a job's runs as a Ray Data pipeline on the cluster this process is connected to
     (or a local one). The replicas start with each job's pipeline (Ray Data owns them)."""
 
+    concurrent = False  # one pipeline at a time
+
     def __init__(
         self,
         upscale: UpscaleConfig,

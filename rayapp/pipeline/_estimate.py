@@ -50,11 +50,11 @@ from rayapp.video import (
 __all__ = [
     "STORED",
     "Calibration",
+    "Totals",
     "VideoPlan",
     "estimate_job",
     "estimate_s",
     "parse_duration",
-    "plan_task",
     "plan_video",
 ]
 
@@ -95,6 +95,17 @@ class Calibration:
     @property
     def on_gpu(self) -> bool:
         return self.device.startswith("cuda") or self.source.startswith("stored")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """An archive's work (``_archive_plan``), estimated in place of one video's: its videos'
+    frames, seconds, segments and chunks, added up."""
+
+    frames: int
+    duration_s: float
+    segments: int
+    chunks: int
 
 
 @dataclass(frozen=True)
@@ -226,8 +237,10 @@ def plan_video(
     *,
     samples: int = 4,
     measure_frames: int = 3,
+    totals: Totals | None = None,
 ) -> VideoPlan:
-    """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats."""
+    """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats.
+    ``totals``: estimate that much work (an archive's), measured on ``config.input``."""
     options = options or PlanOptions()
     deadline_s = parse_duration(options.deadline) if options.deadline else None
     node = _instance(options.instance)
@@ -241,6 +254,7 @@ def plan_video(
     # Cut as the job will cut it, for its replicas' encoders on such a node.
     plan = plan_video_job(config, lanes=lanes_on((node_cpus, node_gpus), config, None))
     video = plan.info.video
+    work = totals or Totals(video.frame_count, video.duration_s, len(plan.segments), len(plan.runs))
     sample, decode_s = _sample_frames(config.input, plan.segments, samples)
     share = _duplicate_share(sample, config.effective_dedup_threshold)
     threads = replica_threads(config.replicas)
@@ -268,7 +282,7 @@ def plan_video(
             nodes = max(1, math.ceil(count / max(per_node, 1e-9)))
             c, g = nodes * node.vcpus, nodes * node.gpus
         seconds = estimate_s(
-            frames=video.frame_count, chunks=len(plan.runs), chunk_frames=plan.chunk_frames,
+            frames=work.frames, chunks=work.chunks, chunk_frames=plan.chunk_frames,
             calibration=calibration, duplicate_share=share, replicas=count, cpus=c, gpus=g,
             threads=threads, encoders=pool.encoders, startup_s=STARTUP_S + ray_start_s,
         )  # fmt: skip
@@ -280,19 +294,19 @@ def plan_video(
     rates = _stage_rates(
         calibration, share, all_cpus, all_gpus, threads, pool.threads, settings, plan, encoded
     )
-    limit = max(len(plan.runs), 1)  # more replicas than chunks have nothing to do
+    limit = max(work.chunks, 1)  # more replicas than chunks have nothing to do
     needed = None if deadline_s is None else _replicas_for(deadline_s, estimate, limit)
     counts = {2**i for i in range(limit.bit_length() + 1) if 2**i <= limit} | {n}
     if needed:
         counts |= {needed, needed - 1} - {0}
     return VideoPlan(
         input=config.input,
-        frames=video.frame_count,
-        duration_s=video.duration_s,
+        frames=work.frames,
+        duration_s=work.duration_s,
         input_size=(video.width, video.height),
         output_size=(plan.size[1], plan.size[0]),
-        segments=len(plan.segments),
-        chunks=len(plan.runs),
+        segments=work.segments,
+        chunks=work.chunks,
         chunk_frames=plan.chunk_frames,
         duplicate_share=share,
         sampled_frames=len(sample),
@@ -314,17 +328,6 @@ def plan_video(
         deadline_s=deadline_s,
         replicas_for_deadline=needed,
         by_replicas={count: estimate(count)[0] for count in sorted(counts)},
-    )
-
-
-def plan_task(config: VideoJobConfig) -> Any:  # noqa: ANN401 - a Ray remote function
-    """``plan_video`` as a Ray task with the resources one of the job's replicas gets, so
-    that the model is timed on the device the replicas will use (``.remote(config,
-    options)``; ``ray.get`` or await the result)."""
-    import ray  # Ray only when the plan runs on a cluster
-
-    return ray.remote(plan_video).options(
-        num_cpus=1, num_gpus=config.replicas.num_gpus_per_replica, max_retries=0
     )
 
 

@@ -11,7 +11,10 @@
   holding at most one finished run the driver has not taken, and at most two decoded runs
   per encoder waiting: object-store use grows with encoders x chunk size, not with the clip.
 - Each replica has as many chunks at a time as it has encoders (one until it has said how
-  many), so a free encoder always takes the next run. A chunk whose replica died (crash,
+  many), so a free encoder always takes the next run. Several jobs may run on one runner at
+  once (an archive's videos, each from its own thread): they share the replicas' encoders
+  (``_Lanes``), so the next video's runs fill the encoders a video's last chunks leave
+  free, and no replica is given more chunks than it has encoders. A chunk whose replica died (crash,
   OOM, lost node) is given to the next free encoder, up to ``max_chunk_retries`` times; a
   chunk that fails on its own fails the job at once. A replica that died gets no chunk
   until it says again that it is ready (Ray restarts it), so a retry is never spent on a
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +59,8 @@ _REPLICA_LOST = (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError)
 _RESTARTING = ray.exceptions.ActorUnavailableError  # a RayActorError: the call did not run
 _HELLO_TRIES = 120  # asked again every _HELLO_WAIT_S while it restarts: a minute
 _HELLO_WAIT_S = 0.5
+# A job whose next run waits for an encoder another job holds looks again this often.
+_SHARED_WAIT_S = 0.05
 
 
 class UpscaleEncodeReplica:
@@ -85,6 +91,52 @@ class UpscaleEncodeReplica:
         if self._error is not None:
             raise self._error
         return self._stage
+
+
+def _unanswered(refs: list[Any]) -> list[Any]:
+    """Of the answers no job read, those not in yet (the rest are read now, errors and
+    all, so that an archive's list of them stays as short as its calls in flight)."""
+    if not refs:
+        return refs
+    done, left = ray.wait(refs, num_returns=len(refs), timeout=0)
+    for ref in done:
+        with contextlib.suppress(ray.exceptions.RayError, RayappError):
+            ray.get(ref)
+    return left
+
+
+class _Lanes:
+    """The replicas' encoders, shared by the jobs a runner runs at once: how many chunks
+    each replica takes (its encoders once it said; a loading one: 1), and how many it has."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: list[int] = []
+        self._in_flight: list[int] = []
+
+    def add(self) -> None:
+        with self._lock:
+            self._slots.append(1)
+            self._in_flight.append(0)
+
+    def set(self, replica: int, encoders: int) -> None:
+        with self._lock:
+            self._slots[replica] = encoders
+
+    def total(self) -> int:
+        return sum(self._slots)
+
+    def take(self, replica: int) -> bool:
+        """One of ``replica``'s encoders for a chunk, if one is free."""
+        with self._lock:
+            if self._in_flight[replica] >= self._slots[replica]:
+                return False
+            self._in_flight[replica] += 1
+            return True
+
+    def give_back(self, replica: int) -> None:
+        with self._lock:
+            self._in_flight[replica] -= 1
 
 
 @dataclass
@@ -126,22 +178,30 @@ class RayRunner:
             "metrics": True,
         }
         self._replicas: list[Any] = []
-        self._unread: list[Any] = []  # answers of calls the job no longer waits for
+        self._lanes = _Lanes()
+        self._grown = threading.Lock()
+        self._unread: list[Any] = []  # answers of calls the jobs no longer wait for
         self._grow(replicas.min_replicas)
 
+    concurrent = True  # jobs may run at once, from several threads (they share the lanes)
+
     def _grow(self, count: int) -> None:
-        for _ in range(max(0, count)):
-            self._replicas.append(self._actor.remote(*self._args, **self._kwargs))
+        with self._grown:
+            for _ in range(max(0, count - len(self._replicas))):
+                self._lanes.add()
+                self._replicas.append(self._actor.remote(*self._args, **self._kwargs))
 
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
         check_shared(work.uri, work.job.work)
         # As many replicas as there are runs, up to max_replicas.
-        self._grow(min(self._config.max_replicas, len(work.runs)) - len(self._replicas))
-        schedule = _Schedule(self._replicas, work, on_chunk, self._retries, self._retried)
+        self._grow(min(self._config.max_replicas, len(work.runs)))
+        schedule = _Schedule(
+            self._replicas[:], self._lanes, work, on_chunk, self._retries, self._retried
+        )
         try:
             schedule.run()
         finally:
-            self._unread = schedule.unread()
+            self._unread = _unanswered([*self._unread, *schedule.unread()])
 
     def node(self) -> tuple[float, float] | None:
         return replica_node(self._config)
@@ -172,12 +232,14 @@ class _Schedule:
     def __init__(
         self,
         replicas: list[Any],
+        lanes: _Lanes,
         work: PipelineWork,
         on_chunk: OnChunk,
         retries: int,
         retried: Any,  # a Ray metrics Counter
     ) -> None:
         self._replicas = replicas
+        self._lanes = lanes
         self._work = work
         self._on_chunk = on_chunk
         self._retries = retries
@@ -190,8 +252,6 @@ class _Schedule:
         self._decoders: dict[Any, deque[Run]] = {}
         self._ready: deque[_Chunk] = deque()
         self._calls: dict[Any, _Chunk] = {}
-        self._slots = [1] * len(replicas)  # its encoders, once it said; a loading one: 1
-        self._in_flight = [0] * len(replicas)
         self._waiting: set[int] = set()  # died: no chunk until it says it is ready again
         self._gone: set[int] = set()  # died for good
         self._hello: dict[Any, tuple[int, int]] = {}  # describe call -> (replica, try)
@@ -203,18 +263,30 @@ class _Schedule:
             while self._segments or self._decoders or self._ready or self._calls:
                 self._decode_ahead()
                 self._feed()
-                [done], _ = ray.wait(self._waitables(), num_returns=1)
-                self._handle(done)
+                waitables = self._waitables()
+                # A run that waits for an encoder another job holds: look again shortly.
+                timeout = _SHARED_WAIT_S if self._ready else None
+                if not waitables:
+                    time.sleep(_SHARED_WAIT_S)
+                    continue
+                done, _ = ray.wait(waitables, num_returns=1, timeout=timeout)
+                if done:
+                    self._handle(done[0])
         finally:
             for decoder in self._decoders:
                 ray.cancel(decoder)
+            # A job that failed gives back the encoders its chunks still hold (those calls
+            # go on a moment; their answers are read when the runner closes), so that the
+            # jobs beside it do not wait for them.
+            for chunk in self._calls.values():
+                self._lanes.give_back(chunk.replica)
 
     def unread(self) -> list[Any]:
         """The calls whose answers were not read (the job ended first, or failed)."""
         return [*self._calls, *self._hello]
 
     def _room(self) -> bool:
-        return len(self._ready) < _RUNS_AHEAD_PER_ENCODER * sum(self._slots)
+        return len(self._ready) < _RUNS_AHEAD_PER_ENCODER * self._lanes.total()
 
     def _decode_ahead(self) -> None:
         while self._segments and self._room() and len(self._decoders) < len(self._replicas):
@@ -226,11 +298,10 @@ class _Schedule:
         for i, replica in enumerate(self._replicas):
             if i in self._waiting or i in self._gone:
                 continue
-            while self._ready and self._in_flight[i] < self._slots[i]:
+            while self._ready and self._lanes.take(i):
                 chunk = self._ready.popleft()
                 chunk.replica = i
                 self._calls[replica.encode_chunk.remote(self._job, chunk.frames)] = chunk
-                self._in_flight[i] += 1
 
     def _waitables(self) -> list[Any]:
         decoders = list(self._decoders) if self._room() else []
@@ -247,7 +318,7 @@ class _Schedule:
                 self._replica_lost(i, tries, e)
                 return
             self._waiting.discard(i)
-            self._slots[i] = int(info["encoders"])
+            self._lanes.set(i, int(info["encoders"]))
             log.info(
                 "replica %s ready: %s on %s in %s, encoding with %s, %d chunks at once "
                 "(%d threads each)",
@@ -301,7 +372,7 @@ class _Schedule:
             raise ChunkFailedError(f"Every replica died and none came back (last: {e})") from e
 
     def _finish(self, ref: Any, chunk: _Chunk) -> None:
-        self._in_flight[chunk.replica] -= 1
+        self._lanes.give_back(chunk.replica)
         try:
             row = ray.get(ref)
         except _REPLICA_LOST as e:  # ActorUnavailableError too: the call may have run

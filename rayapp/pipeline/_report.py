@@ -59,13 +59,16 @@ def certify(
     elapsed_s: float,
     measure: Callable[..., dict[str, Any]],
     estimate: dict[str, float] | None = None,
+    made_by: str | None = None,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
     The sampled quality comes from the chunks' own measures; where they lack one (chunks
     from a run that sampled other frames), ``measure`` runs ``quality`` on the output where
     torch is loaded (a runner's ``call``). ``estimate``: the plan's estimated seconds
-    against the actual ones, when the job was planned."""
+    against the actual ones, when the job was planned. ``made_by``: the fingerprint of what
+    decides the output (``_resume.output_fingerprint``): a rerun of an archive skips a video
+    whose certificate is ok and names the same."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
@@ -91,6 +94,8 @@ def certify(
     }
     if estimate is not None:
         report["estimate"] = estimate
+    if made_by is not None:
+        report["made_by"] = made_by
     uri = output_uri + REPORT_SUFFIX
     storage.write_bytes(uri, json.dumps(report, indent=1).encode())
     if not report["integrity"]["ok"]:

@@ -19,7 +19,14 @@ from rayapp import __version__, storage
 from rayapp.config import VideoJobConfig
 from rayapp.video import Chunk, Run, chunk_uri
 
-__all__ = ["fingerprint", "work_base", "work_prefix", "record_chunk", "finished_chunks"]
+__all__ = [
+    "finished_chunks",
+    "fingerprint",
+    "output_fingerprint",
+    "record_chunk",
+    "work_base",
+    "work_prefix",
+]
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +37,43 @@ def _input_identity(uri: str) -> dict[str, str]:
     return {k: str(info[k]) for k in keys if k in info}
 
 
+def _what_decides(config: VideoJobConfig, model: str) -> dict[str, Any]:
+    return {
+        "input": config.input,
+        "input_identity": _input_identity(config.input),
+        "model": model,
+        "mode": [config.mode, config.downscale],
+        "encoder": [config.codec, config.crf, config.preset],
+        "dedup": config.effective_dedup_threshold,
+    }
+
+
+def _digest(material: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def fingerprint(
     config: VideoJobConfig, model: str, size: tuple[int, int], chunk_frames: int
 ) -> str:
     """16 hex digits naming this job's chunk content: ``model`` identifies the upscaler
     (its settings), ``size`` is the output frame (height, width), ``chunk_frames`` the
     most frames per chunk the plan used."""
-    material = {
-        "rayapp": __version__,
-        "input": config.input,
-        "input_identity": _input_identity(config.input),
-        "model": model,
-        "size": list(size),
-        "encoder": [config.codec, config.crf, config.preset],
-        "cut": [config.segment_s, chunk_frames],
-        "dedup": config.effective_dedup_threshold,
-    }
-    blob = json.dumps(material, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return _digest(
+        {
+            **_what_decides(config, model),
+            "rayapp": __version__,
+            "size": list(size),
+            "cut": [config.segment_s, chunk_frames],
+        }
+    )
+
+
+def output_fingerprint(config: VideoJobConfig, model: str) -> str:
+    """16 hex digits naming what decides a finished output: the input object, the model
+    (``model``: the upscaler's identity), the encoder and the cut as the config asks for
+    them; not the version, nor the cut a cluster's size chose. An output certified under
+    the same fingerprint needs no rerun."""
+    return _digest({**_what_decides(config, model), "cut": [config.segment_s, config.chunk_frames]})
 
 
 def work_prefix(

@@ -9,6 +9,7 @@ job does that once, for both (``rayapp.pipeline._video``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Literal, Protocol, TypeVar
@@ -26,6 +27,9 @@ Runner = Literal["ray", "local", "ray-data", "ray-data-fused"]
 
 
 class ChunkRunner(Protocol):
+    # Whether jobs may call ``run`` at once from several threads (an archive's videos).
+    concurrent: bool
+
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None: ...
 
     def node(self) -> tuple[float, float] | None:
@@ -45,9 +49,12 @@ class LocalRunner:
     decoded run waiting. The model loads when there is work, after the plan (so a bad input
     fails before it)."""
 
+    concurrent = False  # each run has the CPUs to itself
+
     def __init__(self, config: VideoJobConfig, upscaler: FrameUpscaler | None) -> None:
         self._config = config
         self._upscaler = upscaler
+        self._closed = threading.Event()  # a run in another thread stops after its chunks
 
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
         stage = UpscaleEncode(
@@ -72,6 +79,8 @@ class LocalRunner:
 
         try:
             for run in runs:
+                if self._closed.is_set():
+                    raise RuntimeError("the local runner was closed (the job was stopped)")
                 pending.add(pool.submit(stage.encode_chunk, work.job, run))
                 if len(pending) >= stage.pool.encoders:
                     pending = finish(FIRST_COMPLETED)
@@ -86,7 +95,7 @@ class LocalRunner:
         return fn(*args)
 
     def close(self) -> None:
-        pass
+        self._closed.set()
 
 
 def _ray_runner(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:

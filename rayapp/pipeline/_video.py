@@ -23,14 +23,14 @@ from rayapp.pipeline._metrics import JobMetrics
 from rayapp.pipeline._plan import lanes_on, plan_video_job
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
 from rayapp.pipeline._report import certify
-from rayapp.pipeline._resume import finished_chunks, work_prefix
+from rayapp.pipeline._resume import finished_chunks, output_fingerprint, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
 from rayapp.pipeline._sampled import sampled_frames
 from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video import JobPlan, assemble, preflight
 
-__all__ = ["VideoJobResult", "run_video_job"]
+__all__ = ["VideoJobResult", "job_upscaler", "run_video_job", "video_on"]
 
 log = logging.getLogger(__name__)
 
@@ -95,56 +95,78 @@ def run_video_job(
     the Ray runner's replicas load their model while the job plans.
     """
     started, started_at = time.monotonic(), time.time()
+    upscaler = job_upscaler(config, upscaler)
+    preflight(config.input, config.output)  # the cheap checks, before any cluster starts
+    with contextlib.closing(open_runner(runner, config, upscaler)) as make:
+        if runner != "local":  # the job's gauges, on the cluster's metrics endpoint
+            progress = [*progress, JobMetrics(config.output)]
+        return video_on(make, config, upscaler, progress, started=started, started_at=started_at)
+
+
+def job_upscaler(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> FrameUpscaler | None:
+    """The upscaler a job runs: ``upscaler``, or a downscale job's ``Downscaler`` (None:
+    the model ``config.upscale`` names, loaded where the replicas run)."""
     if config.mode == "downscale" and upscaler is None:
         from rayapp.resize import Downscaler  # torch: loaded once the input is known good
 
-        upscaler = Downscaler(config.downscale)
-    preflight(config.input, config.output)  # the cheap checks, before any cluster starts
-    with contextlib.closing(open_runner(runner, config, upscaler)) as make:
-        cluster_at = time.time()
-        if runner != "local":  # the job's gauges, on the cluster's metrics endpoint
-            progress = [*progress, JobMetrics(config.output)]
-        # Planned where the replicas run, before any chunk; the actual time counts from here.
-        estimated_s = make.call(estimate_job, config) if config.estimate else None
-        planned = time.monotonic()
-        plan = plan_video_job(config, upscaler, lanes=lanes_on(make.node(), config, upscaler))
-        identity = _identity(config.upscale, upscaler)
-        work = work_prefix(config, identity, plan.size, plan.chunk_frames)
-        pairs, sampled = sampled_frames(
-            plan.info.video.frame_count, [r.start for r in plan.runs], config.report_frames
+        return Downscaler(config.downscale)
+    return upscaler
+
+
+def video_on(
+    make: ChunkRunner,
+    config: VideoJobConfig,
+    upscaler: FrameUpscaler | None,
+    progress: Iterable[ProgressSink],
+    *,
+    started: float,
+    started_at: float,
+) -> VideoJobResult:
+    """``run_video_job`` on a runner that is already up (an archive's runner serves every
+    video): plan, make the chunks not finished earlier, assemble, certify."""
+    cluster_at = time.time()
+    # Planned where the replicas run, before any chunk; the actual time counts from here.
+    estimated_s = make.call(estimate_job, config) if config.estimate else None
+    planned = time.monotonic()
+    plan = plan_video_job(config, upscaler, lanes=lanes_on(make.node(), config, upscaler))
+    identity = _identity(config.upscale, upscaler)
+    work = work_prefix(config, identity, plan.size, plan.chunk_frames)
+    pairs, sampled = sampled_frames(
+        plan.info.video.frame_count, [r.start for r in plan.runs], config.report_frames
+    )
+    job = EncodeJob.of(
+        plan.info.video,
+        size=plan.size,
+        settings=plan.settings,
+        work=work,
+        micro_batch=config.micro_batch,
+        dedup_threshold=config.effective_dedup_threshold,
+        sampled_pairs=pairs if config.report_frames else (),
+        sampled=sampled if config.report_frames else (),
+    )
+    try:
+        chunks = _make_chunks(make, plan, job, progress)
+        video = plan.info.video
+        assembled = assemble(
+            [c.chunk for c in chunks],
+            plan.info,
+            config.output,
+            plan=plan.output,
+            original_size=(video.width, video.height) if config.mode == "downscale" else None,
         )
-        job = EncodeJob.of(
-            plan.info.video,
-            size=plan.size,
-            settings=plan.settings,
-            work=work,
-            micro_batch=config.micro_batch,
-            dedup_threshold=config.effective_dedup_threshold,
-            sampled_pairs=pairs if config.report_frames else (),
-            sampled=sampled if config.report_frames else (),
+        report = certify(
+            plan.info,
+            config.output,
+            chunks,
+            samples=config.report_frames,
+            elapsed_s=time.monotonic() - started,
+            measure=make.call,
+            estimate=None if estimated_s is None else _estimate(estimated_s, planned),
+            made_by=output_fingerprint(config, identity),
         )
-        try:
-            chunks = _make_chunks(make, plan, job, progress)
-            video = plan.info.video
-            assembled = assemble(
-                [c.chunk for c in chunks],
-                plan.info,
-                config.output,
-                plan=plan.output,
-                original_size=(video.width, video.height) if config.mode == "downscale" else None,
-            )
-            report = certify(
-                plan.info,
-                config.output,
-                chunks,
-                samples=config.report_frames,
-                elapsed_s=time.monotonic() - started,
-                measure=make.call,
-                estimate=None if estimated_s is None else _estimate(estimated_s, planned),
-            )
-        except BaseException:
-            _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
-            raise
+    except BaseException:
+        _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
+        raise
     if not config.keep_work:
         _remove(work)
     video = plan.info.video

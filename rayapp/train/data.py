@@ -19,13 +19,11 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import ConfigError, RayappError
 from rayapp.train.degrade import DegradeConfig, degrade
-from rayapp.video import Segment, decode_segment, plan_segments, probe
+from rayapp.video import VIDEO_SUFFIXES, Segment, decode_segment, plan_segments, probe
 
 __all__ = ["Clip", "batch", "find_videos", "plan_clips", "step_items", "validation_frames"]
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts")
 
 
 @dataclass(frozen=True)

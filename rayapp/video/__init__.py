@@ -11,7 +11,7 @@ from rayapp.codecs import CODECS
 from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
 from rayapp.video._codecs import EncodeSettings, encoder_usable
 from rayapp.video._colour import Colour
-from rayapp.video._containers import OUTPUT_FORMATS
+from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
 from rayapp.video._info import (
@@ -26,12 +26,14 @@ from rayapp.video._nvenc import nvenc_reason
 from rayapp.video._plan import JobPlan, plan_job, preflight
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
-from rayapp.video._segments import Run, Segment, plan_segments
+from rayapp.video._segments import MOST_CHUNK_FRAMES, Run, Segment, plan_runs, plan_segments
 from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
+    "MOST_CHUNK_FRAMES",
     "CODECS",
     "OUTPUT_FORMATS",
+    "VIDEO_SUFFIXES",
     "AssembledVideo",
     "AudioStreamInfo",
     "Chunk",
@@ -58,6 +60,7 @@ __all__ = [
     "encoder_usable",
     "nvenc_reason",
     "plan_job",
+    "plan_runs",
     "plan_segments",
     "preflight",
     "probe",

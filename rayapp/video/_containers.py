@@ -20,12 +20,14 @@ import av
 from rayapp.errors import ContainerError
 from rayapp.video._info import AudioStreamInfo, MediaInfo, OtherStreamInfo, SubtitleStreamInfo
 
-__all__ = ["OUTPUT_FORMATS", "OutputPlan", "output_format", "plan_output"]
+__all__ = ["OUTPUT_FORMATS", "VIDEO_SUFFIXES", "OutputPlan", "output_format", "plan_output"]
 
 log = logging.getLogger(__name__)
 
 # Output file extension -> FFmpeg muxer.
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+# Names that say "a video" in a folder of them (an archive, a training set).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts")
 _TEXT_SUBTITLE_TARGET = {
     "mp4": "mov_text",
     "mov": "mov_text",

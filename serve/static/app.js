@@ -256,7 +256,15 @@ async function pollJob(jobId) {
   }
   const job = await resp.json();
   let text = `${jobId}: ${job.status}`;
-  if (job.frames_total != null) {
+  const archive = job.archive;
+  if (archive) {  // an archive: its videos, as each one ends
+    text += ` — videos ${archive.videos_ended}/${archive.videos_total}`;
+    text += ` (${archive.done} done, ${archive.skipped} skipped, ${archive.failed} failed)`;
+    text += `, frames ${archive.frames_done}`;
+    if (archive.videos_ended < archive.videos_total) text += `, ETA ${archive.eta_s} s`;
+    text += ` — table ${archive.table}`;
+    $("job-progress").value = job.percent ?? 0;
+  } else if (job.frames_total != null) {
     text += ` — frames ${job.frames_done}/${job.frames_total}`;
     if (job.fps != null) text += `, ${job.fps.toFixed(2)} fps`;
     if (job.eta_s != null) text += `, ETA ${job.eta_s} s`;

@@ -107,9 +107,9 @@ def test_entrypoint_quotes_every_argument() -> None:
     assert "a;b.mp4" in shlex.split(cmd)[-1] and "'" in cmd  # one quoted JSON argument
     assert " -m jobs.upscale_video --config-json " in cmd
     # The job parses back exactly the config the service validated.
-    from jobs.upscale_video import parse_args
+    from jobs.upscale_video import Archive, parse_args
 
-    assert parse_args(shlex.split(cmd)[3:]) == (config, None, None)
+    assert parse_args(shlex.split(cmd)[3:]) == (config, None, None, Archive())
 
 
 def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:

@@ -206,21 +206,26 @@ def _rows(page, table: str) -> list[list[str]]:
     )
 
 
+def _submit_and_follow(page, src: str, out: str) -> str:  # noqa: ANN001 - a Playwright page
+    """Submits a job x2 from the page's form; the job's status line once it has ended."""
+    page.fill("#job-input", src)
+    page.fill("#job-output", out)
+    page.fill("#job-outscale", "2")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_function(
+        "/SUCCEEDED|FAILED|STOPPED/.test(document.getElementById('job-status').textContent)",
+        timeout=420_000,
+        polling=1000,
+    )
+    return page.text_content("#job-status")
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
 def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
     src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)
     with chromium_page(f"{service.url}/", height=700) as page:
-        page.fill("#job-input", src)
-        page.fill("#job-output", out)
-        page.fill("#job-outscale", "2")
-        page.click("#job-form button[type=submit]")
-        page.wait_for_function(
-            "/SUCCEEDED|FAILED|STOPPED/.test(document.getElementById('job-status').textContent)",
-            timeout=420_000,
-            polling=1000,
-        )
-        text = page.text_content("#job-status")
+        text = _submit_and_follow(page, src, out)
         assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
         assert page.evaluate("document.getElementById('job-progress').value") == 100
         # The report view: the certificate the status route serves, as tables.
@@ -246,3 +251,31 @@ def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> Non
         assert json.loads(page.text_content("#job-report-json")) == report
         page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
     assert storage.exists(out)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
+def test_web_page_follows_an_archive_job(service: ServeCluster, bucket: str) -> None:
+    """A prefix in, a prefix out: two clips in two folders and a text file, submitted from
+    the page, which follows the archive video by video; the API refuses an archive whose
+    output is a file, or that holds no video."""
+    archive, out = f"{bucket}/videos/archive/", f"{bucket}/videos/archive-hd/"
+    for name in ("a/one.mp4", "b/two.mkv"):
+        make_test_video(archive + name, frames=FRAMES, width=32, height=24)
+    storage.write_bytes(archive + "notes.txt", b"not a video")
+    r = requests.post(f"{service.url}/v1/jobs", json={"input": archive,
+                      "output": f"{bucket}/videos/one-file.mp4"}, timeout=60)  # fmt: skip
+    assert r.status_code == 422 and "must be a prefix too" in r.json()["error"]["message"]
+    empty = f"{bucket}/videos/no-videos/"
+    storage.write_bytes(empty + "notes.txt", b"not a video")
+    r = requests.post(f"{service.url}/v1/jobs", json={"input": empty, "output": out}, timeout=60)
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith(f"No video in {empty}")
+    with chromium_page(f"{service.url}/", height=700) as page:
+        text = _submit_and_follow(page, archive, out)
+        assert "SUCCEEDED" in text, text
+        assert "videos 2/2 (2 done, 0 skipped, 0 failed), frames 24" in text, text
+        assert f"table {out}rayapp-archive.csv" in text, text
+        assert page.evaluate("document.getElementById('job-progress').value") == 100
+        job = requests.get(f"{service.url}/v1/jobs/{text.split(':')[0]}", timeout=30).json()
+    assert (job["archive"]["done"], job["archive"]["failed"], job["percent"]) == (2, 0, 100.0)
+    for name in ("a/one.mp4", "b/two.mkv"):
+        assert decode_video(out + name).indices == list(range(FRAMES))

@@ -40,3 +40,34 @@ def test_a_gpu_replica_encodes_as_many_chunks_as_its_node_has_cpus(
     assert max(c.alongside for c in result.chunks) == 1
     assert sum(c.alongside for c in result.chunks) >= 3
     assert decode_video(str(tmp_path / "out.mp4")).indices == list(range(36))
+
+
+def test_an_archives_videos_share_the_replicas_encoders(ray_local: str, tmp_path: Path) -> None:
+    """Three one-chunk videos, one replica with two encoders: the second video's chunk takes
+    the encoder the first one leaves free (they run side by side, where one video at a time
+    would leave it idle), and the replica never has more chunks than encoders."""
+    from rayapp.pipeline import run_archive_job
+
+    for k in range(3):
+        make_test_video(str(tmp_path / "in" / f"v{k}.mp4"), frames=12, width=48, height=32)
+    chunks = []
+    config = VideoJobConfig(
+        input=f"{tmp_path}/in/", output=f"{tmp_path}/out/", chunk_frames=12, segment_s=10,
+        preset="ultrafast", report_frames=0,
+        replicas=ReplicaConfig(min_replicas=1, max_replicas=1, num_cpus_per_replica=0.5),
+    )  # fmt: skip
+    result = run_archive_job(
+        config,
+        upscaler=SimulatedGpuUpscaler(scale=2, frame_s=0.1),  # 1.2 s a chunk, off the CPU
+        progress=[lambda event: event.chunk and chunks.append(event.chunk)],
+    )
+    assert [(r.status, r.frames) for r in result.rows] == [("done", 12)] * 3
+    assert len(chunks) == 3 and len({c.replica for c in chunks}) == 1
+    spans = sorted((c.started_at, c.finished_at) for c in chunks)
+    # Side by side: the second began before the first ended ...
+    assert spans[1][0] < spans[0][1]
+    # ... and never three at once on two encoders.
+    assert max(c.alongside for c in chunks) <= 1
+    assert not (spans[2][0] < spans[0][1] and spans[2][0] < spans[1][1])
+    for k in range(3):
+        assert decode_video(f"{tmp_path}/out/v{k}.mp4").indices == list(range(12))

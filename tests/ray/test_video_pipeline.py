@@ -301,3 +301,38 @@ def test_ray_data_runners_make_the_local_runners_chunks_and_pixels(
     assert len(ours) == len(theirs) == 30
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_s3_archive_through_one_replica_pool(
+    ray_local: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Ten clips in two folders, a zero-byte .mp4 and a text file on S3: ten outputs frame-
+    exact on S3, the broken one failed and nothing written for it, the text file ignored,
+    the table on S3, and a rerun that rewrites nothing."""
+    import s3fs
+
+    from rayapp.pipeline import run_archive_job
+    from tests.local_job import check_output
+    from tests.unit.test_archive import CLIPS, make_archive
+
+    s3fs.S3FileSystem().put(make_archive(str(tmp_path)), f"{s3_bucket}/in/", recursive=True)
+    archive, out = f"{s3_bucket}/in/", f"{s3_bucket}/hd/"
+    config = VideoJobConfig(input=archive, output=out, chunk_frames=6, replicas=TWO_REPLICAS)
+    result = run_archive_job(config, upscaler=NearestUpscaler(2), progress=())
+    assert result.exit_code == 1 and result.ignored == (f"{archive}notes.txt",)
+    rows = {r.input: r for r in result.rows}
+    broken = rows.pop(f"{archive}b/broken.mp4")
+    assert (broken.status, broken.error) == (
+        "failed", f"{archive}b/broken.mp4 is empty (0 bytes); expected a video file"
+    )  # fmt: skip
+    assert not storage.exists(f"{out}b/broken.mp4")
+    assert sorted(rows) == sorted(f"{archive}{rel}" for rel in CLIPS)
+    for rel in CLIPS:
+        assert (rows[f"{archive}{rel}"].status, rows[f"{archive}{rel}"].frames) == ("done", 12)
+        check_output(f"{archive}{rel}", f"{out}{rel}")
+    table = storage.read_bytes(f"{out}rayapp-archive.csv").decode().splitlines()
+    assert len(table) == 12 and table[0].startswith("input,output,status,frames,")
+    before = {rel: storage.info(f"{out}{rel}")["ETag"] for rel in CLIPS}
+    again = run_archive_job(config, upscaler=NearestUpscaler(2), progress=())
+    assert [r.status for r in again.rows].count("skipped") == 10
+    assert {rel: storage.info(f"{out}{rel}")["ETag"] for rel in CLIPS} == before

@@ -259,7 +259,7 @@ def test_rayjob_runs_one_video_job(rayjob: dict[str, Any], raycluster: dict[str,
 
     argv = shlex.split(rayjob["spec"]["entrypoint"])
     assert argv[:3] == ["python", "-m", "jobs.upscale_video"]
-    cfg, _, _ = parse_args(argv[3:])  # the job's own parser accepts the arguments
+    cfg, _, _, _ = parse_args(argv[3:])  # the job's own parser accepts the arguments
     args = dict(zip(argv[3::2], argv[4::2], strict=False))
     assert args["--input"].startswith("s3://") and args["--output"].startswith("s3://")
     assert cfg is not None

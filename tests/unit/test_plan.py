@@ -178,3 +178,37 @@ def test_the_encoder_is_timed_on_distinct_frames_spread_over_the_clip() -> None:
     frames = list(range(40))  # stand-ins for the sampled frames, in order
     assert _spread_runs(frames, 12) == [0, 1, 2, 3, 18, 19, 20, 21, 36, 37, 38, 39]
     assert _spread_runs(frames[:10], 12) == frames[:10]  # a short clip: all of them
+
+
+def test_an_archive_plan_adds_up_its_videos_and_the_dry_run_takes_a_prefix(
+    held: str, tmp_path: Path
+) -> None:
+    from rayapp.pipeline import plan_for
+
+    archive = tmp_path / "archive"
+    (archive / "a").mkdir(parents=True)
+    (archive / "a" / "held.mp4").write_bytes(Path(held).read_bytes())
+    for name in ("b/one.mkv", "b/two.mp4"):
+        make_test_video(str(archive / name), frames=24, width=64, height=48, gop=12)
+    (archive / "b" / "empty.mp4").write_bytes(b"")
+    (archive / "notes.txt").write_text("not a video")
+    config = VideoJobConfig(
+        input=f"{archive}/", output=str(tmp_path / "out"), upscale=UpscaleConfig(outscale=2),
+        segment_s=0.5, chunk_frames=12,
+    )  # fmt: skip
+    plan = plan_for(config)
+    assert (plan.videos, plan.probed, plan.ignored) == (4, 4, 1)
+    assert plan.unreadable == (f"{archive}/b/empty.mp4",)
+    assert plan.measured_on == f"{archive}/a/held.mp4"
+    # 120 + 24 + 24 frames; 10 + 2 + 2 segments of 12 frames, a chunk each
+    assert (plan.plan.frames, plan.plan.segments, plan.plan.chunks) == (168, 14, 14)
+    assert plan.plan.input == "4 videos" and plan.plan.estimated_s > 0
+    assert plan.describe().startswith(f"archive {archive}/: 4 videos (all probed), 1 other")
+    out = tmp_path / "dry"
+    done = _run("-m", "jobs.upscale_video", "--input", f"{archive}/", "--output", f"{out}/",
+                "--outscale", "2", "--segment-s", "0.5", "--chunk-frames", "12",
+                "--dry-run")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"archive {archive}/: 4 videos (all probed)" in done.stdout
+    assert "4 videos: 168 frames" in done.stdout
+    assert not out.exists()

@@ -15,34 +15,10 @@ from rayapp.testing import (
     NearestUpscaler,
     decode_video,
     make_test_video,
-    stream_packets,
-    subtitle_cues,
 )
 from rayapp.video import probe
+from tests.local_job import check_output as _check_output
 from tests.local_job import upscale_locally
-
-
-def _check_output(src: str, out: str, scale: int = 2) -> None:
-    """Everything the output must keep from the source, checked exactly."""
-    source, output = probe(src), probe(out)
-    sv, ov = source.video, output.video
-    assert (ov.width, ov.height) == (sv.width * scale, sv.height * scale)
-    assert ov.frame_count == sv.frame_count
-    decoded = decode_video(out)
-    # The content: every frame once, in order (each frame shows its own index).
-    assert decoded.indices == list(range(sv.frame_count))
-    # The timeline: source pts rescaled to the output time base.
-    assert decoded.pts == [round(p * sv.time_base / decoded.time_base) for p in sv.frame_pts]
-    frame_s = (
-        max(b - a for a, b in zip(sv.frame_pts, sv.frame_pts[1:], strict=False)) * sv.time_base
-    )
-    assert abs(ov.duration_s - sv.duration_s) <= frame_s
-    assert ov.colour == sv.colour
-    assert ov.rotation == sv.rotation
-    src_audio, out_audio = stream_packets(src, "audio"), stream_packets(out, "audio")
-    assert [bytes(p) for p in out_audio] == [bytes(p) for p in src_audio]
-    if source.subtitles:
-        assert subtitle_cues(out) == subtitle_cues(src)
 
 
 @pytest.mark.parametrize("ext", [".mkv", ".mp4", ".mov"])

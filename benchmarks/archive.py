@@ -1,0 +1,130 @@
+"""The benchmark's ``archive`` section: an archive of short clips as one job, against the same
+command run on each clip (each its own process and embedded Ray, as a user's loop runs
+it) and against one clip of the archive's total frames; and the archive job's driver
+memory and object-store peak as the archive grows.
+
+1. ``archive_clips`` sample clips of ``archive_seconds`` (``archive_size``), each a whole
+   ``python -m jobs.upscale_video`` command with the ``model``: the archive (``--input
+   dir/``), one command per clip, one clip as long as all of them together.
+2. 20 and 200 tiny clips (0.25 s, 64x48, the nearest-neighbour test upscaler) through the
+   Ray runner in a fresh process: the driver's peak RSS and the object store's peak, polled.
+
+    python -m jobs.benchmark --section archive
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks.config import BenchmarkConfig
+from benchmarks.table import table
+
+__all__ = ["section_archive"]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _timed(command: list[str]) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:6]} failed: {done.stderr.strip()[-2000:]}")
+    return time.perf_counter() - started, done.stdout
+
+
+def _job(src: str, out: str, cfg: BenchmarkConfig) -> list[str]:
+    return [sys.executable, "-m", "jobs.upscale_video", "--input", src, "--output", out,
+            "--model", cfg.model]  # fmt: skip
+
+
+def _speed_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
+    from rayapp.sample import make_sample_video
+
+    size = cfg.size_wh((160, 120))
+    clips = [
+        make_sample_video(f"{tmp}/in/{k % 2}/clip{k:03d}.mp4", seconds=cfg.archive_seconds,
+                          size=size)
+        for k in range(cfg.archive_clips)
+    ]  # fmt: skip
+    long = make_sample_video(
+        f"{tmp}/long.mp4", seconds=cfg.archive_seconds * cfg.archive_clips, size=size
+    )
+    archive_s, _ = _timed(_job(f"{tmp}/in/", f"{tmp}/out/", cfg))
+    separate_s = sum(_timed(_job(c, f"{tmp}/one/{k}.mp4", cfg))[0] for k, c in enumerate(clips))
+    long_s, _ = _timed(_job(long, f"{tmp}/long-out.mp4", cfg))
+    frames = round(cfg.archive_clips * cfg.archive_seconds * 24)
+    return [
+        [name, f"{wall:.1f}", f"{frames / wall:.2f}", f"{wall / archive_s:.2f}"]
+        for name, wall in (
+            (f"archive job, {cfg.archive_clips} clips", archive_s),
+            (f"{cfg.archive_clips} jobs, one a clip", separate_s),
+            (f"one clip of {cfg.archive_clips * cfg.archive_seconds:g} s", long_s),
+        )
+    ]
+
+
+_MEMORY_RUN = """
+import json, resource, sys, threading, time
+import ray
+from ray._private.internal_api import memory_summary
+from rayapp.config import ReplicaConfig, VideoJobConfig
+from rayapp.pipeline import ensure_ray, run_archive_job
+from rayapp.testing import NearestUpscaler
+
+ensure_ray()
+peak = [0.0]
+done = threading.Event()
+
+def poll():
+    while not done.wait(0.2):
+        line = memory_summary(stats_only=True).split("Plasma memory usage ", 1)[1]
+        peak[0] = max(peak[0], float(line.split(" MiB", 1)[0]))
+
+threading.Thread(target=poll, daemon=True).start()
+started = time.perf_counter()
+config = VideoJobConfig(input=sys.argv[1], output=sys.argv[2], replicas=ReplicaConfig(
+    min_replicas=1, max_replicas=1, num_cpus_per_replica=0.5))
+result = run_archive_job(config, upscaler=NearestUpscaler(2), progress=())
+done.set()
+print(json.dumps({"videos": len(result.rows), "seconds": time.perf_counter() - started,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "store_mib": peak[0]}))
+"""
+
+
+def _memory_rows(tmp: str) -> list[list[str]]:
+    from rayapp.testing import make_test_video
+
+    rows = []
+    for count in (20, 200):
+        for k in range(count):
+            make_test_video(f"{tmp}/tiny{count}/{k % 10}/c{k:03d}.mp4", frames=6)
+        _, out = _timed([sys.executable, "-c", _MEMORY_RUN, f"{tmp}/tiny{count}/",
+                         f"{tmp}/tiny{count}-out/"])  # fmt: skip
+        m = json.loads(out.strip().splitlines()[-1])
+        rows.append([str(m["videos"]), f"{m['seconds']:.1f}", f"{m['rss_mib']:.0f}",
+                     f"{m['store_mib']:.0f}"])  # fmt: skip
+    return rows
+
+
+def section_archive(cfg: BenchmarkConfig) -> str:
+    with tempfile.TemporaryDirectory(prefix="rb-archive-") as tmp:
+        speed = _speed_rows(cfg, tmp)
+        memory = _memory_rows(tmp)
+    w, h = cfg.size_wh((160, 120))
+    return "\n".join(
+        [
+            f"== archive: {cfg.archive_clips} clips of {cfg.archive_seconds:g} s ({w}x{h}, "
+            f"{cfg.model}), whole commands, each its own embedded Ray",
+            table(["run", "wall s", "frames/s", "x the archive job's time"], speed),
+            "== archive: tiny clips (0.25 s, 64x48, nearest x2) on the Ray runner: the "
+            "driver's peak RSS and the object store's peak",
+            table(["videos", "wall s", "driver RSS MiB", "object store peak MiB"], memory),
+        ]
+    )
