@@ -3,11 +3,12 @@ command run on each clip (each its own process and embedded Ray, as a user's loo
 it) and against one clip of the archive's total frames; and the archive job's driver
 memory and object-store peak as the archive grows.
 
-1. ``archive_clips`` sample clips of ``archive_seconds`` (``archive_size``), each a whole
-   ``python -m jobs.upscale_video`` command with the ``model``: the archive (``--input
-   dir/``), one command per clip, one clip as long as all of them together.
-2. 20 and 200 tiny clips (0.25 s, 64x48, the nearest-neighbour test upscaler) through the
-   Ray runner in a fresh process: the driver's peak RSS and the object store's peak, polled.
+1. ``archive_clips`` sample clips of ``archive_seconds`` (``--size``, default 160x120), each
+   a whole ``python -m jobs.upscale_video`` command with the ``model``: the archive
+   (``--input dir/``), one command per clip, and one clip of all their frames in turn.
+2. 20 and 200 tiny clips (0.25 s, 160x120: a run of them is 345 KB, in the object store,
+   not inlined; the nearest-neighbour test upscaler) through the Ray runner in a fresh
+   process: the driver's peak RSS and the object store's peak, polled.
 
     python -m jobs.benchmark --section archive
 """
@@ -52,9 +53,7 @@ def _speed_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
                           size=size)
         for k in range(cfg.archive_clips)
     ]  # fmt: skip
-    long = make_sample_video(
-        f"{tmp}/long.mp4", seconds=cfg.archive_seconds * cfg.archive_clips, size=size
-    )
+    long = _joined(clips, f"{tmp}/long.mp4")
     archive_s, _ = _timed(_job(f"{tmp}/in/", f"{tmp}/out/", cfg))
     separate_s = sum(_timed(_job(c, f"{tmp}/one/{k}.mp4", cfg))[0] for k, c in enumerate(clips))
     long_s, _ = _timed(_job(long, f"{tmp}/long-out.mp4", cfg))
@@ -67,6 +66,43 @@ def _speed_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
             (f"one clip of {cfg.archive_clips * cfg.archive_seconds:g} s", long_s),
         )
     ]
+
+
+def _joined(clips: list[str], out: str) -> str:
+    """The clips one after another in one file (their frames and sound re-encoded as the
+    sample clips are): the same frames as the archive, where a longer sample clip would
+    move slower and repeat more frames."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(clips[0]) as first:
+        fps, rate = first.streams.video[0].average_rate, first.streams.audio[0].rate
+        size = first.streams.video[0].width, first.streams.video[0].height
+    with av.open(out, "w") as dst:
+        video = dst.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = *size, "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, int(fps))
+        video.codec_context.options = {
+            "crf": "18", "preset": "veryfast",
+            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0",
+        }  # fmt: skip
+        audio = dst.add_stream("aac", rate=rate, layout="stereo")
+        count = samples = 0
+        for clip in clips:
+            with av.open(clip) as src:
+                for frame in src.decode(video=0):
+                    image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"))
+                    image = image.reformat(format="yuv420p")
+                    image.pts, count = count, count + 1
+                    dst.mux(video.encode(image))
+            with av.open(clip) as src:
+                for sound in src.decode(audio=0):
+                    sound.pts, samples = samples, samples + sound.samples
+                    dst.mux(audio.encode(sound))
+        dst.mux(video.encode())
+        dst.mux(audio.encode())
+    return out
 
 
 _MEMORY_RUN = """
@@ -104,7 +140,9 @@ def _memory_rows(tmp: str) -> list[list[str]]:
     rows = []
     for count in (20, 200):
         for k in range(count):
-            make_test_video(f"{tmp}/tiny{count}/{k % 10}/c{k:03d}.mp4", frames=6)
+            make_test_video(
+                f"{tmp}/tiny{count}/{k % 10}/c{k:03d}.mp4", frames=6, width=160, height=120
+            )
         _, out = _timed([sys.executable, "-c", _MEMORY_RUN, f"{tmp}/tiny{count}/",
                          f"{tmp}/tiny{count}-out/"])  # fmt: skip
         m = json.loads(out.strip().splitlines()[-1])
@@ -123,7 +161,7 @@ def section_archive(cfg: BenchmarkConfig) -> str:
             f"== archive: {cfg.archive_clips} clips of {cfg.archive_seconds:g} s ({w}x{h}, "
             f"{cfg.model}), whole commands, each its own embedded Ray",
             table(["run", "wall s", "frames/s", "x the archive job's time"], speed),
-            "== archive: tiny clips (0.25 s, 64x48, nearest x2) on the Ray runner: the "
+            "== archive: tiny clips (0.25 s, 160x120, nearest x2) on the Ray runner: the "
             "driver's peak RSS and the object store's peak",
             table(["videos", "wall s", "driver RSS MiB", "object store peak MiB"], memory),
         ]
