@@ -67,7 +67,7 @@ def parse_args(
     result_json = args.__dict__.pop("result_json")
     archive = Archive(args.__dict__.pop("input_list"), args.__dict__.pop("container"))
     if archive.input_list is not None:
-        if args.input is not None:
+        if getattr(args, "input", None) is not None:
             p.error("--input-list names the inputs; give no --input with it")
         args.input = archive.input_list
     options = config_from_arguments(PlanOptions, args) if args.__dict__.pop("dry_run") else None

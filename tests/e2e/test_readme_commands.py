@@ -48,6 +48,7 @@ BLOCK = re.compile(
 # Commands of run blocks that this test does not run, and why.
 NOT_RUN = {"scripts/test.sh": "the test suite itself (CI runs it: .ci/run)"}
 BUCKET = "s3://my-bucket"
+EPISODES = ("s1/e1.mp4", "s2/e1.mkv")  # the archives' videos, in a folder and on S3
 
 
 def commands(text: str) -> list[tuple[str | None, str]]:
@@ -82,11 +83,14 @@ RUN_IN_ORDER = [
     "rayapp upscale in.jpg out.webp --model checkpoint.safetensors",
     "rayapp video in.mp4 out.mkv --model realesr-animevideov3 --outscale 2 --codec hevc",
     "rayapp plan in.mp4 --outscale 2 --deadline 10m",
+    "rayapp video episodes/ episodes-hd/ --outscale 2",
     "ray job submit --working-dir . -- python -m jobs.upscale_video --input "
     "s3://my-bucket/in.mp4 --output s3://my-bucket/out.mp4 --model realesr-animevideov3 "
     "--outscale 2",
     "python -m jobs.upscale_video --input s3://my-bucket/in.mp4 --output "
     "s3://my-bucket/out.mp4 --dry-run --deadline 1h",
+    "ray job submit --working-dir . -- python -m jobs.upscale_video --input "
+    "s3://my-bucket/archive/ --output s3://my-bucket/hd/ --model realesr-animevideov3",
     "python -m jobs.upscale_images --input s3://my-bucket/lowres/ --output "
     "s3://my-bucket/hires/ --outscale 4",
     "python -m jobs.evaluate --input s3://my-bucket/originals/ --output "
@@ -128,9 +132,13 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, s3_server: dict[str, str])
     weights = resolve_weights(get_spec("realesr-animevideov3"))  # converted into the cache
     shutil.copy(weights, root / "checkpoint.safetensors")
     make_test_video(str(root / "in.mp4"), frames=FRAMES, width=32, height=24, gop=12)
+    for name in EPISODES:
+        make_test_video(str(root / "episodes" / name), frames=FRAMES, width=32, height=24)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]})
     fs.mkdir("my-bucket")
     make_test_video(f"{BUCKET}/in.mp4", frames=FRAMES, width=32, height=24, gop=12)
+    for name in EPISODES:
+        make_test_video(f"{BUCKET}/archive/{name}", frames=FRAMES, width=32, height=24)
     for i in range(2):
         storage.write_bytes(f"{BUCKET}/lowres/l{i}.png", _png(12, 16, 10 + i))
         storage.write_bytes(f"{BUCKET}/originals/o{i}.png", _png(32, 32, 20 + i))
@@ -244,11 +252,19 @@ def _check(command: str, result: subprocess.CompletedProcess[str], at: Path) -> 
         assert _size(at / "photos-4x" / "p0.png") == (64, 64)
     elif command.startswith("rayapp upscale in.jpg"):
         assert _size(at / "out.webp") == (128, 96)
+    elif command.startswith("rayapp video episodes/"):
+        assert out.startswith("archive: 2 videos, 2 done, 0 skipped, 0 failed"), out
+        for name in EPISODES:
+            assert decode_video(str(at / "episodes-hd" / name)).indices == list(range(FRAMES))
     elif command.startswith("rayapp video"):
         video = decode_video(str(at / "out.mkv"))
         assert video.indices == list(range(FRAMES)) and "hevc" in out
     elif command.startswith("rayapp plan"):
         assert f"{FRAMES} frames" in out and "deadline 0:10:00: 1 replicas" in out
+    elif command.startswith("ray job submit") and "archive/" in command:
+        assert "archive: 2 videos, 2 done, 0 skipped, 0 failed" in out, out[-3000:]
+        for name in EPISODES:
+            assert decode_video(f"{BUCKET}/hd/{name}").indices == list(range(FRAMES))
     elif command.startswith("ray job submit"):
         assert wrote_line(f"{BUCKET}/out.mp4") in out, out[-3000:]
         (at / "job").mkdir()

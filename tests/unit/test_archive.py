@@ -182,3 +182,15 @@ def _when_one_ended_and_one_began(
                     return ended, (source, records)
         time.sleep(0.01)
     raise AssertionError(f"no video ended while another was half done (exit {job.poll()})")
+
+
+def test_the_jobs_parser_takes_an_input_list_instead_of_an_input() -> None:
+    from jobs.upscale_video import Archive, parse_args
+
+    config, _, _, archive = parse_args(
+        ["--input-list", "s3://b/uris.txt", "--output", "s3://b/hd/", "--container", "mkv"]
+    )
+    assert archive == Archive("s3://b/uris.txt", "mkv")
+    assert (config.input, config.output) == ("s3://b/uris.txt", "s3://b/hd/")
+    with pytest.raises(SystemExit):  # one or the other
+        parse_args(["--input-list", "uris.txt", "--input", "a.mp4", "--output", "hd/"])

@@ -135,6 +135,32 @@ def test_video_command_end_to_end(tmp_path: Path) -> None:
     assert decoded.indices == list(range(12))
 
 
+def test_video_command_on_a_folder_is_an_archive(tmp_path: Path) -> None:
+    from rayapp.testing import decode_video, make_test_video
+
+    for name in ("a/one.mp4", "b/two.mkv"):
+        make_test_video(str(tmp_path / "in" / name), frames=12, width=32, height=24, gop=6)
+    (tmp_path / "in" / "b" / "broken.mp4").write_bytes(b"")
+    (tmp_path / "in" / "notes.txt").write_text("not a video")
+    out = tmp_path / "out"
+    r = rayapp("video", str(tmp_path / "in"), str(out), "--outscale", "2", "--segment-s", "0.25")
+    assert r.returncode == 1, r.stderr  # one video failed
+    assert r.stdout.startswith(
+        "archive: 3 videos, 2 done, 0 skipped, 1 failed, 1 other files ignored; 24 frames in "
+    ), r.stdout
+    assert r.stdout.strip().endswith(f"-> {out}/rayapp-archive.csv")
+    for name in ("a/one.mp4", "b/two.mkv"):
+        assert decode_video(str(out / name)).indices == list(range(12))
+    assert not (out / "b" / "broken.mp4").exists()
+    (tmp_path / "empty").mkdir()
+    r = rayapp("video", str(tmp_path / "empty"), str(tmp_path / "out2"))
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"rayapp: error: No video in {tmp_path}/empty (0 other files); expected files with a "
+        "video extension (.mp4, .m4v, .mov, .mkv, .webm, .avi, .ts) or a video stream"
+    ]
+
+
 def test_video_command_bad_input_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-video.mp4"
     bad.write_bytes(b"hello" * 100)
