@@ -40,7 +40,7 @@ from rayapp.pipeline._report import REPORT_SUFFIX
 from rayapp.pipeline._resume import output_fingerprint
 from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
 from rayapp.pipeline._stages import FrameUpscaler
-from rayapp.pipeline._video import job_upscaler, video_on
+from rayapp.pipeline._video import job_upscaler, model_identity, video_on
 from rayapp.pipeline.progress import LogProgress, ProgressSink
 from rayapp.video import OUTPUT_FORMATS
 
@@ -124,7 +124,7 @@ def _one_video(
 ) -> ArchiveRow:
     started, started_at = time.monotonic(), time.time()
     try:
-        made_by = output_fingerprint(config, _identity(config, upscaler))
+        made_by = output_fingerprint(config, model_identity(config.upscale, upscaler))
         done = _certified(config.output, made_by)
         if done is not None:
             log.info("%s: certified earlier under the same fingerprint; skipped", config.input)
@@ -156,10 +156,6 @@ def _one_video(
         chunks_reused=result.chunks_reused,
         certificate_ok=certificate_ok(result.report),
     )
-
-
-def _identity(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> str:
-    return config.upscale.identity if upscaler is None else upscaler.identity
 
 
 def certificate_ok(report: dict[str, Any]) -> bool:

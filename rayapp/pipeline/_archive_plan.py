@@ -1,11 +1,11 @@
 """What an archive job will take and cost, before it runs: ``rayapp plan DIR/`` and the video
 job's ``--dry-run`` on a prefix.
 
-1. List the archive as the job lists it (``_archive.list_archive``).
+1. List the archive as the job lists it (``_archive_list.list_archive``).
 2. Probe (packets only, no decode) every video, or ``probes`` of them spread over the
-   listing when there are more: each one's frames, seconds, segments and chunks, cut as the
-   job cuts it; a video that fails to probe will be a failed row. A sampled archive counts
-   the rest at the probed videos' mean.
+   listing when there are more: each one's frames, seconds, segments and chunks, cut by the
+   job's own ``plan_video_job``; a video that fails to probe will be a failed row. A
+   sampled archive counts the rest at the probed videos' mean.
 3. Plan the longest probed video as ``rayapp plan`` plans one (repeats sampled, the model
    and encoder timed where the replicas run) and estimate the whole archive's work at those
    rates (``_estimate.plan_video`` with ``totals``): time at N replicas, cost, the replicas
@@ -25,7 +25,7 @@ from rayapp.errors import RayappError
 from rayapp.pipeline._archive import video_config
 from rayapp.pipeline._archive_list import ArchiveVideo, is_archive, list_archive, no_video_error
 from rayapp.pipeline._estimate import Totals, VideoPlan, plan_video
-from rayapp.video import MOST_CHUNK_FRAMES, plan_runs, plan_segments, probe
+from rayapp.pipeline._plan import plan_video_job
 
 __all__ = ["ArchivePlan", "plan_archive", "plan_for", "plan_task"]
 
@@ -72,7 +72,7 @@ def plan_archive(
     unreadable = []
     for video in chosen:
         try:
-            work.append((video, _work_of(video.input, config)))
+            work.append((video, _work_of(video_config(config, video))))
         except RayappError:
             unreadable.append(video.input)
     if not work:
@@ -104,14 +104,13 @@ def _spread(videos: tuple[ArchiveVideo, ...], count: int) -> list[ArchiveVideo]:
     return [videos[k * len(videos) // count] for k in range(count)]
 
 
-def _work_of(uri: str, config: VideoJobConfig) -> Totals:
-    """One video's frames, seconds, segments and chunks, from its packets. Chunks of at
-    most ``config.chunk_frames`` (default the job's largest: a short clip the job cuts
-    finer, to keep its replicas busy, counts a little less work here)."""
-    info = probe(uri)
-    segments = plan_segments(info, config.segment_s)
-    runs = plan_runs(segments, config.chunk_frames or MOST_CHUNK_FRAMES)
-    return Totals(info.video.frame_count, info.video.duration_s, len(segments), len(runs))
+def _work_of(config: VideoJobConfig) -> Totals:
+    """One video's frames, seconds, segments and chunks, from its packets, cut as the job
+    cuts it (``plan_video_job``: for one chunk per replica, where the job on a GPU node cuts
+    a short clip for every encoder, a little finer)."""
+    plan = plan_video_job(config)
+    video = plan.info.video
+    return Totals(video.frame_count, video.duration_s, len(plan.segments), len(plan.runs))
 
 
 def plan_for(

@@ -30,7 +30,7 @@ from rayapp.pipeline._stages import FrameUpscaler
 from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
 from rayapp.video import JobPlan, assemble, preflight
 
-__all__ = ["VideoJobResult", "job_upscaler", "run_video_job", "video_on"]
+__all__ = ["VideoJobResult", "job_upscaler", "model_identity", "run_video_job", "video_on"]
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def video_on(
     estimated_s = make.call(estimate_job, config) if config.estimate else None
     planned = time.monotonic()
     plan = plan_video_job(config, upscaler, lanes=lanes_on(make.node(), config, upscaler))
-    identity = _identity(config.upscale, upscaler)
+    identity = model_identity(config.upscale, upscaler)
     work = work_prefix(config, identity, plan.size, plan.chunk_frames)
     pairs, sampled = sampled_frames(
         plan.info.video.frame_count, [r.start for r in plan.runs], config.report_frames
@@ -229,7 +229,7 @@ def _estimate(estimated_s: float, planned: float) -> dict[str, float]:
     return {"estimated_s": estimated_s, "actual_s": actual_s, "ratio": estimated_s / actual_s}
 
 
-def _identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
+def model_identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> str:
     """What decides the pixels a model makes, for the job's fingerprint."""
     return upscale.identity if upscaler is None else upscaler.identity
 

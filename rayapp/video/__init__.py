@@ -26,11 +26,10 @@ from rayapp.video._nvenc import nvenc_reason
 from rayapp.video._plan import JobPlan, plan_job, preflight
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
-from rayapp.video._segments import MOST_CHUNK_FRAMES, Run, Segment, plan_runs, plan_segments
+from rayapp.video._segments import Run, Segment, plan_segments
 from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
-    "MOST_CHUNK_FRAMES",
     "CODECS",
     "OUTPUT_FORMATS",
     "VIDEO_SUFFIXES",
@@ -60,7 +59,6 @@ __all__ = [
     "encoder_usable",
     "nvenc_reason",
     "plan_job",
-    "plan_runs",
     "plan_segments",
     "preflight",
     "probe",
