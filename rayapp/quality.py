@@ -21,6 +21,11 @@ frames), a megapixel at a time; they stay within 1e-4 of the float64 values:
 - **MS-SSIM** (Wang et al. 2003): SSIM's contrast-structure term at 5 scales (halving each
   time) and its luminance term at the coarsest, weighted 0.0448, 0.2856, 0.3001, 0.2363,
   0.1333. Needs at least 161 pixels a side.
+- **combing**: the share of pixels (0-1) whose row differs from *both* rows around it by
+  more than 10 (0-255 luma), in the same direction: where two fields taken at different
+  times are woven into one frame, a moving edge shows as such teeth; a progressive frame
+  has them only at one-line detail. Measure it at the source's height (an upscale spreads
+  each tooth over several rows).
 - ``channel="y"``: on luma instead of RGB, as super-resolution papers report it (BasicSR's
   ``test_y_channel``): ITU-R BT.601 studio-range Y, ``16 + (65.481 R + 128.553 G + 24.966 B)``
   with R, G, B in [0, 1], on the 0-255 scale (0-65535 for uint16: x 257).
@@ -37,7 +42,7 @@ import numpy as np
 
 from rayapp.errors import ConfigError, InputImageError
 
-__all__ = ["luma", "ms_ssim", "peak", "perceptual", "psnr", "ssim"]
+__all__ = ["combing", "luma", "ms_ssim", "peak", "perceptual", "psnr", "ssim"]
 
 Channel = Literal["rgb", "y"]
 _BT601 = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -120,6 +125,17 @@ def ms_ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.nda
 def luma(images: np.ndarray) -> np.ndarray:
     """BT.601 studio-range Y of ``NHWC``/``HWC`` RGB images, float64 on the images' scale."""
     return images.astype(np.float64) @ _BT601 + 16.0 * peak(images.dtype) / 255.0
+
+
+def combing(images: np.ndarray, threshold: float = 10.0) -> np.ndarray:
+    """The share of combed pixels of each image (module docstring)."""
+    y = luma(_batch(images)).astype(np.float32)
+    if images.dtype == np.uint16:
+        y /= 257.0
+    middle, above, below = y[:, 1:-1], y[:, :-2], y[:, 2:]
+    up, down = middle - above, middle - below
+    teeth = ((up > threshold) & (down > threshold)) | ((up < -threshold) & (down < -threshold))
+    return teeth.mean(axis=(1, 2)).astype(np.float64)
 
 
 def perceptual(a: np.ndarray, b: np.ndarray | None = None, *, metric: str = "lpips") -> np.ndarray:

@@ -37,6 +37,7 @@ def plan_video_job(
         segment_s=config.segment_s,
         chunk_frames=config.chunk_frames,
         lanes=lanes or config.replicas.max_replicas,
+        deinterlace=config.deinterlace,
     )
 
 

@@ -3,8 +3,10 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
 
 - ``integrity`` (packets only, nothing decoded): every source frame at its source pts, the
   duration within a frame of the source's, every audio packet byte for byte, every subtitle
-  cue (time and text, also when converted to another text format), the colour tags and the
-  rotation. ``ok`` only when all hold.
+  cue (time and text, also when converted to another text format), the colour tags, the
+  rotation, the field order (progressive where the job deinterlaced), the sample aspect
+  ratio, the start timecode and the HDR10 metadata (mastering display, light level).
+  ``ok`` only when all hold.
 - ``quality`` (decoded, sampled over ``samples`` frames spread across the clip, in pairs of
   consecutive frames, half of them across the seams between chunks; measured per chunk by
   the replicas while the job runs, ``rayapp.pipeline._sampled``, or here on the finished
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 from rayapp import storage
@@ -39,6 +42,7 @@ from rayapp.pipeline._sampled import report as sampled_report
 from rayapp.video import (
     Colour,
     MediaInfo,
+    VideoStreamInfo,
     decode_frames_at,
     probe,
     stream_cues,
@@ -60,6 +64,7 @@ def certify(
     measure: Callable[..., dict[str, Any]],
     estimate: dict[str, float] | None = None,
     made_by: str | None = None,
+    deinterlace: str | None = None,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
@@ -68,7 +73,8 @@ def certify(
     torch is loaded (a runner's ``call``). ``estimate``: the plan's estimated seconds
     against the actual ones, when the job was planned. ``made_by``: the fingerprint of what
     decides the output (``_resume.output_fingerprint``): a rerun of an archive skips a video
-    whose certificate is ok and names the same."""
+    whose certificate is ok and names the same. ``deinterlace``: the parity the job
+    deinterlaced the source with (None: it did not)."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
@@ -77,11 +83,11 @@ def certify(
         pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
         measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
         if measured is None:
-            measured = measure(quality, source, output, starts, samples)
+            measured = measure(quality, source, output, starts, samples, deinterlace)
     report = {
         "input": source.uri,
         "output": output_uri,
-        "integrity": integrity(source, output),
+        "integrity": integrity(source, output, deinterlace),
         "quality": measured,
         "speed": {
             "elapsed_s": elapsed_s,
@@ -129,8 +135,11 @@ def summary(report: dict[str, Any]) -> str:
     return f"{line} -> {report['output']}{REPORT_SUFFIX}"
 
 
-def integrity(source: MediaInfo, output: MediaInfo) -> dict[str, Any]:
-    """What the output must keep of the source, checked from packets (module docstring)."""
+def integrity(
+    source: MediaInfo, output: MediaInfo, deinterlace: str | None = None
+) -> dict[str, Any]:
+    """What the output must keep of the source, checked from packets (module docstring);
+    ``deinterlace``: the parity the job deinterlaced with, the output then progressive."""
     src, out = source.video, output.video
     # In the output's time base (Matroska counts in milliseconds): what it can hold exactly.
     src_pts = [round(p * src.time_base / out.time_base) for p in src.frame_pts]
@@ -151,14 +160,35 @@ def integrity(source: MediaInfo, output: MediaInfo) -> dict[str, Any]:
         "subtitles": _same_streams(stream_cues(source.uri), stream_cues(output.uri)),
         "colour": {"source": _colour(src.colour), "output": _colour(out.colour)},
         "rotation": {"source": src.rotation, "output": out.rotation},
+        "field_order": _field_order(src.field_order, out.field_order, deinterlace),
+        "sample_aspect_ratio": {"source": _sar(src), "output": _sar(out)},
+        "timecode": {"source": src.timecode, "output": out.timecode},
+        "hdr": {
+            "source": src.hdr.describe() if src.hdr else None,
+            "output": out.hdr.describe() if out.hdr else None,
+            "ok": src.hdr.same_as(out.hdr) if src.hdr else out.hdr is None,
+        },
     }
     checks["frames"]["ok"] = src.frame_count == out.frame_count
     checks["pts"]["ok"] = mismatch is None
     checks["duration_s"]["ok"] = abs(out.duration_s - src.duration_s) <= frame_s + 1e-9
-    for name in ("colour", "rotation"):
+    for name in ("colour", "rotation", "sample_aspect_ratio", "timecode"):
         checks[name]["ok"] = checks[name]["source"] == checks[name]["output"]
     ok = all(c["ok"] for c in checks.values())
     return {"ok": ok, **checks}
+
+
+def _field_order(source: str, output: str, deinterlace: str | None) -> dict[str, Any]:
+    """The output is progressive (or says nothing): upscaled frames have no fields, whether
+    the job deinterlaced them (``deinterlace``: with that parity) or scaled woven ones."""
+    ok = output == "progressive" or (deinterlace is None and output == "unknown")
+    return {"source": source, "output": output, "deinterlaced": deinterlace, "ok": ok}
+
+
+def _sar(video: VideoStreamInfo) -> str:
+    """The sample aspect ratio as a player reads it: none said is square."""
+    sar = video.sample_aspect_ratio or Fraction(1)
+    return f"{sar.numerator}:{sar.denominator}"
 
 
 def _colour(colour: Colour) -> str:
@@ -177,13 +207,17 @@ def _same_streams(source: list[list[Any]], output: list[list[Any]]) -> dict[str,
 
 
 def quality(
-    source: MediaInfo, output: MediaInfo, chunk_starts: Sequence[int], samples: int
+    source: MediaInfo,
+    output: MediaInfo,
+    chunk_starts: Sequence[int],
+    samples: int,
+    deinterlace: str | None = None,
 ) -> dict[str, Any]:
     """Consistency and flicker on sampled frames of the finished output (module
     docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
     pairs, frames = sampled_frames(source.video.frame_count, chunk_starts, samples)
     depth = 16 if source.video.bit_depth > 8 else 8
-    src = decode_frames_at(source, frames, depth=depth)
+    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace)
     out = decode_frames_at(output, frames, depth=depth)
     measured = measure_frames(out, src)
     added = {t: flicker(measured[t][2], measured[t + 1][2]) for t in pairs}

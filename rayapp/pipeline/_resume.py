@@ -45,6 +45,7 @@ def _what_decides(config: VideoJobConfig, model: str) -> dict[str, Any]:
         "mode": [config.mode, config.downscale],
         "encoder": [config.codec, config.crf, config.preset],
         "dedup": config.effective_dedup_threshold,
+        "deinterlace": config.deinterlace,
     }
 
 

@@ -163,6 +163,7 @@ def video_on(
             measure=make.call,
             estimate=None if estimated_s is None else _estimate(estimated_s, planned),
             made_by=output_fingerprint(config, identity),
+            deinterlace=plan.deinterlace,
         )
     except BaseException:
         _remove_if_empty(work)  # a failure before any chunk leaves no folder behind

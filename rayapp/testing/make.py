@@ -10,10 +10,17 @@ import av
 import numpy as np
 
 from rayapp import storage
-from rayapp.testing.patterns import frame_pattern
+from rayapp.testing.patterns import frame_pattern, woven_frame
 from rayapp.video import add_text_subtitle_stream
 
-__all__ = ["SubtitleCue", "held_drawings", "make_audio_only", "make_test_video"]
+__all__ = [
+    "HDR10_LIGHT",
+    "HDR10_MASTERING",
+    "SubtitleCue",
+    "held_drawings",
+    "make_audio_only",
+    "make_test_video",
+]
 
 
 @dataclass(frozen=True)
@@ -45,19 +52,35 @@ def make_test_video(
     texture: bool = False,
     rotation: int = 0,
     holds: Sequence[int] = (1,),
+    interlaced: str | None = None,
+    timecode: str | None = None,
+    sample_aspect_ratio: Fraction | None = None,
+    chapters: Sequence[tuple[int, int, str]] = (),
 ) -> str:
     """Write a small test video at ``uri`` (any fsspec URI; format from the extension).
 
     ``vfr`` spaces frames irregularly (1, 1.5 and 0.5 frame periods, millisecond pts).
-    ``colour="bt709"`` tags (and converts with) BT.709 primaries/transfer/matrix, tv range.
+    ``colour="bt709"`` tags (and converts with) BT.709 primaries/transfer/matrix, tv range;
+    ``"hdr10"`` and ``"hlg"`` BT.2020 with PQ or HLG (use a 10-bit ``pix_fmt``; hdr10 with
+    libx265 also writes ``HDR10_MASTERING`` and ``HDR10_LIGHT``).
     Frame ``i`` shows index ``i`` (see :func:`read_frame_index`), unless ``holds`` holds
     drawings for several frames, as animation does: drawing ``d`` for ``holds[d % len]``
     frames, each frame then showing its drawing's index (see :func:`held_drawings`).
+    ``interlaced`` tff or bff: each frame woven from two fields half a frame apart
+    (:func:`woven_frame`), coded interlaced (x264) and tagged with that field order.
+    ``timecode``: the start timecode ("HH:MM:SS:FF"; MP4/MOV write a timecode track).
+    ``chapters``: (start ms, end ms, title) each.
     Returns ``uri``.
     """
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
         video = _add_video(container, codec, pix_fmt, fps, width, height, crf, gop, bframes)
         video.codec_context.options = _codec_options(codec, crf, gop, bframes, open_gop)
+        if interlaced is not None:
+            _interlace(video, interlaced)
+        if timecode is not None:
+            video.metadata["timecode"] = timecode
+        if sample_aspect_ratio is not None:
+            video.sample_aspect_ratio = sample_aspect_ratio
         time_base = Fraction(1, 1000) if vfr else Fraction(1, fps)
         video.codec_context.time_base = time_base
         video.time_base = time_base
@@ -68,19 +91,30 @@ def make_test_video(
         audio_stream = container.add_stream("aac", rate=16000, layout="mono") if audio else None
         sub_stream = _add_subtitles(container) if subtitles else None
 
+        if chapters:
+            container.set_chapters(
+                [
+                    {"id": n + 1, "start": a, "end": b, "time_base": Fraction(1, 1000),
+                     "metadata": {"title": title}}
+                    for n, (a, b, title) in enumerate(chapters)
+                ]
+            )  # fmt: skip
         # The header must be written even when no frame ever is (the zero-frame case).
         container.start_encoding()
         pts_list = _frame_pts(frames, fps, vfr)
         dtype = np.uint16 if "10" in pix_fmt else np.uint8
         for pts, drawing in zip(pts_list, held_drawings(frames, holds), strict=True):
-            image = frame_pattern(drawing, height, width, texture=texture)
+            if interlaced is not None:
+                image = woven_frame(drawing, height, width, interlaced)
+            else:
+                image = frame_pattern(drawing, height, width, texture=texture)
             fmt = "rgb24"
             if dtype == np.uint16:
                 image, fmt = image.astype(np.uint16) * 257, "rgb48le"
             frame = av.VideoFrame.from_ndarray(image, format=fmt)
             frame = frame.reformat(
                 format=pix_fmt,
-                dst_colorspace="itu709" if colour else None,
+                dst_colorspace=_SWS_COLOURSPACE.get(colour),
                 dst_color_range="MPEG",
             )
             frame.pts = pts
@@ -150,12 +184,43 @@ def _codec_options(codec: str, crf: int, gop: int, bframes: int, open_gop: bool)
     return {"crf": str(crf)}
 
 
-def _tag_colour(video: av.VideoStream, colour: str) -> None:
-    if colour != "bt709":
-        raise ValueError(f"Expected colour 'bt709' or None, but got {colour!r}")
+def _interlace(video: av.VideoStream, parity: str) -> None:
+    """Code the frames as interlaced (x264's field-aware coding) with ``parity`` first."""
+    if parity not in ("tff", "bff"):
+        raise ValueError(f"Expected interlaced 'tff' or 'bff', but got {parity!r}")
     ctx = video.codec_context
-    ctx.color_primaries, ctx.color_trc, ctx.colorspace = 1, 1, 1  # AVCOL_*_BT709
+    ctx.field_order = 2 if parity == "tff" else 3  # AV_FIELD_TT, AV_FIELD_BB
+    options = dict(ctx.options)
+    options["flags"] = "+ildct+ilme"
+    options["x264-params"] = f"{options.get('x264-params', '')}:{parity}=1".lstrip(":")
+    ctx.options = options
+
+
+# The HDR10 metadata a "hdr10" test video carries (x265's units: HEVC's SEI).
+HDR10_MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_LIGHT = (1000, 400)
+_COLOURS = {  # AVCOL_PRI, AVCOL_TRC, AVCOL_SPC
+    "bt709": (1, 1, 1),
+    "hdr10": (9, 16, 9),  # BT.2020, SMPTE ST 2084 (PQ), BT.2020 non-constant
+    "hlg": (9, 18, 9),  # BT.2020, ARIB STD-B67 (HLG)
+}
+
+
+_SWS_COLOURSPACE = {"bt709": "itu709", "hdr10": "bt2020", "hlg": "bt2020"}
+
+
+def _tag_colour(video: av.VideoStream, colour: str) -> None:
+    """Tag ``colour`` (tv range); an hdr10 x265 stream also gets HDR10's static metadata."""
+    if colour not in _COLOURS:
+        raise ValueError(f"Expected colour one of {sorted(_COLOURS)} or None, but got {colour!r}")
+    ctx = video.codec_context
+    ctx.color_primaries, ctx.color_trc, ctx.colorspace = _COLOURS[colour]
     ctx.color_range = 1  # AVCOL_RANGE_MPEG (tv)
+    if colour == "hdr10":
+        options = dict(ctx.options)
+        light = "{},{}".format(*HDR10_LIGHT)
+        options["x265-params"] += f":hdr10=1:master-display={HDR10_MASTERING}:max-cll={light}"
+        ctx.options = options
 
 
 def _frame_pts(frames: int, fps: int, vfr: bool) -> list[int]:

@@ -87,6 +87,21 @@ def frame_pattern(
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
+def woven_frame(index: int, height: int, width: int, parity: str) -> np.ndarray:
+    """Frame ``index`` of an interlaced camera: ``frame_pattern(index)`` under vertical bars
+    that move 3 pixels a field, its two fields taken half a frame apart (``parity`` tff:
+    the top field, the even rows, first). Woven, the moving bars comb."""
+    base = frame_pattern(index, height, width).astype(np.float32)
+    frame = np.empty_like(base)
+    x = np.arange(width, dtype=np.float32)
+    for field in (0, 1):
+        t = 2 * index + field
+        bars = 30.0 * np.sin(2 * np.pi * (x - 3.0 * t) / 16.0)
+        rows = field if parity == "tff" else 1 - field  # which rows this field holds
+        frame[rows::2] = base[rows::2] + bars[None, :, None]
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
 def read_frame_index(image: np.ndarray) -> int:
     """Read the index back from a frame made by :func:`frame_pattern` (any size, uint8/16)."""
     if image.ndim != 3 or image.shape[2] != 3:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rayapp.codecs import CODECS
 from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
 from rayapp.video._codecs import EncodeSettings, encoder_usable
-from rayapp.video._colour import Colour
+from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
@@ -23,10 +23,10 @@ from rayapp.video._info import (
     VideoStreamInfo,
 )
 from rayapp.video._nvenc import nvenc_reason
-from rayapp.video._plan import JobPlan, plan_job, preflight
+from rayapp.video._plan import JobPlan, deinterlace_parity, plan_job, preflight
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
-from rayapp.video._segments import Run, Segment, plan_segments
+from rayapp.video._segments import Deinterlace, Run, Segment, plan_segments
 from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
@@ -40,7 +40,9 @@ __all__ = [
     "Colour",
     "Cue",
     "DecodedFrame",
+    "Deinterlace",
     "EncodeSettings",
+    "HdrMetadata",
     "JobPlan",
     "Keyframe",
     "MediaInfo",
@@ -56,6 +58,7 @@ __all__ = [
     "chunk_uri",
     "decode_frames_at",
     "decode_segment",
+    "deinterlace_parity",
     "encoder_usable",
     "nvenc_reason",
     "plan_job",

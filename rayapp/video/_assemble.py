@@ -159,6 +159,15 @@ def _add_video_stream(
         stream.set_display_rotation(source.video.rotation)
     if source.video.language:
         stream.metadata["language"] = source.video.language
+    if source.video.sample_aspect_ratio:
+        # Not every codec says it in its stream (AV1 does not): the container then does.
+        stream.sample_aspect_ratio = source.video.sample_aspect_ratio
+    rate = source.video.average_rate or source.video.real_rate
+    if source.video.timecode and rate:
+        # MP4 and MOV write a timecode track from it (counting frames at the stream's rate);
+        # Matroska keeps it as the track's tag.
+        stream.metadata["timecode"] = source.video.timecode
+        stream.codec_context.framerate = rate
     return stream
 
 
@@ -170,6 +179,9 @@ def _copy_metadata(out: av.container.OutputContainer, source: MediaInfo) -> None
         for key, value in src.metadata.items():
             if key.lower() not in skip:
                 out.metadata[key] = value
+        chapters = src.chapters()
+    if chapters:  # the same times and titles: the timeline is the source's
+        out.set_chapters(chapters)
 
 
 def _time_key(packet: av.Packet) -> Fraction:

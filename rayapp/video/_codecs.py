@@ -20,6 +20,7 @@ import av.logging
 
 from rayapp.codecs import CODECS, FAMILIES, CodecSpec, codec_spec
 from rayapp.errors import UnsupportedCodecError
+from rayapp.video._colour import HDR_ENCODERS, HLG, PQ, HdrMetadata
 from rayapp.video._info import VideoStreamInfo
 from rayapp.video._nvenc import gpu_model, nvenc_reason
 
@@ -122,9 +123,14 @@ class EncodeSettings:
             _log_fallback(gpu, why_not, self.spec.name)
         return replace(self, codec=self.spec.name)
 
-    def encoder_options(self) -> dict[str, str]:
+    def encoder_options(self, hdr: HdrMetadata | None = None) -> dict[str, str]:
+        """The encoder's options; ``hdr``: with the source's HDR10 metadata to write."""
         spec = self.spec
         options = dict(spec.options)
+        param = hdr.encoder_params(spec.name) if hdr is not None else None
+        if param is not None and param[1]:
+            key, value = param
+            options[key] = f"{options[key]}:{value}" if options.get(key) else value
         crf = spec.crf_default if self.crf is None else self.crf
         if spec.gpu:
             crf = min(max(crf, 1), spec.crf_max)  # NVENC's cq 0 would mean "automatic"
@@ -142,6 +148,35 @@ class EncodeSettings:
             candidates += ["yuv420p10le", "p010le"]  # the CPU encoders', NVENC's
         candidates.append("yuv420p")
         return next(f for f in candidates if f in formats)
+
+    def check_hdr(self, source: VideoStreamInfo) -> EncodeSettings:
+        """An HDR source (PQ or HLG) kept HDR: at least 10 bits, and its HDR10 metadata
+        written by the encoder (x264, x265 and SVT-AV1 take it; a family stays on its CPU
+        encoder, as NVENC cannot be given it from here). ``UnsupportedCodecError`` before
+        any work where the output would play as something else. Returns the settings."""
+        transfer = source.colour.transfer
+        if transfer not in (PQ, HLG):
+            return self
+        kind = "HDR10 (PQ)" if transfer == PQ else "HLG"
+        pix_fmt = self.resolve_pix_fmt(source)
+        bits = max(c.bits for c in av.VideoFormat(pix_fmt).components)
+        if bits < 10:
+            raise UnsupportedCodecError(
+                f"The source is {kind} video; {self.spec.name} encodes it as {pix_fmt} "
+                f"({bits}-bit), which would band it: choose --codec hevc, av1 or h264 (10-bit)"
+            )
+        if source.hdr is None:
+            return self
+        cpu = self if self.codec not in FAMILIES else replace(self, codec=self.spec.name)
+        if cpu.spec.name not in HDR_ENCODERS:
+            raise UnsupportedCodecError(
+                f"The source is {kind} video with mastering display and light level "
+                f"metadata, which {cpu.spec.name} cannot be given (players would guess its "
+                "tone mapping): choose --codec hevc, av1 or h264"
+            )
+        if cpu is not self:
+            log.info("HDR10 metadata: encoding with %s (NVENC cannot be given it)", cpu.codec)
+        return cpu
 
     def check_size(self, height: int, width: int, pix_fmt: str) -> None:
         """Subsampled chroma needs dimensions divisible by the subsampling factor, and the

@@ -99,7 +99,8 @@ def plan_output(source: MediaInfo, output_uri: str, video_codec: str) -> OutputP
                     f"The source's subtitle stream #{stream.index} ({stream.codec}, not text) "
                     f"cannot be carried in {ext}; containers that can: {_takers(stream.codec)}"
                 )
-        elif isinstance(stream, OtherStreamInfo):
+        elif isinstance(stream, OtherStreamInfo) and stream.kind != "timecode":
+            # A timecode track is not copied: the video stream's start timecode makes one.
             dropped.append(f"#{stream.index} ({stream.kind}, {stream.codec or 'unknown'})")
     if dropped:
         log.warning("not carried into %s: %s", output_uri, ", ".join(dropped))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -20,7 +21,7 @@ from rayapp import storage
 from rayapp.errors import ConfigError, InvalidVideoError
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import MediaInfo
-from rayapp.video._segments import Segment, plan_segments
+from rayapp.video._segments import Deinterlace, Segment, plan_segments
 
 __all__ = ["DecodedFrame", "decode_frames_at", "decode_segment"]
 
@@ -54,37 +55,116 @@ def decode_segment(
     """
     if depth not in (8, 16):
         raise ConfigError(f"Expected decode depth 8 or 16, but got {depth!r}")
+    frames = _seeking(uri, _with_neighbours(segment))
+    if segment.deinterlace is not None:
+        frames = _deinterlaced(frames, segment.deinterlace, uri)
+    for index, pts, frame in frames:
+        if segment.start <= index < segment.stop and (only is None or index in only):
+            yield DecodedFrame(index, pts, _to_rgb(frame, depth))
+
+
+def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFrame]]:
     try:
-        yield from _decode(uri, segment, depth, segment.seek_pts, only)
+        yield from _decode(uri, segment, segment.seek_pts)
     except _SeekMissed:
         # Only raised before anything was yielded, so a restart cannot duplicate frames.
         log.warning(
             "seek for segment %d of %s landed late; decoding from the start", segment.index, uri
         )
-        yield from _decode(uri, segment, depth, None, only)
+        yield from _decode(uri, segment, None)
+
+
+def _with_neighbours(segment: Segment) -> Segment:
+    """The segment to decode: a deinterlaced one with the frame before and after it."""
+    window = segment.deinterlace
+    if window is None:
+        return segment
+    before = () if window.before is None else (window.before,)
+    after = () if window.after is None else (window.after,)
+    return replace(
+        segment,
+        start=segment.start - len(before),
+        stop=segment.stop + len(after),
+        seek_pts=window.before_seek_pts if before else segment.seek_pts,
+        frame_pts=(*before, *segment.frame_pts, *after),
+    )
+
+
+def _deinterlaced(
+    frames: Iterator[tuple[int, int, av.VideoFrame]], window: Deinterlace, uri: str
+) -> Iterator[tuple[int, int, av.VideoFrame]]:
+    """``bwdif``, one frame per frame: each frame out is the frame in at that place (its
+    index and pts), both fields made whole from its own, its neighbours' and the frames'
+    motion. The graph is built on the first frame (its size and format)."""
+    graph: av.filter.Graph | None = None
+    pending: list[tuple[int, int]] = []
+    for index, pts, frame in frames:
+        if graph is None:
+            graph = _bwdif_graph(frame, window.parity)
+        pending.append((index, pts))
+        graph.push(frame)
+        yield from _pulled(graph, pending)
+    if graph is not None:
+        graph.push(None)
+        yield from _pulled(graph, pending)
+    if pending:
+        raise InvalidVideoError(f"{uri}: the deinterlacer held back {len(pending)} frames")
+
+
+def _bwdif_graph(frame: av.VideoFrame, parity: str) -> av.filter.Graph:
+    graph = av.filter.Graph()
+    source = graph.add_buffer(
+        width=frame.width,
+        height=frame.height,
+        format=frame.format.name,
+        time_base=frame.time_base or Fraction(1, 90000),  # bwdif keeps none of it
+    )
+    bwdif = graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all")
+    sink = graph.add("buffersink")
+    source.link_to(bwdif)
+    bwdif.link_to(sink)
+    graph.configure()
+    return graph
+
+
+def _pulled(
+    graph: av.filter.Graph, pending: list[tuple[int, int]]
+) -> Iterator[tuple[int, int, av.VideoFrame]]:
+    while pending:
+        try:
+            out = graph.pull()
+        except (BlockingIOError, EOFError):
+            return
+        index, pts = pending.pop(0)
+        yield index, pts, out
 
 
 def decode_frames_at(
-    info: MediaInfo, indices: Iterable[int], *, depth: int = 8
+    info: MediaInfo, indices: Iterable[int], *, depth: int = 8, deinterlace: str | None = None
 ) -> dict[int, np.ndarray]:
-    """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them):
-    each decoded from the keyframe before it, and only as far as it."""
+    """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them,
+    deinterlaced with ``deinterlace``'s parity when given): each decoded from the keyframe
+    before it, and only as far as it (and the frame after it, for the deinterlacer)."""
     wanted = sorted(set(indices))
     images: dict[int, np.ndarray] = {}
-    for segment in plan_segments(info, _EVERY_KEYFRAME_S):
+    for segment in plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace):
         inside = [i for i in wanted if segment.start <= i < segment.stop]
         if not inside:
             continue
         stop = inside[-1] + 1
         part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
+        if segment.deinterlace is not None and stop < segment.stop:
+            after = segment.frame_pts[stop - segment.start]
+            part = replace(part, deinterlace=replace(segment.deinterlace, after=after))
         for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):
             images[frame.frame_index] = frame.image
     return images
 
 
 def _decode(
-    uri: str, segment: Segment, depth: int, seek_pts: int | None, only: Set[int] | None
-) -> Iterator[DecodedFrame]:
+    uri: str, segment: Segment, seek_pts: int | None
+) -> Iterator[tuple[int, int, av.VideoFrame]]:
+    """``segment``'s frames as decoded: (frame_index, pts, frame), each exactly once."""
     expected = segment.frame_pts
     position = 0  # index into expected of the next frame due
     with storage.open_input(uri) as f, _open(f, uri) as container:
@@ -107,9 +187,7 @@ def _decode(
                     f"{uri}: expected frame {segment.start + position} (pts {expected[position]})"
                     f" of segment {segment.index}, but the decoder produced pts {pts}"
                 )
-            index = segment.start + position
-            if only is None or index in only:
-                yield DecodedFrame(index, pts, _to_rgb(frame, depth))
+            yield segment.start + position, pts, frame
             position += 1
             if position == len(expected):
                 return

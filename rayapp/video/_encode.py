@@ -28,6 +28,9 @@ __all__ = ["Chunk", "ChunkEncoder", "chunk_uri"]
 log = logging.getLogger(__name__)
 
 CHUNK_SUFFIX = ".mp4"
+# Upscaled frames have no fields (a source's woven ones, not deinterlaced, are scaled as
+# one picture): chunks are coded and tagged progressive (AV_FIELD_PROGRESSIVE).
+_PROGRESSIVE = 1
 
 
 @dataclass(frozen=True)
@@ -193,12 +196,13 @@ class ChunkEncoder:
         colour = src.colour
         ctx.color_range, ctx.color_primaries = colour.range, colour.primaries
         ctx.color_trc, ctx.colorspace = colour.transfer, colour.matrix
+        ctx.field_order = _PROGRESSIVE
         if src.sample_aspect_ratio:
             stream.sample_aspect_ratio = src.sample_aspect_ratio
         ctx.thread_count = self.threads  # libav's own default would be 1
         if self.thread_type:
             ctx.thread_type = self.thread_type
-        ctx.options = settings.encoder_options()
+        ctx.options = settings.encoder_options(src.hdr)
         return stream
 
 

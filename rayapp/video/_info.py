@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
-from rayapp.video._colour import Colour
+from rayapp.video._colour import Colour, HdrMetadata
 
 __all__ = [
     "Keyframe",
@@ -48,6 +48,14 @@ class VideoStreamInfo:
     # Duration of the last frame in time_base units (the packet's, else the average step).
     last_frame_duration: int = 0
     keyframes: tuple[Keyframe, ...] = field(default=(), repr=False)
+    # progressive, tff, bff, interlaced (the frames say so, not which field is first), unknown
+    field_order: str = "unknown"
+    hdr: HdrMetadata | None = None  # HDR10 static metadata (mastering display, light level)
+    timecode: str | None = None  # the first frame's SMPTE timecode, "HH:MM:SS:FF"
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tff", "bff", "interlaced")
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rayapp import storage
+from rayapp.errors import ConfigError, ContainerError
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
-from rayapp.video._info import MediaInfo
+from rayapp.video._info import MediaInfo, VideoStreamInfo
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._segments import Run, Segment, auto_chunk_frames, plan_runs, plan_segments
 
-__all__ = ["JobPlan", "plan_job", "preflight"]
+__all__ = ["JobPlan", "deinterlace_parity", "plan_job", "preflight"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class JobPlan:
     segments: tuple[Segment, ...]
     chunk_frames: int  # most frames per run: as asked, or auto_chunk_frames'
     runs: tuple[Run, ...]
+    deinterlace: str | None = None  # the parity the frames are deinterlaced with; None: not
 
 
 def preflight(input_uri: str, output_uri: str) -> None:
@@ -46,17 +48,22 @@ def plan_job(
     segment_s: float,
     chunk_frames: int | None,
     lanes: int = 1,
+    deinterlace: str = "auto",
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
     48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
-    (``auto_chunk_frames``)."""
+    (``auto_chunk_frames``). ``deinterlace``: auto (an interlaced source), on, off
+    (``deinterlace_parity``); an HDR source's encoder must keep it (``check_hdr``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
+    _check_aspect(info, output, settings)
     height, width = output_size(info)
+    settings = settings.check_hdr(info.video)
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
-    segments = plan_segments(info, segment_s)
+    parity = deinterlace_parity(info.video, deinterlace)
+    segments = plan_segments(info, segment_s, deinterlace=parity)
     chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
     return JobPlan(
         info=info,
@@ -67,4 +74,29 @@ def plan_job(
         segments=segments,
         chunk_frames=chunk_frames,
         runs=tuple(plan_runs(segments, chunk_frames)),
+        deinterlace=parity,
     )
+
+
+def _check_aspect(info: MediaInfo, output: OutputPlan, settings: EncodeSettings) -> None:
+    """An anamorphic source keeps its sample aspect ratio: H.264 and HEVC say it in their
+    stream, AV1 and VP9 only through the container, which here only MP4 and MOV take."""
+    sar = info.video.sample_aspect_ratio
+    family = settings.spec.family
+    if sar and sar != 1 and family in ("av1", "vp9") and output.format_name not in ("mp4", "mov"):
+        raise ContainerError(
+            f"The source's pixels are not square (sample aspect ratio {sar.numerator}:"
+            f"{sar.denominator}); {family} in {output.extension} would show it squeezed: "
+            "write .mp4 or .mov, or choose --codec h264 or hevc"
+        )
+
+
+def deinterlace_parity(video: VideoStreamInfo, mode: str) -> str | None:
+    """The parity to deinterlace ``video`` with (its field order; auto: each frame's flag
+    when the order is not known), None when its frames go as decoded: ``mode`` off, or
+    auto and the source says it is progressive or says nothing."""
+    if mode not in ("auto", "on", "off"):
+        raise ConfigError(f"Expected deinterlace auto, on or off, but got {mode!r}")
+    if mode == "off" or (mode == "auto" and not video.interlaced):
+        return None
+    return video.field_order if video.field_order in ("tff", "bff") else "auto"

@@ -12,12 +12,13 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import av
 
 from rayapp import storage
 from rayapp.errors import InvalidVideoError, UnsupportedCodecError
-from rayapp.video._colour import Colour
+from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._info import (
     ORIGINAL_SIZE_TAG,
     AudioStreamInfo,
@@ -55,8 +56,9 @@ def probe(uri: str) -> MediaInfo:
     with _open(uri) as container:
         video = _main_video_stream(container, uri)
         frame_pts, keyframes, last_duration, first_key = _index_packets(container, video, uri)
-        rotation = _first_frame_rotation(video, first_key, uri)
-        video_info = _video_info(video, frame_pts, keyframes, last_duration, rotation)
+        first = _first_frame(video, first_key, uri)
+        video_info = _video_info(video, frame_pts, keyframes, last_duration, first)
+        video_info = replace(video_info, timecode=_timecode(container, video))
         streams = tuple(
             video_info if s.index == video.index else _stream_info(s) for s in container.streams
         )
@@ -217,21 +219,58 @@ def _last_duration(video: av.VideoStream, pts: list[int], durations: dict[int, i
     return round((pts[-1] - pts[0]) / (len(pts) - 1)) if len(pts) > 1 else 0
 
 
-def _first_frame_rotation(video: av.VideoStream, first_key: av.Packet | None, uri: str) -> int:
-    """Decode the first keyframe only.
+@dataclass(frozen=True)
+class _FirstFrame:
+    """What only a decoded frame tells: FFmpeg puts the display matrix (rotation), the
+    interlacing flags and the HDR static metadata on frames, not on streams."""
 
-    FFmpeg exposes the display matrix (rotation) on decoded frames, not on streams, and
-    one decoded frame also proves up front that the stream is decodable.
-    """
+    rotation: int = 0
+    interlaced: bool = False
+    hdr: HdrMetadata | None = None
+
+
+def _first_frame(video: av.VideoStream, first_key: av.Packet | None, uri: str) -> _FirstFrame:
+    """Decode the first keyframe only: what it carries, and one decoded frame proves up
+    front that the stream is decodable."""
     if first_key is None:
-        return 0  # no keyframe flags at all: decoding from the start will tell
+        return _FirstFrame()  # no keyframe flags at all: decoding from the start will tell
     try:
         frames = video.decode(first_key) + video.decode(None)
     except av.FFmpegError as e:
         raise InvalidVideoError(f"{uri}: the first video keyframe does not decode: {e}") from e
     finally:
         video.codec_context.flush_buffers()
-    return int(frames[0].rotation) if frames else 0
+    if not frames:
+        return _FirstFrame()
+    frame = frames[0]
+    side = {item.type.name: bytes(item) for item in frame.side_data}
+    return _FirstFrame(
+        int(frame.rotation), bool(frame.interlaced_frame), HdrMetadata.from_side_data(side)
+    )
+
+
+# AVFieldOrder -> the field displayed first (FFmpeg's AV_FIELD_*: TT top coded and shown
+# first, BB bottom, TB top coded first but bottom shown first, BT the reverse).
+_FIELD_ORDERS = {1: "progressive", 2: "tff", 3: "bff", 4: "bff", 5: "tff"}
+
+
+def _field_order(video: av.VideoStream, first: _FirstFrame) -> str:
+    """progressive, tff, bff; ``interlaced`` when the frames say so without an order;
+    ``unknown`` when nothing says."""
+    order = _FIELD_ORDERS.get(video.codec_context.field_order, "unknown")
+    if order in ("unknown", "progressive") and first.interlaced:
+        return "interlaced"
+    return order
+
+
+def _timecode(container: av.container.InputContainer, video: av.VideoStream) -> str | None:
+    """The start timecode: the video stream's tag, a timecode track's, or the file's."""
+    others = [s for s in container.streams if s.type == "data"]
+    for tags in (video.metadata, *(s.metadata for s in others), container.metadata):
+        value = next((v for k, v in tags.items() if k.lower() == "timecode"), None)
+        if value:
+            return value
+    return None
 
 
 def _video_info(
@@ -239,7 +278,7 @@ def _video_info(
     frame_pts: list[int],
     keyframe_pts: list[int],
     last_duration: int,
-    rotation: int,
+    first: _FirstFrame,
 ) -> VideoStreamInfo:
     ctx = video.codec_context
     pix_fmt = ctx.pix_fmt or "yuv420p"
@@ -256,7 +295,7 @@ def _video_info(
         average_rate=video.average_rate,
         real_rate=video.base_rate,
         time_base=time_base,
-        rotation=rotation,
+        rotation=first.rotation,
         sample_aspect_ratio=video.sample_aspect_ratio or None,
         colour=Colour(ctx.color_range, ctx.color_primaries, ctx.color_trc, ctx.colorspace),
         frame_count=len(frame_pts),
@@ -265,6 +304,8 @@ def _video_info(
         frame_pts=tuple(frame_pts),
         last_frame_duration=last_duration,
         keyframes=tuple(Keyframe(rank[p], p) for p in keyframe_pts),
+        field_order=_field_order(video, first),
+        hdr=first.hdr,
     )
 
 
@@ -285,7 +326,9 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
         return SubtitleStreamInfo(
             stream.index, name or "unknown", stream.time_base, stream.language
         )
-    return OtherStreamInfo(stream.index, stream.type, name, stream.time_base)
+    # A timecode track (MP4/MOV tmcd) holds one sample: the start timecode, also on the video.
+    kind = "timecode" if "timecode" in stream.metadata else stream.type
+    return OtherStreamInfo(stream.index, kind, name, stream.time_base)
 
 
 def _codec_name(stream: av.stream.Stream) -> str | None:

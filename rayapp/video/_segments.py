@@ -17,13 +17,25 @@ from fractions import Fraction
 from rayapp.errors import ConfigError
 from rayapp.video._info import MediaInfo
 
-__all__ = ["Run", "Segment", "auto_chunk_frames", "plan_runs", "plan_segments"]
+__all__ = ["Deinterlace", "Run", "Segment", "auto_chunk_frames", "plan_runs", "plan_segments"]
 
 MOST_CHUNK_FRAMES = 48  # a chunk is the unit of retry and resume: not too much to redo
 LEAST_CHUNK_FRAMES = 8
 # What a chunk costs beyond its frames, in frames' worth: the encoder's start, an IDR frame,
 # a first frame that always runs the network (repeats are skipped within a chunk only).
 CHUNK_OVERHEAD_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class Deinterlace:
+    """Deinterlace a segment's frames (``bwdif``, one frame out per frame in) with the frame
+    before it and the one after it in view, as a decode of the whole video would have them,
+    so that where the video is cut never changes a frame."""
+
+    parity: str  # the field shown first: tff, bff, or auto (each frame's own flag)
+    before: int | None  # pts of the frame before the segment; None: the video's first
+    before_seek_pts: int | None  # the keyframe to decode that frame from (None: the start)
+    after: int | None  # pts of the frame after the segment; None: the video's last
 
 
 @dataclass(frozen=True)
@@ -40,18 +52,22 @@ class Segment:
     bit_depth: int
     # Sorted pts of this segment's frames: frame_pts[i] belongs to frame_index start + i.
     frame_pts: tuple[int, ...] = field(repr=False)
+    deinterlace: Deinterlace | None = None  # None: the frames as decoded
 
     @property
     def frame_count(self) -> int:
         return self.stop - self.start
 
 
-def plan_segments(info: MediaInfo, target_s: float) -> tuple[Segment, ...]:
+def plan_segments(
+    info: MediaInfo, target_s: float, *, deinterlace: str | None = None
+) -> tuple[Segment, ...]:
     """Split the video into segments of about ``target_s`` seconds, cut at keyframes.
 
     A segment ends at the first keyframe at least ``target_s`` after its start, so segments
     are never shorter than ``target_s`` except the last; a video with keyframes far apart
-    gets long segments (there is nowhere else to cut).
+    gets long segments (there is nowhere else to cut). ``deinterlace``: the parity (tff,
+    bff, auto) when the frames are to be deinterlaced (``Deinterlace``).
     """
     if not target_s > 0:
         raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
@@ -76,9 +92,24 @@ def plan_segments(info: MediaInfo, target_s: float) -> tuple[Segment, ...]:
             time_base=time_base,
             bit_depth=video.bit_depth,
             frame_pts=pts[start:stop],
+            deinterlace=None if deinterlace is None else _window(info, start, stop, deinterlace),
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
+
+
+def _window(info: MediaInfo, start: int, stop: int, parity: str) -> Deinterlace:
+    """The frames on either side of ``[start, stop)``, and where to decode the one before
+    from: the last keyframe at or before it."""
+    video = info.video
+    if start == 0:
+        before = seek = None
+    else:
+        before = video.frame_pts[start - 1]
+        keys = [k for k in video.keyframes if k.frame_index <= start - 1]
+        seek = keys[-1].pts if keys and keys[-1].frame_index > 0 else None
+    after = video.frame_pts[stop] if stop < video.frame_count else None
+    return Deinterlace(parity, before, seek, after)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,186 @@
+"""Broadcast and archive sources through the video job (local runner): interlaced (25i top
+and bottom field first), HDR10 and HLG, anamorphic, a start timecode; each source made here
+with PyAV, each cut into several chunks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from rayapp.errors import ContainerError, UnsupportedCodecError
+from rayapp.quality import combing
+from rayapp.testing import NearestUpscaler, make_test_video
+from rayapp.testing.make import HDR10_LIGHT
+from rayapp.video import Deinterlace, decode_segment, deinterlace_parity, plan_segments, probe
+from tests.local_job import check_output, upscale_locally
+from tests.unit.test_cli import rayapp
+
+# HDR10_MASTERING as the output's side data must read back: G, B, R, white point (x, y) in
+# 0.00002, max and min luminance in 0.0001 cd/m2.
+MASTERING = (13250, 34500, 7500, 3000, 34000, 16000, 15635, 16450, 10000000, 50)
+
+
+def frames_of(uri: str) -> np.ndarray:
+    with av.open(uri) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+@pytest.fixture(scope="module")
+def interlaced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """25i clips, 16 frames (keyframes every 4), audio: top field first and bottom first."""
+    folder = tmp_path_factory.mktemp("interlaced")
+    return {
+        parity: make_test_video(
+            str(folder / f"{parity}.mkv"), frames=16, fps=25, gop=4, interlaced=parity
+        )
+        for parity in ("tff", "bff")
+    }
+
+
+@pytest.fixture(scope="module")
+def hdr10(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """HEVC 10-bit PQ BT.2020 with mastering display and content light level, 8 frames."""
+    path = tmp_path_factory.mktemp("hdr") / "hdr10.mkv"
+    return make_test_video(
+        str(path), frames=8, gop=4, codec="libx265", pix_fmt="yuv420p10le", colour="hdr10"
+    )
+
+
+@pytest.mark.parametrize("parity", ["tff", "bff"])
+def test_an_interlaced_source_is_deinterlaced_frame_for_frame(
+    interlaced: dict[str, str], parity: str, tmp_path: Path
+) -> None:
+    src = interlaced[parity]
+    assert probe(src).video.field_order == parity
+    out = str(tmp_path / "out.mkv")
+    result = upscale_locally(src, out, NearestUpscaler(2), segment_s=0.1, chunk_frames=3)
+    assert result.chunks_total == 8  # cut at every keyframe, and inside each segment
+    check_output(src, out)  # every frame once at its source pts, the audio, the colour
+    checks = result.report["integrity"]
+    assert checks["field_order"] == {
+        "source": parity, "output": "progressive", "deinterlaced": parity, "ok": True
+    }  # fmt: skip
+    assert probe(out).video.field_order == "progressive"
+    # Combing measured at the source's size: the woven fields' teeth are gone.
+    before = combing(frames_of(src)).mean()
+    after = combing(frames_of(out)[:, ::2, ::2]).mean()
+    assert before > 0.5 and after < 0.1, (before, after)
+
+
+def test_where_the_video_is_cut_never_changes_a_deinterlaced_frame(
+    interlaced: dict[str, str],
+) -> None:
+    info = probe(interlaced["tff"])
+    parity = deinterlace_parity(info.video, "auto")
+    whole = plan_segments(info, 100.0, deinterlace=parity)
+    cut = plan_segments(info, 0.1, deinterlace=parity)
+    assert (len(whole), [s.start for s in cut]) == (1, [0, 4, 8, 12])
+    one = [f.image for f in decode_segment(info.uri, whole[0])]
+    pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
+    assert len(one) == len(pieces) == 16
+    for a, b in zip(one, pieces, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The neighbours matter: without them the frames at a cut come out otherwise.
+    blind = [replace(s, deinterlace=Deinterlace(parity, None, None, None)) for s in cut]
+    edges = [f for s in blind for f in decode_segment(info.uri, s) if f.frame_index in (3, 4)]
+    assert all(not np.array_equal(f.image, one[f.frame_index]) for f in edges)
+
+
+def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
+    interlaced: dict[str, str], tmp_path: Path
+) -> None:
+    out = str(tmp_path / "out.mkv")
+    result = upscale_locally(interlaced["bff"], out, NearestUpscaler(2), deinterlace="off")
+    assert result.report["integrity"]["field_order"] == {
+        "source": "bff", "output": "progressive", "deinterlaced": None, "ok": True
+    }  # fmt: skip
+    assert combing(frames_of(out)[:, ::2, ::2]).mean() > 0.5
+
+
+@pytest.mark.parametrize(("codec", "ext"), [("hevc", ".mkv"), ("av1", ".mp4"), ("h264", ".mov")])
+def test_hdr10_keeps_its_metadata_depth_and_tags(
+    hdr10: str, codec: str, ext: str, tmp_path: Path
+) -> None:
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_locally(hdr10, out, NearestUpscaler(2), codec=codec, chunk_frames=4)
+    assert result.chunks_total == 2
+    check_output(hdr10, out)
+    video = probe(out).video
+    assert (video.bit_depth, video.colour.transfer, video.colour.primaries) == (10, 16, 9)
+    assert video.colour.matrix == 9
+    assert video.hdr is not None and video.hdr.light == HDR10_LIGHT
+    if codec == "av1":  # AV1 stores chromaticity in 1/65536: within one SEI unit
+        assert all(abs(a - b) <= 1 for a, b in zip(video.hdr.mastering, MASTERING, strict=True))
+    else:
+        assert video.hdr.mastering == MASTERING
+    assert result.report["integrity"]["hdr"]["ok"]
+
+
+def test_hlg_stays_hlg_and_ten_bit(tmp_path: Path) -> None:
+    src = make_test_video(
+        str(tmp_path / "hlg.mkv"), frames=6, codec="libx265", pix_fmt="yuv420p10le", colour="hlg"
+    )
+    out = str(tmp_path / "out.mp4")
+    result = upscale_locally(src, out, NearestUpscaler(2))
+    check_output(src, out)
+    video = probe(out).video
+    assert (video.bit_depth, video.colour.transfer, video.hdr) == (10, 18, None)
+    assert result.report["integrity"]["ok"]
+
+
+def test_anamorphic_timecoded_source_keeps_its_shape_and_timecode(tmp_path: Path) -> None:
+    """PAL 16:9 anamorphic (SAR 64:45) with timecode 10:00:00:00, in MOV and in Matroska."""
+    src = make_test_video(
+        str(tmp_path / "in.mov"),
+        frames=8,
+        gop=4,
+        timecode="10:00:00:00",
+        sample_aspect_ratio=Fraction(64, 45),
+    )
+    for ext in (".mov", ".mkv"):
+        out = str(tmp_path / f"out{ext}")
+        result = upscale_locally(src, out, NearestUpscaler(2), chunk_frames=4)
+        check_output(src, out)
+        video = probe(out).video
+        assert (video.sample_aspect_ratio, video.timecode) == (Fraction(64, 45), "10:00:00:00")
+        checks = result.report["integrity"]
+        assert checks["sample_aspect_ratio"] == {"source": "64:45", "output": "64:45", "ok": True}
+        assert checks["timecode"]["ok"]
+    with av.open(str(tmp_path / "out.mov")) as container:  # a timecode track, as in the source
+        assert [s.metadata.get("timecode") for s in container.streams if s.type == "data"] == [
+            "10:00:00:00"
+        ]
+    with pytest.raises(ContainerError, match="not square .* write .mp4 or .mov"):
+        upscale_locally(src, str(tmp_path / "av1.mkv"), NearestUpscaler(2), codec="av1")
+
+
+def test_chapters_are_kept(tmp_path: Path) -> None:
+    src = make_test_video(
+        str(tmp_path / "in.mkv"), frames=12, chapters=[(0, 250, "Opening"), (250, 500, "Rest")]
+    )
+    for ext in (".mkv", ".mp4"):
+        out = str(tmp_path / f"out{ext}")
+        upscale_locally(src, out, NearestUpscaler(2))
+        with av.open(out) as container:
+            got = [
+                (c["start"] * c["time_base"], c["end"] * c["time_base"], c["metadata"]["title"])
+                for c in container.chapters()
+            ]
+        assert got == [(0, Fraction(1, 4), "Opening"), (Fraction(1, 4), Fraction(1, 2), "Rest")]
+
+
+def test_hdr10_refuses_an_encoder_that_would_drop_it(hdr10: str, tmp_path: Path) -> None:
+    """NVENC cannot be given the metadata from here; this VP9 build encodes 8 bits only."""
+    with pytest.raises(UnsupportedCodecError, match="which hevc_nvenc cannot be given"):
+        upscale_locally(hdr10, str(tmp_path / "out.mkv"), NearestUpscaler(2), codec="hevc_nvenc")
+    r = rayapp("video", hdr10, str(tmp_path / "cli.mkv"), "--codec", "vp9", "--no-progress")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(
+        "rayapp: error: The source is HDR10 (PQ) video; libvpx-vp9 encodes it as yuv420p (8-bit)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output, no work folder
