@@ -29,7 +29,7 @@ from rayapp import storage
 from rayapp.arguments import add_config_arguments, config_from_arguments, job_parser
 from rayapp.config import PlanOptions, VideoJobConfig
 from rayapp.entrypoint import run_job
-from rayapp.errors import ErrorReport
+from rayapp.errors import ErrorReport, RayappError
 
 if TYPE_CHECKING:
     from rayapp.pipeline import ArchivePlan, VideoPlan
@@ -97,7 +97,12 @@ def _run(argv: Sequence[str] | None) -> int:
     if archive.input_list is not None or is_archive(config.input):
         return _run_archive(config, archive, job_id, result_json)
     progress = [LogProgress(), *([RayKvProgress(job_id)] if job_id else [])]
-    result = run_video_job(config, progress=progress)
+    try:
+        result = run_video_job(config, progress=progress)
+    except RayappError as e:
+        if job_id and getattr(e, "report", None):  # an output that failed its certificate
+            publish_job_state(job_id, {"report": e.report})
+        raise
     print(result.describe(), flush=True)
     print(summary(result.report), flush=True)
     if job_id:  # for the Serve jobs API and the web page

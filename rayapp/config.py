@@ -256,6 +256,14 @@ class VideoJobConfig(BaseModel):
         None, description="Work prefix for chunks; default: next to the output (resumable)."
     )
     keep_work: bool = Field(False, description="Keep the work prefix after success.")
+    preview: bool = Field(
+        False,
+        description="Publish the finished chunks, in frame order and with the source's audio, "
+        "as a growing HLS playlist at <output>.preview/index.m3u8 while the job runs (H.264).",
+    )
+    keep_preview: bool = Field(
+        False, description="Keep the preview after success (it goes with the work prefix)."
+    )
     max_chunk_retries: int = Field(
         3, ge=0, description="Retries of a chunk whose replica died (crashes, not bad frames)."
     )

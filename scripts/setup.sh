@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create (or update) the project's virtual environment at .venv in the repo root.
-# Idempotent: a second run with an unchanged pyproject.toml installs nothing.
+# Create (or update) the project's virtual environment at .venv in the repo root, and fetch
+# the web page's HLS player (hls.js, checked against its sha512). What the demo and the
+# service use; the test command adds the browser. Idempotent: a second run with an unchanged
+# pyproject.toml installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,13 +12,6 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv with $("$PYTHON" --version)"
     "$PYTHON" -m venv .venv
-fi
-
-# The browser test drives Debian's chromium through Playwright (never Playwright's own
-# download): install it when it is missing and we may.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing chromium for the browser test"
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
 stamp=.venv/.rayapp-installed
@@ -29,3 +24,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet -e ".[test]"
     echo "$want" > "$stamp"
 fi
+
+"$PYTHON" scripts/fetch_hls.py

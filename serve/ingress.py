@@ -2,7 +2,8 @@
 
 Routes (OpenAPI at ``/docs``): ``POST /v1/upscale`` (image bytes in and out),
 ``POST /v1/upscale/base64`` (JSON, for clients of older APIs), ``GET /v1/models``,
-``/v1/jobs`` (video jobs), ``PUT/GET /v1/objects/{key}`` (store small, upscale on read:
+``/v1/jobs`` (video jobs; a job's preview and output under ``/v1/jobs/{id}/``),
+``PUT/GET/DELETE /v1/objects/{key}`` (store small, upscale on read:
 ``serve.store``), ``GET /healthz`` and the web page at ``/``.
 Bad input is a 4xx and overload a 503 with Retry-After, each a JSON error body; neither
 ever reaches a replica's life.
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from ray import serve
@@ -74,6 +75,7 @@ def require_token(request: Request) -> None:
 
 
 AUTH = [Depends(require_token)]
+NO_STORE = {"Cache-Control": "no-store"}  # a growing playlist: never a stale copy
 
 
 # Helpers sit above the class: Serve pickles it by value at decoration time, and
@@ -183,6 +185,18 @@ class Ingress:
     async def job(self, job_id: str) -> jobs.JobStatus:
         return await self._job_api.status(job_id)
 
+    @api.get("/v1/jobs/{job_id}/preview/{name}", dependencies=AUTH, response_class=Response)
+    async def job_preview(self, job_id: str, name: str) -> Response:
+        """The job's growing preview: ``index.m3u8`` (HLS) and its segments."""
+        blocks, media = await self._job_api.preview_file(job_id, name)
+        return StreamingResponse(blocks, media_type=media, headers=NO_STORE)
+
+    @api.get("/v1/jobs/{job_id}/output", dependencies=AUTH, response_class=Response)
+    async def job_output(self, job_id: str) -> Response:
+        """The finished job's output video."""
+        blocks, media = await self._job_api.output_file(job_id)
+        return StreamingResponse(blocks, media_type=media)
+
     @api.delete("/v1/jobs/{job_id}", dependencies=AUTH)
     async def stop_job(self, job_id: str) -> dict:
         return {"job_id": job_id, "stopped": await self._job_api.stop(job_id)}
@@ -249,6 +263,12 @@ class Ingress:
         encoded = await asyncio.to_thread(encode_image, result.image, fmt)
         headers |= self._headers(result)
         return Response(encoded, media_type=IMAGE_FORMATS[fmt].mime, headers=headers)
+
+    @api.delete("/v1/objects/{key:path}", dependencies=AUTH)
+    async def delete_object(self, key: str) -> dict:
+        store, key = self._check_store(key)
+        await asyncio.to_thread(store.delete, key)
+        return {"key": key, "deleted": True}
 
     # -- internals -------------------------------------------------------------------------
 

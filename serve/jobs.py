@@ -18,14 +18,17 @@ import re
 import secrets
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from rayapp import storage
 from rayapp.arguments import config_from_flat, flat_fields
 from rayapp.config import PlanOptions, ServeJobsConfig, VideoJobConfig
-from rayapp.pipeline.progress import read_job_state
+from rayapp.pipeline import PLAYLIST, preview_uri
+from rayapp.pipeline.progress import publish_job_state, read_job_state
 from rayapp.video import check_video_header
 from serve.errors import ApiError
 
@@ -61,6 +64,7 @@ CLIENT_FIELDS = (
     "crf",
     "segment_s",
     "chunk_frames",
+    "preview",
 )
 
 
@@ -105,6 +109,29 @@ class JobStatus(BaseModel):
     # An archive's totals as each video ends: videos_total, videos_ended, done, skipped,
     # failed, frames_done, elapsed_s, eta_s, table (the URI of its rayapp-archive.csv).
     archive: dict | None = None
+    # Where the page plays the job: its growing preview (HLS, while it runs, when asked
+    # for) and, once it succeeded, its output (one video, not an archive).
+    preview: str | None = None
+    output: str | None = None
+
+
+_PREVIEW_FILE = re.compile(r"^(index\.m3u8|segment-[0-9]{9}\.ts)$")
+_MEDIA_TYPES = {
+    "m3u8": "application/vnd.apple.mpegurl",
+    "ts": "video/mp2t",
+    "mp4": "video/mp4",
+    "m4v": "video/mp4",
+    "mov": "video/quicktime",
+    "mkv": "video/x-matroska",
+    "webm": "video/webm",
+}
+
+
+def _blocks(uri: str, size: int = 1 << 20) -> Iterator[bytes]:
+    """The object at ``uri`` a MiB at a time (a feature film is never held whole)."""
+    with storage.open_input(uri) as f:
+        while block := f.read(size):
+            yield block
 
 
 def new_job_id() -> str:
@@ -176,8 +203,13 @@ def job_status(job_id: str, status: str, message: str | None, state: dict) -> Jo
         out.eta_s = archive["eta_s"]
     if status == "SUCCEEDED" and out.frames_total is not None:
         out.frames_done, out.percent, out.eta_s = out.frames_total, 100.0, 0.0
-    if status == "SUCCEEDED":
+    if status in ("SUCCEEDED", "FAILED"):  # a failed job's certificate says what failed
         out.report = state.get("report")
+    if status == "SUCCEEDED":
+        if state.get("output") and not state["output"].endswith("/"):
+            out.output = f"/v1/jobs/{job_id}/output"
+    elif status in ("PENDING", "RUNNING") and state.get("preview"):
+        out.preview = f"/v1/jobs/{job_id}/preview/{PLAYLIST}"
     if status == "FAILED":
         error = state.get("error")
         out.error = error["message"] if error else (message or "job failed")
@@ -221,6 +253,9 @@ class JobApi:
             submission_id=job_id,
             runtime_env=runtime_env(self._config, dict(os.environ)),
         )
+        # What the file routes serve of it (only a job submitted here has it).
+        job = {"output": config.output, "preview": config.preview}
+        await asyncio.to_thread(publish_job_state, job_id, job)
         log.info("submitted video job %s", job_id)
         return job_id
 
@@ -263,6 +298,33 @@ class JobApi:
         info = await self._info(client, job_id)
         state = await asyncio.to_thread(read_job_state, job_id)
         return job_status(job_id, str(info.status.value), info.message, state)
+
+    async def preview_file(self, job_id: str, name: str) -> tuple[Iterator[bytes], str]:
+        """A file of the job's preview: its playlist or a published segment."""
+        if not _PREVIEW_FILE.match(name):
+            raise ApiError(404, "No such preview file", "not_found")
+        output = await self._output(job_id, "preview")
+        return await self._file(storage.join(preview_uri(output), name))
+
+    async def output_file(self, job_id: str) -> tuple[Iterator[bytes], str]:
+        """The finished job's output video."""
+        return await self._file(await self._output(job_id, "output"))
+
+    async def _output(self, job_id: str, what: str) -> str:
+        self.check_enabled()
+        check_job_id(job_id)
+        state = await asyncio.to_thread(read_job_state, job_id)
+        output = state.get("output")
+        if not output or output.endswith("/") or (what == "preview" and not state.get(what)):
+            raise ApiError(404, f"This job has no {what} to serve", "not_found")
+        return output
+
+    async def _file(self, uri: str) -> tuple[Iterator[bytes], str]:
+        check_uri(uri, self._config.allowed_prefixes, "the file")
+        if not await asyncio.to_thread(storage.exists, uri):
+            raise ApiError(404, "Not written (yet)", "not_found")
+        media = _MEDIA_TYPES.get(uri.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+        return _blocks(uri), media
 
     async def stop(self, job_id: str) -> bool:
         client = await self._known(job_id)

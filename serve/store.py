@@ -4,7 +4,7 @@
 bicubic, antialiased) at ``{store.prefix}/{key}``, and beside it a sidecar
 ``{key}.rayapp.json`` recording the original's size, format and bytes. ``GET`` reads the
 small copy and has the model pool upscale it to exactly the original's size; ``?raw=1``
-returns the stored copy as it is.
+returns the stored copy as it is. ``DELETE`` removes both.
 
 Keys are relative paths of segments of letters, digits, ``.``, ``_`` and ``-``, none
 starting with ``.``: no ``..``, no absolute path, no scheme or bucket, so never a path
@@ -114,6 +114,17 @@ class ObjectStore:
             if isinstance(e.__cause__, FileNotFoundError):
                 raise ApiError(404, f"No object {key!r}", "no_such_object") from None
             raise
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``: its sidecar first (from then on the key is gone: no reader sees a
+        copy without its sidecar), then the copy. 404 when there is none."""
+        sidecar = self._uri(key) + SIDECAR
+        if not storage.exists(sidecar):
+            raise ApiError(404, f"No object {key!r}", "no_such_object")
+        for uri in (sidecar, self._uri(key)):
+            fs, path = storage.filesystem(uri)
+            if fs.exists(path):
+                fs.rm(path)
 
     def _uri(self, key: str) -> str:
         return storage.join(self._prefix, key)

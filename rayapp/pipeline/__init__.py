@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rayapp.pipeline._evaluate_report import EvaluationReport, EvaluationRow
     from rayapp.pipeline._images import ImagesJobReport, run_images_job, upscale_image_file
     from rayapp.pipeline._plan import job_output_size, plan_video_job
+    from rayapp.pipeline._preview import PLAYLIST, preview_uri
     from rayapp.pipeline._records import ChunkRecord
     from rayapp.pipeline._report import summary
     from rayapp.pipeline._runners import Runner
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from rayapp.pipeline.progress import LogProgress, ProgressEvent, TqdmProgress
 
 _MODULES = {
+    "PLAYLIST": "_preview",
     "ArchiveResult": "_archive_table",
     "STORED": "_estimate",
     "Calibration": "_estimate",
@@ -62,6 +64,7 @@ _MODULES = {
     "ArchivePlan": "_archive_plan",
     "plan_video": "_estimate",
     "plan_video_job": "_plan",
+    "preview_uri": "_preview",
     "run_archive_job": "_archive",
     "run_evaluation": "_evaluate",
     "run_images_job": "_images",
@@ -71,6 +74,7 @@ _MODULES = {
     "upscale_image_file": "_images",
 }
 __all__ = [
+    "PLAYLIST",
     "STORED",
     "ArchivePlan",
     "ArchiveResult",
@@ -96,6 +100,7 @@ __all__ = [
     "plan_task",
     "plan_video",
     "plan_video_job",
+    "preview_uri",
     "run_archive_job",
     "run_evaluation",
     "run_images_job",

@@ -106,9 +106,11 @@ def certify(
     storage.write_bytes(uri, json.dumps(report, indent=1).encode())
     if not report["integrity"]["ok"]:
         failed = [k for k, v in report["integrity"].items() if k != "ok" and not v["ok"]]
-        raise FrameAccountingError(
+        error = FrameAccountingError(
             f"{output_uri} fails its integrity checks ({', '.join(failed)}); see {uri}"
         )
+        error.report = report  # the job publishes it with its error
+        raise error
     return report
 
 

@@ -21,6 +21,7 @@ from rayapp.config import UpscaleConfig, VideoJobConfig
 from rayapp.pipeline._estimate import estimate_job
 from rayapp.pipeline._metrics import JobMetrics
 from rayapp.pipeline._plan import lanes_on, plan_video_job
+from rayapp.pipeline._preview import Preview
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
 from rayapp.pipeline._report import certify
 from rayapp.pipeline._resume import finished_chunks, output_fingerprint, work_prefix
@@ -144,8 +145,9 @@ def video_on(
         sampled_pairs=pairs if config.report_frames else (),
         sampled=sampled if config.report_frames else (),
     )
+    preview = Preview(plan, config.output) if config.preview else None
     try:
-        chunks = _make_chunks(make, plan, job, progress)
+        chunks = _make_chunks(make, plan, job, progress, preview)
         video = plan.info.video
         assembled = assemble(
             [c.chunk for c in chunks],
@@ -165,11 +167,17 @@ def video_on(
             made_by=output_fingerprint(config, identity),
             deinterlace=plan.deinterlace,
         )
+        if preview is not None:
+            preview.close()
     except BaseException:
         _remove_if_empty(work)  # a failure before any chunk leaves no folder behind
+        if preview is not None and not preview.published:
+            preview.remove()
         raise
     if not config.keep_work:
         _remove(work)
+    if preview is not None and not config.keep_preview:
+        preview.remove()
     video = plan.info.video
     return VideoJobResult(
         output_uri=config.output,
@@ -188,10 +196,15 @@ def video_on(
 
 
 def _make_chunks(
-    make: ChunkRunner, plan: JobPlan, job: EncodeJob, progress: Iterable[ProgressSink]
+    make: ChunkRunner,
+    plan: JobPlan,
+    job: EncodeJob,
+    progress: Iterable[ProgressSink],
+    preview: Preview | None = None,
 ) -> list[ChunkRecord]:
     """Every chunk of the plan, in frame order: those finished under the work prefix by an
-    earlier run, and the rest made by the runner, each reported to ``progress``."""
+    earlier run, and the rest made by the runner, each reported to ``progress`` and added
+    to the ``preview``."""
     reused = [
         ChunkRecord(chunk, reused=True, frames_skipped=skipped, quality=quality)
         for chunk, skipped, quality in finished_chunks(job.work, plan.runs).values()
@@ -213,9 +226,13 @@ def _make_chunks(
         progress, frames_total=video.frame_count, chunks_total=len(plan.runs), reused=reused
     )
     made: list[ChunkRecord] = []
+    for record in reused if preview is not None else ():
+        preview.add(record.chunk)
 
     def on_chunk(record: ChunkRecord) -> None:
         made.append(record)
+        if preview is not None:  # before the sinks hear of it: they may look
+            preview.add(record.chunk)
         tracker.chunk_done(record)
 
     if todo:

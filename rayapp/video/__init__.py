@@ -14,6 +14,7 @@ from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._hls import HLS_CODECS, PlaylistEntry, hls_playlist, write_hls_segment
 from rayapp.video._info import (
     AudioStreamInfo,
     Keyframe,
@@ -31,6 +32,7 @@ from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
     "CODECS",
+    "HLS_CODECS",
     "OUTPUT_FORMATS",
     "VIDEO_SUFFIXES",
     "AssembledVideo",
@@ -47,6 +49,7 @@ __all__ = [
     "Keyframe",
     "MediaInfo",
     "OtherStreamInfo",
+    "PlaylistEntry",
     "Run",
     "Segment",
     "SubtitleStreamInfo",
@@ -60,6 +63,7 @@ __all__ = [
     "decode_segment",
     "deinterlace_parity",
     "encoder_usable",
+    "hls_playlist",
     "nvenc_reason",
     "plan_job",
     "plan_segments",
@@ -67,4 +71,5 @@ __all__ = [
     "probe",
     "stream_cues",
     "stream_payloads",
+    "write_hls_segment",
 ]

@@ -1,11 +1,14 @@
 // rayapp web page: upscale an image (bytes in, bytes out via POST /v1/upscale) and compare it
-// with the original; follow a video job (/v1/jobs) and show its certificate once it finished.
+// with the original; follow a video job (/v1/jobs), play its preview while it runs and its
+// output once it finished, and show its certificate.
 // Errors from the API are {"error": {"code", "message"}}. Server text goes in as textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 let picked = null;
 let jobTimer = null;
+let player = null;  // hls.js on the job's preview, while it runs
+let shownOutput = null;
 
 function authHeaders() {
   const token = $("token").value.trim();
@@ -136,6 +139,7 @@ async function submitJob(event) {
   event.preventDefault();
   const body = { input: $("job-input").value.trim(), output: $("job-output").value.trim() };
   if ($("job-outscale").value) body.outscale = Number($("job-outscale").value);
+  if ($("job-preview").checked) body.preview = true;
   const resp = await fetch("/v1/jobs", {
     method: "POST",
     headers: { "Content-Type": "application/json", ...authHeaders() },
@@ -153,6 +157,10 @@ async function submitJob(event) {
   $("job-stop").onclick = () =>
     fetch(`/v1/jobs/${jobId}`, { method: "DELETE", headers: authHeaders() });
   clearInterval(jobTimer);
+  if (player) player.destroy();
+  player = null;
+  shownOutput = null;
+  $("job-video").hidden = true;
   jobTimer = setInterval(() => pollJob(jobId), 1000);
 }
 
@@ -175,6 +183,15 @@ const CHECKS = {
   subtitles: ["Subtitle streams", streams("cues")],
   colour: ["Colour", (c) => (c.ok ? c.output : `${c.output} (source ${c.source})`)],
   rotation: ["Rotation", (c) => (c.ok ? `${c.output}°` : `${c.output}° (source ${c.source}°)`)],
+  field_order: ["Field order", (c) => (c.deinterlaced
+    ? `${c.output} (source ${c.source}, deinterlaced ${c.deinterlaced})`
+    : `${c.output} (source ${c.source})`)],
+  sample_aspect_ratio: ["Sample aspect ratio", (c) => (c.ok
+    ? c.output : `${c.output} (source ${c.source})`)],
+  timecode: ["Timecode", (c) => (c.source == null ? "none in the source"
+    : c.ok ? c.output : `${c.output ?? "none"} (source ${c.source})`)],
+  hdr: ["HDR10 metadata", (c) => (c.source == null ? "none in the source"
+    : c.ok ? "mastering display and light level kept" : "DIFFERENT from the source's")],
 };
 
 // Rows of text cells into a table's body; the first cell is the row's header.
@@ -273,9 +290,45 @@ async function pollJob(jobId) {
   if (job.error) text += ` — ${job.error}`;
   status("job-status", text, job.status === "FAILED");
   showReport(job.report);
+  showVideo(job);
   if (["SUCCEEDED", "FAILED", "STOPPED"].includes(job.status)) {
     clearInterval(jobTimer);
     $("job-stop").hidden = true;
+  }
+}
+
+// The job's video: its growing preview (HLS, through hls.js, every request with the token)
+// while it runs, then the finished output.
+async function showVideo(job) {
+  const video = $("job-video");
+  if (job.preview && !player && window.Hls && Hls.isSupported()) {
+    const token = authHeaders().Authorization;
+    player = new Hls({
+      xhrSetup: (xhr) => { if (token) xhr.setRequestHeader("Authorization", token); },
+    });
+    player.on(Hls.Events.ERROR, (event, data) => {
+      if (data.fatal) {  // not published yet (404): the next poll starts it again
+        player.destroy();
+        player = null;
+      }
+    });
+    player.loadSource(job.preview);
+    player.attachMedia(video);
+    video.dataset.showing = "preview";
+    video.hidden = false;
+    player.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+  }
+  if (job.output && shownOutput !== job.output) {
+    shownOutput = job.output;
+    const resp = await fetch(job.output, { headers: authHeaders() });
+    if (!resp.ok) return;
+    if (player) {
+      player.destroy();
+      player = null;
+    }
+    video.src = URL.createObjectURL(await resp.blob());
+    video.dataset.showing = "output";
+    video.hidden = false;
   }
 }
 

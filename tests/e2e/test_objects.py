@@ -148,6 +148,20 @@ def test_get_names_a_missing_key_and_another_format(service: ServeCluster) -> No
     assert decode_image(r.content).shape == (30, 30, 3)
 
 
+def test_delete_removes_an_object_and_its_sidecar(service: ServeCluster) -> None:
+    url = f"{service.url}/v1/objects/gone/soon.png"
+    assert _put(service, "gone/soon.png", png(rgb(20, 20)), scale=2).status_code == 201
+    assert requests.delete(url, timeout=30).status_code == 401  # the token rules it too
+    r = requests.delete(url, headers=AUTH, timeout=30)
+    assert r.status_code == 200 and r.json() == {"key": "gone/soon.png", "deleted": True}
+    assert not any("gone/soon.png" in name for name in _stored())  # copy and sidecar
+    assert _get(service, "gone/soon.png").status_code == 404
+    again = requests.delete(url, headers=AUTH, timeout=30)
+    assert again.status_code == 404 and again.json()["error"]["code"] == "no_such_object"
+    bad = requests.delete(f"{service.url}/v1/objects/a/%2E%2E/b.png", headers=AUTH, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_key"
+
+
 def _hostile(service: ServeCluster) -> list[tuple[str, requests.Response, int, str]]:
     good = png(rgb(20, 20))
     url = f"{service.url}/v1/objects"

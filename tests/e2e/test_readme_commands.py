@@ -124,6 +124,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory, s3_server: dict[str, str])
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
     (root / ".venv").symlink_to(REPO / ".venv")
+    # The page's player, as setup fetched it (its copy's setup then fetches nothing).
+    shutil.copytree(REPO / "serve" / "static" / "vendor", root / "serve" / "static" / "vendor")
     (root / "in.png").write_bytes(_png(24, 32, 0))
     (root / "in.jpg").write_bytes(encode_image(np.full((24, 32, 3), 90, np.uint8), "jpeg"))
     (root / "photos").mkdir()

@@ -221,6 +221,49 @@ def _submit_and_follow(page, src: str, out: str) -> str:  # noqa: ANN001 - a Pla
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
+def test_web_page_plays_the_preview_while_the_job_runs(service: ServeCluster, bucket: str) -> None:
+    """Submitted from the page with Preview ticked: the video element plays the growing HLS
+    preview (its currentTime advances) while the job still runs, then the finished output;
+    the preview's files come through the job's routes with the job's token rules."""
+    frames = 48  # two chunks of 24 on the one replica: the second takes seconds to come
+    src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
+    make_test_video(src, frames=frames, width=160, height=120, gop=8)
+    with chromium_page(f"{service.url}/", height=700) as page:
+        page.fill("#job-input", src)
+        page.fill("#job-output", out)
+        page.fill("#job-outscale", "2")
+        page.check("#job-preview")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_function(
+            "document.getElementById('job-video').dataset.showing === 'preview'"
+            " && document.getElementById('job-video').currentTime > 0"
+            " && /RUNNING/.test(document.getElementById('job-status').textContent)",
+            timeout=420_000,
+            polling=100,
+        )
+        status = page.text_content("#job-status")
+        job_id = status.split(":")[0]
+        done = int(re.search(r"frames (\d+)/", status).group(1)) if "frames" in status else 0
+        assert done < frames, status  # still running: not every chunk was done
+        playlist = requests.get(f"{service.url}/v1/jobs/{job_id}/preview/index.m3u8", timeout=30)
+        assert playlist.status_code in (200, 404)  # 404 once the job ended and removed it
+        for bad in ("../out.mp4", "index.m3u8.bak", "segment-1.ts"):
+            r = requests.get(f"{service.url}/v1/jobs/{job_id}/preview/{bad}", timeout=30)
+            assert r.status_code == 404, (bad, r.text)
+        page.wait_for_function(
+            "document.getElementById('job-video').dataset.showing === 'output'",
+            timeout=420_000,
+            polling=500,
+        )
+        assert "SUCCEEDED" in page.text_content("#job-status")
+        page.screenshot(path=str(ARTIFACTS / "serve-page-preview.png"), full_page=True)
+    r = requests.get(f"{service.url}/v1/jobs/{job_id}/output", timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+    assert r.content == storage.read_bytes(out)
+    assert not storage.exists(f"{out}.preview/index.m3u8")  # gone with the work prefix
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
 def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
     src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)
@@ -243,6 +286,10 @@ def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> Non
             ["Subtitle streams", "passed", "none in the source"],
             ["Colour", "passed", checks["colour"]["output"]],
             ["Rotation", "passed", "0°"],
+            ["Field order", "passed", "progressive (source progressive)"],
+            ["Sample aspect ratio", "passed", "1:1"],
+            ["Timecode", "passed", "none in the source"],
+            ["HDR10 metadata", "passed", "none in the source"],
         ]
         quality = _rows(page, "#job-quality")
         assert quality[0] == ["Sampled frames", str(len(report["quality"]["sampled_frames"]))]
