@@ -515,6 +515,13 @@ class ServeJobsConfig(BaseModel):
         default_factory=lambda: ReplicaConfig(max_replicas=1, num_cpus_per_replica=0.5),
         description="Model replicas of each job (the operator's choice, not the client's).",
     )
+    retention_s: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long a finished job stays known (its status, preview and output "
+        "routes) after it ended; then it is forgotten, as DELETE forgets it.",
+    )
 
 
 class ServeStoreConfig(BaseModel):

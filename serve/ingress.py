@@ -198,8 +198,10 @@ class Ingress:
         return StreamingResponse(blocks, media_type=media)
 
     @api.delete("/v1/jobs/{job_id}", dependencies=AUTH)
-    async def stop_job(self, job_id: str) -> dict:
-        return {"job_id": job_id, "stopped": await self._job_api.stop(job_id)}
+    async def delete_job(self, job_id: str) -> dict:
+        """Stop a running job (a rerun resumes from its finished chunks); forget a finished
+        one."""
+        return await self._job_api.delete(job_id)
 
     # -- store small, upscale on read --------------------------------------------------------
 

@@ -6,18 +6,21 @@ of ``JobRequest``, the operator the replicas) and submitted to Ray's job API
 with the repository as working_dir. The job publishes its progress and, on failure, its
 error as JSON in the cluster's key-value store (``rayapp.pipeline.progress``); the status
 route reads it there. Only URIs under the configured prefixes are accepted, and only jobs
-this service submitted can be read or stopped.
+this service submitted can be read, stopped or forgotten. A finished job is forgotten when
+deleted, or ``retention_s`` after it ended (swept at most once a minute, as requests come).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import secrets
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,12 @@ from rayapp import storage
 from rayapp.arguments import config_from_flat, flat_fields
 from rayapp.config import PlanOptions, ServeJobsConfig, VideoJobConfig
 from rayapp.pipeline import PLAYLIST, preview_uri
-from rayapp.pipeline.progress import publish_job_state, read_job_state
+from rayapp.pipeline.progress import (
+    forget_job_state,
+    job_state_ids,
+    publish_job_state,
+    read_job_state,
+)
 from rayapp.video import check_video_header
 from serve.errors import ApiError
 
@@ -115,6 +123,8 @@ class JobStatus(BaseModel):
     output: str | None = None
 
 
+_ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
+_SWEEP_EVERY_S = 60.0
 _PREVIEW_FILE = re.compile(r"^(index\.m3u8|segment-[0-9]{9}\.ts)$")
 _MEDIA_TYPES = {
     "m3u8": "application/vnd.apple.mpegurl",
@@ -237,6 +247,7 @@ class JobApi:
     def __init__(self, config: ServeJobsConfig) -> None:
         self._config = config
         self._client: Any = None
+        self._swept = -math.inf
 
     def check_enabled(self) -> ServeJobsConfig:
         if not self._config.enabled:
@@ -245,6 +256,7 @@ class JobApi:
 
     async def submit(self, req: BaseModel, model: str) -> str:
         config = await self._checked(req, model)
+        await self._sweep_now_and_then()
         job_id = new_job_id()
         client = await self._get_client()
         await asyncio.to_thread(
@@ -295,6 +307,7 @@ class JobApi:
 
     async def status(self, job_id: str) -> JobStatus:
         client = await self._known(job_id)
+        await self._sweep_now_and_then()
         info = await self._info(client, job_id)
         state = await asyncio.to_thread(read_job_state, job_id)
         return job_status(job_id, str(info.status.value), info.message, state)
@@ -326,10 +339,62 @@ class JobApi:
         media = _MEDIA_TYPES.get(uri.rsplit(".", 1)[-1].lower(), "application/octet-stream")
         return _blocks(uri), media
 
-    async def stop(self, job_id: str) -> bool:
+    async def delete(self, job_id: str) -> dict:
+        """Stop a running job (its finished chunks stay for a rerun to resume), or forget a
+        finished one: the job API's record and what it published."""
         client = await self._known(job_id)
-        await self._info(client, job_id)
-        return bool(await asyncio.to_thread(client.stop_job, job_id))
+        info = await self._info(client, job_id)
+        if str(info.status.value) not in _ENDED:
+            return {
+                "job_id": job_id,
+                "stopped": bool(await asyncio.to_thread(client.stop_job, job_id)),
+            }
+        await asyncio.to_thread(self._forget, client, job_id)
+        return {"job_id": job_id, "forgotten": True}
+
+    def sweep(self) -> list[str]:
+        """Forget every job that ended more than ``retention_s`` ago (blocking: call from a
+        thread); returns their ids. Run at most every ``_SWEEP_EVERY_S`` by the routes."""
+        client = self._client_now()
+        keep_s = self._config.retention_s
+        now = time.time()
+        forgotten = []
+        for job_id in filter(_ID.match, job_state_ids()):  # this service's jobs only
+            try:
+                info = client.get_job_info(job_id)
+            except RuntimeError:  # the job API no longer knows it
+                forget_job_state(job_id)
+                continue
+            ended = (info.end_time or 0) / 1000
+            if str(info.status.value) in _ENDED and ended and now - ended > keep_s:
+                self._forget(client, job_id)
+                forgotten.append(job_id)
+        if forgotten:
+            log.info("forgot %d jobs ended more than %g s ago", len(forgotten), keep_s)
+        return forgotten
+
+    async def _sweep_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._swept < min(_SWEEP_EVERY_S, self._config.retention_s):
+            return
+        self._swept = now
+        await self._get_client()
+        try:
+            await asyncio.to_thread(self.sweep)
+        except Exception:  # noqa: BLE001 - a failed sweep never fails the request
+            log.warning("sweeping expired jobs failed", exc_info=True)
+
+    @staticmethod
+    def _forget(client: Any, job_id: str) -> None:
+        client.delete_job(job_id)
+        forget_job_state(job_id)
+
+    def _client_now(self) -> Any:
+        if self._client is None:
+            from ray.job_submission import JobSubmissionClient
+
+            self._client = JobSubmissionClient(self._config.dashboard_address or dashboard_url())
+        return self._client
 
     async def _known(self, job_id: str) -> Any:
         self.check_enabled()
@@ -338,10 +403,7 @@ class JobApi:
 
     async def _get_client(self) -> Any:
         if self._client is None:
-            from ray.job_submission import JobSubmissionClient
-
-            address = self._config.dashboard_address or dashboard_url()
-            self._client = await asyncio.to_thread(JobSubmissionClient, address)
+            await asyncio.to_thread(self._client_now)
         return self._client
 
     async def _info(self, client: Any, job_id: str) -> Any:

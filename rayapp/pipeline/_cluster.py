@@ -170,9 +170,14 @@ MAX_BLOCKS = 1000
 
 
 def replica_items(items: list[dict[str, Any]]) -> Any:  # noqa: ANN401 - a ray.data.Dataset
-    """Ray Data rows of ``items`` for a replica pool, a block each up to ``MAX_BLOCKS``."""
+    """Ray Data rows of ``items`` for a replica pool, a block each up to ``MAX_BLOCKS``.
+    Quiet: a job's output is its own lines, not Ray Data's progress bars (the dashboard's
+    Data view shows the progress)."""
     import ray
 
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
     return ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS))
 
 

@@ -71,8 +71,9 @@ def _decode(batch: dict[str, np.ndarray], *, uri: str, depth: int) -> Iterator[d
         yield {k: np.asarray([v]) if k == "first_frame_index" else v[None] for k, v in run.items()}
 
 
-def _one(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-    return batch["frames"][0], batch["pts"][0], int(batch["first_frame_index"][0])
+def _one(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    frames, pts, first = batch["frames"][0], batch["pts"][0], int(batch["first_frame_index"][0])
+    return frames, pts, first, batch["captions"][0]
 
 
 def _row(job: EncodeJob, source: np.ndarray, chunk: Any, made: dict[str, Any]) -> dict[str, Any]:
@@ -120,13 +121,13 @@ class _Replica:
         self._ready_at = time.time()
 
     def __call__(self, batch: dict[str, np.ndarray], job: EncodeJob) -> dict[str, Any]:
-        frames, pts, first = _one(batch)
+        frames, pts, first, captions = _one(batch)
         if self._stage is not None:  # encode_chunk names the frames of a chunk that fails
-            run = {"frames": frames, "pts": pts, "first_frame_index": first}
+            run = {"frames": frames, "pts": pts, "first_frame_index": first, "captions": captions}
             row = self._stage.encode_chunk(job, run)
             return {k: [v] for k, v in {**row, "quality": json.dumps(row["quality"])}.items()}
         try:
-            return self._upscale(frames, pts, first, job)
+            return {**self._upscale(frames, pts, first, job), "captions": captions[None]}
         except RayappError as e:
             raise ChunkFailedError(f"Frames {first}-{first + len(frames) - 1} failed: {e}") from e
 
@@ -157,7 +158,7 @@ def _encode(batch: dict[str, np.ndarray], *, job: EncodeJob) -> dict[str, Any]:
     images, pts, first = batch["upscaled"][0], batch["pts"][0], int(batch["first_frame_index"][0])
     device = str(batch["device"][0])
     try:
-        chunk = encode_frames(job, images, pts, first, device, threads=1)
+        chunk = encode_frames(job, images, pts, first, device, 1, batch["captions"][0])
     except RayappError as e:
         raise ChunkFailedError(f"Frames {first}-{first + len(pts) - 1} failed: {e}") from e
     made = {

@@ -5,7 +5,8 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
   duration within a frame of the source's, every audio packet byte for byte, every subtitle
   cue (time and text, also when converted to another text format), the colour tags, the
   rotation, the field order (progressive where the job deinterlaced), the sample aspect
-  ratio, the start timecode and the HDR10 metadata (mastering display, light level).
+  ratio, the start timecode, the HDR10 metadata (mastering display, light level) and the
+  video packets carrying captions (CEA-608/708).
   ``ok`` only when all hold.
 - ``quality`` (decoded, sampled over ``samples`` frames spread across the clip, in pairs of
   consecutive frames, half of them across the seams between chunks; measured per chunk by
@@ -165,6 +166,7 @@ def integrity(
         "field_order": _field_order(src.field_order, out.field_order, deinterlace),
         "sample_aspect_ratio": {"source": _sar(src), "output": _sar(out)},
         "timecode": {"source": src.timecode, "output": out.timecode},
+        "captions": {"source": src.caption_packets, "output": out.caption_packets},
         "hdr": {
             "source": src.hdr.describe() if src.hdr else None,
             "output": out.hdr.describe() if out.hdr else None,
@@ -174,7 +176,7 @@ def integrity(
     checks["frames"]["ok"] = src.frame_count == out.frame_count
     checks["pts"]["ok"] = mismatch is None
     checks["duration_s"]["ok"] = abs(out.duration_s - src.duration_s) <= frame_s + 1e-9
-    for name in ("colour", "rotation", "sample_aspect_ratio", "timecode"):
+    for name in ("colour", "rotation", "sample_aspect_ratio", "timecode", "captions"):
         checks[name]["ok"] = checks[name]["source"] == checks[name]["output"]
     ok = all(c["ok"] for c in checks.values())
     return {"ok": ok, **checks}

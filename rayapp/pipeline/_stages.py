@@ -54,6 +54,7 @@ __all__ = [
     "encode_frames",
     "encode_run",
     "keep_chunk",
+    "packed_captions",
     "segment_rows",
     "upscaled_frames",
 ]
@@ -116,6 +117,7 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
     bounds = {int(start): int(stop) for start, stop in row["runs"]}
     frames: list[np.ndarray] = []
     pts: list[int] = []
+    captions: list[bytes] = []
     start = None
     emitted = 0
     for frame in decode_segment(uri, segment, depth=depth):
@@ -125,14 +127,16 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
             continue  # a run already finished on an earlier attempt
         frames.append(frame.image)
         pts.append(frame.pts)
+        captions.append(frame.captions)
         if frame.frame_index + 1 == bounds[start]:
             yield {
                 "frames": np.stack(frames),
                 "pts": np.asarray(pts, np.int64),
+                "captions": packed_captions(captions),
                 "first_frame_index": start,
             }
             emitted += 1
-            frames, pts, start = [], [], None
+            frames, pts, captions, start = [], [], [], None
     if start is not None or emitted != len(bounds):
         raise VideoError(
             f"Segment {segment.index}: decoded {emitted} of {len(bounds)} runs of frames "
@@ -190,6 +194,26 @@ def upscaled_frames(
         done = {indices[-1]: done[indices[-1]]}
 
 
+# A run's caption triplets travel as one uint8 array: a row per frame, its length first.
+_CAPTION_ROW = 1 + 31 * 3
+
+
+def packed_captions(captions: Sequence[bytes]) -> np.ndarray:
+    """Each frame's caption bytes (``DecodedFrame.captions``) as rows of one array."""
+    out = np.zeros((len(captions), _CAPTION_ROW), np.uint8)
+    for row, data in zip(out, captions, strict=True):
+        row[0] = len(data)
+        row[1 : 1 + len(data)] = np.frombuffer(data, np.uint8)
+    return out
+
+
+def unpacked_captions(packed: np.ndarray | None, count: int) -> list[bytes]:
+    """``packed_captions`` back to bytes per frame (none: b"" for each of ``count``)."""
+    if packed is None:
+        return [b""] * count
+    return [bytes(row[1 : 1 + int(row[0])]) for row in packed]
+
+
 def encode_frames(
     job: EncodeJob,
     images: Iterable[np.ndarray],
@@ -197,19 +221,22 @@ def encode_frames(
     first_frame_index: int,
     device: str,
     threads: int = 0,
+    captions: np.ndarray | None = None,
 ) -> Chunk:
     """Encode ``images`` (upscaled, one per ``pts``, from ``first_frame_index``) into one
     chunk under the work prefix, with the encoder ``job.settings`` gives frames on
-    ``device`` (``cpu`` or ``cuda``) and ``threads`` threads (0: the encoder's own choice)."""
+    ``device`` (``cpu`` or ``cuda``) and ``threads`` threads (0: the encoder's own choice);
+    ``captions``: the source frames' (``packed_captions``), written with them."""
     height, width = job.size
     uri = chunk_uri(job.work, first_frame_index)
     settings = job.settings.for_device(device)
     encoder = ChunkEncoder(
         uri, job.source, height=height, width=width, settings=settings, threads=threads
     )
+    cc = unpacked_captions(captions, len(pts))
     with encoder as enc:
         for i, image in enumerate(images):
-            enc.write(image, frame_index=first_frame_index + i, pts=int(pts[i]))
+            enc.write(image, frame_index=first_frame_index + i, pts=int(pts[i]), captions=cc[i])
     if enc.chunk is None or enc.chunk.frame_count != len(pts):
         raise VideoError(f"{uri}: expected {len(pts)} frames in the chunk")
     return enc.chunk
@@ -242,6 +269,7 @@ def encode_run(
     pts: np.ndarray,
     first_frame_index: int,
     threads: int = 0,
+    captions: np.ndarray | None = None,
 ) -> EncodedRun:
     """Upscale ``frames`` and encode them as they come into one chunk (``upscaled_frames``,
     ``encode_frames``): the one upscale-and-encode of a replica, on every runner where the
@@ -249,7 +277,7 @@ def encode_run(
     cost = ForwardCost()
     device = device_type(upscaler)
     images = upscaled_frames(upscaler, job, frames, first_frame_index, cost)
-    chunk = encode_frames(job, images, pts, first_frame_index, device, threads)
+    chunk = encode_frames(job, images, pts, first_frame_index, device, threads, captions)
     encoder = job.settings.for_device(device).spec.name
     return EncodedRun(chunk, cost.model_s, cost.frames_skipped, encoder)
 
@@ -324,7 +352,13 @@ class UpscaleEncode:
         try:
             with self._metrics.busy():
                 made = encode_run(
-                    self._upscaler, job, frames, pts, first, threads=self.pool.threads
+                    self._upscaler,
+                    job,
+                    frames,
+                    pts,
+                    first,
+                    threads=self.pool.threads,
+                    captions=run.get("captions"),
                 )
         except RayappError as e:
             last = first + len(frames) - 1

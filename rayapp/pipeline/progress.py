@@ -26,6 +26,8 @@ __all__ = [
     "ProgressTracker",
     "RayKvProgress",
     "TqdmProgress",
+    "forget_job_state",
+    "job_state_ids",
     "publish_job_state",
     "read_job_state",
 ]
@@ -178,3 +180,19 @@ def read_job_state(job_id: str) -> dict[str, Any]:
 
     value = _internal_kv_get(_kv_key(job_id), namespace=_KV_NAMESPACE)
     return json.loads(value) if value else {}
+
+
+def forget_job_state(job_id: str) -> None:
+    """Drop what the job published (the Serve jobs API forgets a deleted or expired job)."""
+    from ray.experimental.internal_kv import _internal_kv_del
+
+    _internal_kv_del(_kv_key(job_id), namespace=_KV_NAMESPACE)
+
+
+def job_state_ids() -> list[str]:
+    """The jobs that have published a state, by id."""
+    from ray.experimental.internal_kv import _internal_kv_list
+
+    prefix = _kv_key("")
+    keys = _internal_kv_list(prefix, namespace=_KV_NAMESPACE) or []
+    return [key[len(prefix) :].decode() for key in keys]

@@ -11,12 +11,13 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.testing.patterns import frame_pattern, woven_frame
-from rayapp.video import add_text_subtitle_stream
+from rayapp.video import add_text_subtitle_stream, captioned_packet
 
 __all__ = [
     "HDR10_LIGHT",
     "HDR10_MASTERING",
     "SubtitleCue",
+    "frame_caption",
     "held_drawings",
     "make_audio_only",
     "make_test_video",
@@ -56,6 +57,7 @@ def make_test_video(
     timecode: str | None = None,
     sample_aspect_ratio: Fraction | None = None,
     chapters: Sequence[tuple[int, int, str]] = (),
+    captions: bool = False,
 ) -> str:
     """Write a small test video at ``uri`` (any fsspec URI; format from the extension).
 
@@ -69,7 +71,8 @@ def make_test_video(
     ``interlaced`` tff or bff: each frame woven from two fields half a frame apart
     (:func:`woven_frame`), coded interlaced (x264) and tagged with that field order.
     ``timecode``: the start timecode ("HH:MM:SS:FF"; MP4/MOV write a timecode track).
-    ``chapters``: (start ms, end ms, title) each.
+    ``chapters``: (start ms, end ms, title) each. ``captions`` (H.264): each frame's
+    access unit carries CEA-608 caption bytes of its own, :func:`frame_caption` (index).
     Returns ``uri``.
     """
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
@@ -119,8 +122,8 @@ def make_test_video(
             )
             frame.pts = pts
             frame.time_base = time_base
-            container.mux(video.encode(frame))
-        container.mux(video.encode())
+            container.mux(_captioned(video.encode(frame), pts_list, captions))
+        container.mux(_captioned(video.encode(), pts_list, captions))
 
         if audio_stream is not None:
             end_s = float((pts_list[-1] + 1) * time_base) if vfr and frames else frames / fps
@@ -129,6 +132,19 @@ def make_test_video(
         if sub_stream is not None:
             _write_subtitles(container, sub_stream, subtitles)
     return uri
+
+
+def frame_caption(index: int) -> bytes:
+    """The caption triplet frame ``index`` of a ``captions`` test video carries: field 1,
+    two bytes that name the frame."""
+    return bytes([0xFC, 0x80 | index % 64, 0x80 | index // 64 % 64])
+
+
+def _captioned(packets: list[av.Packet], pts_list: list[int], on: bool) -> list[av.Packet]:
+    if not on:
+        return packets
+    rank = {p: i for i, p in enumerate(pts_list)}
+    return [captioned_packet(p, frame_caption(rank[p.pts])) for p in packets]
 
 
 def held_drawings(frames: int, holds: Sequence[int]) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rayapp.codecs import CODECS
 from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
+from rayapp.video._captions import captioned_packet
 from rayapp.video._codecs import EncodeSettings, encoder_usable
 from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
@@ -56,6 +57,7 @@ __all__ = [
     "VideoStreamInfo",
     "add_text_subtitle_stream",
     "assemble",
+    "captioned_packet",
     "check_coverage",
     "check_video_header",
     "chunk_uri",

@@ -19,6 +19,7 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.errors import ConfigError, InvalidVideoError
+from rayapp.video._captions import frame_captions
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import MediaInfo
 from rayapp.video._segments import Deinterlace, Segment, plan_segments
@@ -32,11 +33,13 @@ _EVERY_KEYFRAME_S = 1e-9  # a segment target this short cuts at every keyframe
 
 @dataclass(frozen=True)
 class DecodedFrame:
-    """One source frame: ``image`` is HxWx3 RGB, uint8 (depth 8) or uint16 (depth 16)."""
+    """One source frame: ``image`` is HxWx3 RGB, uint8 (depth 8) or uint16 (depth 16);
+    ``captions`` its CEA-608/708 caption triplets (``rayapp.video._captions``), b"" none."""
 
     frame_index: int
     pts: int
     image: np.ndarray
+    captions: bytes = b""
 
 
 class _SeekMissed(Exception):
@@ -60,7 +63,7 @@ def decode_segment(
         frames = _deinterlaced(frames, segment.deinterlace, uri)
     for index, pts, frame in frames:
         if segment.start <= index < segment.stop and (only is None or index in only):
-            yield DecodedFrame(index, pts, _to_rgb(frame, depth))
+            yield DecodedFrame(index, pts, _to_rgb(frame, depth), frame_captions(frame))
 
 
 def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFrame]]:

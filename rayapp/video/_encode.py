@@ -19,6 +19,7 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.errors import FrameAccountingError, VideoError
+from rayapp.video._captions import captioned_packet
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import VideoStreamInfo
@@ -90,6 +91,7 @@ class ChunkEncoder:
         self._last_pts: int | None = None
         self._last_image: np.ndarray | None = None
         self._last_frame: av.VideoFrame | None = None
+        self._captions: dict[int, bytes] = {}  # by pts, until the encoder outputs the frame
         self.chunk: Chunk | None = None
 
     @property
@@ -122,8 +124,12 @@ class ChunkEncoder:
                 raise
         return self._stack.__exit__(exc_type, exc, tb)
 
-    def write(self, image: np.ndarray, *, frame_index: int, pts: int) -> None:
-        """Encode one frame; frame_index must follow the previous one and pts increase."""
+    def write(
+        self, image: np.ndarray, *, frame_index: int, pts: int, captions: bytes = b""
+    ) -> None:
+        """Encode one frame; frame_index must follow the previous one and pts increase.
+        ``captions``: the source frame's caption triplets, written into its H.264 access
+        unit (``_captions.with_captions``)."""
         if self._stream is None or self._container is None:
             raise RuntimeError("ChunkEncoder.write() outside its 'with' block")
         self._check_order(frame_index, pts)
@@ -138,8 +144,18 @@ class ChunkEncoder:
         frame = self._last_frame
         frame.pts = pts
         frame.time_base = self.source.time_base
-        self._container.mux(self._stream.encode(frame))
+        if captions:
+            if self.settings.spec.family != "h264":
+                raise VideoError(f"{self.settings.spec.name} chunks cannot carry captions")
+            self._captions[pts] = captions
+        self._mux(self._stream.encode(frame))
         self._count += 1
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        """Mux the encoder's packets, each with its frame's captions (by pts) when any."""
+        for packet in packets:
+            captions = self._captions.pop(packet.pts, b"") if packet.pts is not None else b""
+            self._container.mux(captioned_packet(packet, captions))
 
     def _to_yuv(self, image: np.ndarray) -> av.VideoFrame:
         if image.itemsize == 1 and image.flags.c_contiguous:
@@ -181,7 +197,7 @@ class ChunkEncoder:
         if self._first is None:
             raise FrameAccountingError(f"{self.uri}: no frames were written to the chunk")
         # Flush: the encoder holds back frames (lookahead, B-frames) until told the end.
-        self._container.mux(self._stream.encode(None))
+        self._mux(self._stream.encode(None))
         self.chunk = Chunk(self.uri, self._first, self._count)
         log.debug("encoded %s: frames %d-%d", self.uri, self._first, self._first + self._count - 1)
 

@@ -52,6 +52,7 @@ class VideoStreamInfo:
     field_order: str = "unknown"
     hdr: HdrMetadata | None = None  # HDR10 static metadata (mastering display, light level)
     timecode: str | None = None  # the first frame's SMPTE timecode, "HH:MM:SS:FF"
+    caption_packets: int = 0  # video packets carrying CEA-608/708 captions (A/53)
 
     @property
     def interlaced(self) -> bool:

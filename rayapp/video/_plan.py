@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rayapp import storage
-from rayapp.errors import ConfigError, ContainerError
+from rayapp.errors import ConfigError, ContainerError, UnsupportedCodecError
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
@@ -61,6 +61,11 @@ def plan_job(
     _check_aspect(info, output, settings)
     height, width = output_size(info)
     settings = settings.check_hdr(info.video)
+    if info.video.caption_packets and settings.spec.family != "h264":
+        raise UnsupportedCodecError(
+            f"The source carries CEA-608/708 captions in its video stream, which rayapp "
+            f"writes into H.264 only; {settings.spec.name} would drop them: choose --codec h264"
+        )
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     parity = deinterlace_parity(info.video, deinterlace)
     segments = plan_segments(info, segment_s, deinterlace=parity)

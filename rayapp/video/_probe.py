@@ -18,6 +18,7 @@ import av
 
 from rayapp import storage
 from rayapp.errors import InvalidVideoError, UnsupportedCodecError
+from rayapp.video._captions import CAPTION_TAG
 from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._info import (
     ORIGINAL_SIZE_TAG,
@@ -55,10 +56,14 @@ def probe(uri: str) -> MediaInfo:
     ``UnsupportedCodecError`` or ``StorageError`` with the reason."""
     with _open(uri) as container:
         video = _main_video_stream(container, uri)
-        frame_pts, keyframes, last_duration, first_key = _index_packets(container, video, uri)
+        frame_pts, keyframes, last_duration, first_key, captioned = _index_packets(
+            container, video, uri
+        )
         first = _first_frame(video, first_key, uri)
         video_info = _video_info(video, frame_pts, keyframes, last_duration, first)
-        video_info = replace(video_info, timecode=_timecode(container, video))
+        video_info = replace(
+            video_info, timecode=_timecode(container, video), caption_packets=captioned
+        )
         streams = tuple(
             video_info if s.index == video.index else _stream_info(s) for s in container.streams
         )
@@ -112,8 +117,9 @@ def _main_video_stream(container: av.container.InputContainer, uri: str) -> av.V
 
 def _index_packets(
     container: av.container.InputContainer, video: av.VideoStream, uri: str
-) -> tuple[list[int], list[int], int, av.Packet | None]:
-    """Demux every packet: (sorted video pts, keyframe pts, last duration, first keyframe).
+) -> tuple[list[int], list[int], int, av.Packet | None, int]:
+    """Demux every packet: (sorted video pts, keyframe pts, last duration, first keyframe,
+    video packets that carry captions: ``_captions.CAPTION_TAG``, no decode needed).
 
     The other streams' packets are read too (never decoded) to see where the file really
     ends: a cut-off file still demuxes cleanly up to the cut, and only the length its
@@ -126,6 +132,7 @@ def _index_packets(
     before_key = 0  # video packets demuxed before the first keyframe
     end_s = longest_s = 0.0
     samples = 0
+    captioned = 0
     try:
         for packet in container.demux():
             if packet.size == 0 or packet.pts is None and packet.dts is None:
@@ -143,6 +150,7 @@ def _index_packets(
                 )
             pts_list.append(packet.pts)
             durations[packet.pts] = packet.duration or 0
+            captioned += CAPTION_TAG in bytes(packet)
             if packet.is_keyframe:
                 keyframe_pts.append(packet.pts)
                 first_key = first_key or packet
@@ -162,7 +170,8 @@ def _index_packets(
     if len(durations) != len(pts_list):
         dupes = sorted(p for p, n in Counter(pts_list).items() if n > 1)[:5]
         raise InvalidVideoError(f"{uri}: video packets share timestamps (pts {dupes})")
-    return pts_list, sorted(keyframe_pts), _last_duration(video, pts_list, durations), first_key
+    last = _last_duration(video, pts_list, durations)
+    return pts_list, sorted(keyframe_pts), last, first_key, captioned
 
 
 def _check_complete(

@@ -190,6 +190,8 @@ const CHECKS = {
     ? c.output : `${c.output} (source ${c.source})`)],
   timecode: ["Timecode", (c) => (c.source == null ? "none in the source"
     : c.ok ? c.output : `${c.output ?? "none"} (source ${c.source})`)],
+  captions: ["Captions (608/708)", (c) => (c.source === 0 ? "none in the source"
+    : `${c.output} of ${c.source} captioned frames`)],
   hdr: ["HDR10 metadata", (c) => (c.source == null ? "none in the source"
     : c.ok ? "mastering display and light level kept" : "DIFFERENT from the source's")],
 };

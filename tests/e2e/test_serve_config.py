@@ -150,6 +150,22 @@ def test_status_is_what_the_job_published() -> None:
     assert died.error == "exit -9"
 
 
+def test_status_names_the_preview_while_it_runs_then_the_output_or_the_failed_certificate() -> None:
+    job_id = "rayapp-serve-0123456789abcdef"
+    asked = {"output": "s3://media/videos/out.mp4", "preview": True}
+    running = job_status(job_id, "RUNNING", None, asked)
+    assert (running.preview, running.output) == (f"/v1/jobs/{job_id}/preview/index.m3u8", None)
+    done = job_status(job_id, "SUCCEEDED", None, {**asked, "report": {"integrity": {"ok": True}}})
+    assert (done.preview, done.output) == (None, f"/v1/jobs/{job_id}/output")
+    assert job_status(job_id, "RUNNING", None, {**asked, "preview": False}).preview is None
+    report = {"integrity": {"ok": False, "frames": {"ok": False}}}
+    error = {"message": "s3://media/videos/out.mp4 fails its integrity checks (frames)"}
+    failed = job_status(job_id, "FAILED", None, {**asked, "report": report, "error": error})
+    assert (failed.report, failed.error, failed.output) == (report, error["message"], None)
+    archive = job_status(job_id, "SUCCEEDED", None, {"output": "s3://media/videos/hd/"})
+    assert archive.output is None  # an archive's outputs are many: its table says where
+
+
 def _record(frames: int):  # noqa: ANN202 - a ChunkRecord of ``frames`` frames
     from rayapp.pipeline import ChunkRecord
     from rayapp.video._encode import Chunk

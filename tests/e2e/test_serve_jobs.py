@@ -185,16 +185,34 @@ def test_a_dry_run_answers_the_plan_and_submits_nothing(service: ServeCluster, b
     assert r.json()["error"]["message"].startswith("No stored timing for A10G (g5.xlarge)")
 
 
-def test_video_job_is_stopped(service: ServeCluster, bucket: str) -> None:
+def test_video_job_is_stopped_then_forgotten_after_its_retention(
+    service: ServeCluster, bucket: str
+) -> None:
+    """DELETE stops a running job. The sweep the routes run once a minute, run here with a
+    retention of half a second, forgets the ended job: its state and the job API's record."""
+    import time
+
+    from rayapp.config import ServeJobsConfig
+    from rayapp.pipeline.progress import read_job_state
+    from serve.jobs import JobApi
+
     src, out = f"{bucket}/videos/stop-in.mp4", f"{bucket}/videos/stop-out.mp4"
     make_test_video(src, frames=FRAMES, width=32, height=24)
     r = requests.post(f"{service.url}/v1/jobs", json={"input": src, "output": out}, timeout=60)
     job_id = r.json()["job_id"]
     r = requests.delete(f"{service.url}/v1/jobs/{job_id}", timeout=60)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and r.json() == {"job_id": job_id, "stopped": True}, r.text
     job = _wait(service, job_id, {"STOPPED", "SUCCEEDED", "FAILED"}, timeout_s=120)
     assert job["status"] == "STOPPED", job
     assert not storage.exists(out)
+    assert read_job_state(job_id)["output"] == out
+    config = ServeJobsConfig(enabled=True, allowed_prefixes=[f"{bucket}/videos/"], retention_s=0.5)
+    assert job_id not in JobApi(config.model_copy(update={"retention_s": 600.0})).sweep()
+    time.sleep(1.0)
+    assert job_id in JobApi(config).sweep()
+    assert read_job_state(job_id) == {}
+    gone = requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_job"
 
 
 def _rows(page, table: str) -> list[list[str]]:
@@ -221,13 +239,17 @@ def _submit_and_follow(page, src: str, out: str) -> str:  # noqa: ANN001 - a Pla
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
-def test_web_page_plays_the_preview_while_the_job_runs(service: ServeCluster, bucket: str) -> None:
+def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
+    service: ServeCluster, bucket: str
+) -> None:
     """Submitted from the page with Preview ticked: the video element plays the growing HLS
-    preview (its currentTime advances) while the job still runs, then the finished output;
-    the preview's files come through the job's routes with the job's token rules."""
-    frames = 48  # two chunks of 24 on the one replica: the second takes seconds to come
+    preview (its currentTime advances) while the job still runs; Stop stops it (DELETE) with
+    a chunk done, and the same job submitted again resumes from it and plays the output."""
+    frames = 96  # two chunks of 48 on the one replica, about 10 s each
     src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
-    make_test_video(src, frames=frames, width=160, height=120, gop=8)
+    make_test_video(src, frames=frames, width=120, height=90, gop=8)
+    video = "document.getElementById('job-video')"
+    status = "document.getElementById('job-status').textContent"
     with chromium_page(f"{service.url}/", height=700) as page:
         page.fill("#job-input", src)
         page.fill("#job-output", out)
@@ -235,32 +257,37 @@ def test_web_page_plays_the_preview_while_the_job_runs(service: ServeCluster, bu
         page.check("#job-preview")
         page.click("#job-form button[type=submit]")
         page.wait_for_function(
-            "document.getElementById('job-video').dataset.showing === 'preview'"
-            " && document.getElementById('job-video').currentTime > 0"
-            " && /RUNNING/.test(document.getElementById('job-status').textContent)",
+            f"{video}.dataset.showing === 'preview' && {video}.currentTime > 0"
+            f" && /RUNNING/.test({status})",
             timeout=420_000,
             polling=100,
         )
-        status = page.text_content("#job-status")
-        job_id = status.split(":")[0]
-        done = int(re.search(r"frames (\d+)/", status).group(1)) if "frames" in status else 0
-        assert done < frames, status  # still running: not every chunk was done
-        playlist = requests.get(f"{service.url}/v1/jobs/{job_id}/preview/index.m3u8", timeout=30)
-        assert playlist.status_code in (200, 404)  # 404 once the job ended and removed it
+        first = page.text_content("#job-status")
+        job_id = first.split(":")[0]
         for bad in ("../out.mp4", "index.m3u8.bak", "segment-1.ts"):
             r = requests.get(f"{service.url}/v1/jobs/{job_id}/preview/{bad}", timeout=30)
             assert r.status_code == 404, (bad, r.text)
-        page.wait_for_function(
-            "document.getElementById('job-video').dataset.showing === 'output'",
-            timeout=420_000,
-            polling=500,
-        )
-        assert "SUCCEEDED" in page.text_content("#job-status")
+        page.click("#job-stop")
+        page.wait_for_function(f"/STOPPED|SUCCEEDED|FAILED/.test({status})", timeout=120_000)
+        assert "STOPPED" in page.text_content("#job-status"), page.text_content("#job-status")
+        assert not storage.exists(out)
+        page.click("#job-form button[type=submit]")  # the same job again
+        page.wait_for_function(f"{video}.dataset.showing === 'output'", timeout=420_000)
+        again = page.text_content("#job-status")
+        assert "SUCCEEDED" in again and again.split(":")[0] != job_id, again
         page.screenshot(path=str(ARTIFACTS / "serve-page-preview.png"), full_page=True)
-    r = requests.get(f"{service.url}/v1/jobs/{job_id}/output", timeout=60)
+    rerun = again.split(":")[0]
+    job = requests.get(f"{service.url}/v1/jobs/{rerun}", timeout=30).json()
+    assert job["report"]["speed"]["chunks"] == 2
+    assert job["report"]["speed"]["chunks_reused"] == 1  # what the stopped job finished
+    r = requests.get(f"{service.url}/v1/jobs/{rerun}/output", timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert r.content == storage.read_bytes(out)
+    assert decode_video(out).indices == list(range(frames))
     assert not storage.exists(f"{out}.preview/index.m3u8")  # gone with the work prefix
+    r = requests.delete(f"{service.url}/v1/jobs/{job_id}", timeout=60)  # the stopped one
+    assert r.status_code == 200 and r.json() == {"job_id": job_id, "forgotten": True}, r.text
+    assert requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).status_code == 404
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
@@ -289,6 +316,7 @@ def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> Non
             ["Field order", "passed", "progressive (source progressive)"],
             ["Sample aspect ratio", "passed", "1:1"],
             ["Timecode", "passed", "none in the source"],
+            ["Captions (608/708)", "passed", "none in the source"],
             ["HDR10 metadata", "passed", "none in the source"],
         ]
         quality = _rows(page, "#job-quality")

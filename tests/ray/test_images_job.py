@@ -236,6 +236,9 @@ def test_cli_exits_1_and_lists_the_failed_images(ray_local: str, tmp_path: Path)
     )
     assert done.returncode == 1, done.stderr
     assert "1 written, 0 skipped, 1 failed in " in done.stdout
+    # The job's own lines: no Ray Data progress bars, nor its execution plan at the start.
+    said = done.stdout + done.stderr
+    assert "%|" not in said and "Execution plan" not in said and "Starting execution" not in said
     failed = [line for line in done.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 1
     assert failed[0].startswith(f"failed: {tmp_path / 'in' / 'broken.jpg'}: Cannot decode image")

@@ -339,16 +339,17 @@ def test_an_s3_archive_through_one_replica_pool(
 
 
 def test_broadcast_sources_through_the_ray_job(ray_local: str, tmp_path: Path) -> None:
-    """25i top and bottom field first (one anamorphic, with a timecode), HDR10 and HLG, as
-    one archive on the Ray runner, each cut into two chunks: deinterlaced frame for frame,
-    the HDR metadata, aspect and timecode kept, each certified."""
+    """25i top and bottom field first (one anamorphic, with a timecode), captions, HDR10 and
+    HLG, as one archive on the Ray runner, each cut into two chunks: deinterlaced frame for
+    frame, the captions, HDR metadata, aspect and timecode kept, each certified."""
     from fractions import Fraction
 
     from rayapp.pipeline import run_archive_job
     from rayapp.quality import combing
+    from rayapp.testing.make import frame_caption
     from rayapp.video import probe
     from tests.local_job import check_output
-    from tests.unit.test_broadcast import MASTERING, frames_of
+    from tests.unit.test_broadcast import MASTERING, captions_shown, frames_of
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -361,6 +362,7 @@ def test_broadcast_sources_through_the_ray_job(ray_local: str, tmp_path: Path) -
         **clip,
     )
     make_test_video(str(folder / "bff.mkv"), interlaced="bff", **clip)
+    make_test_video(str(folder / "cc.mp4"), captions=True, **clip)
     for colour in ("hdr10", "hlg"):
         path = str(folder / f"{colour}.mkv")
         make_test_video(path, codec="libx265", pix_fmt="yuv420p10le", colour=colour, **clip)
@@ -370,16 +372,17 @@ def test_broadcast_sources_through_the_ray_job(ray_local: str, tmp_path: Path) -
     )
     result = run_archive_job(config, upscaler=NearestUpscaler(2), progress=())
     assert [(Path(r.input).name, r.status, r.frames) for r in result.rows] == [
-        ("bff.mkv", "done", 8), ("hdr10.mkv", "done", 8), ("hlg.mkv", "done", 8),
-        ("tff.mov", "done", 8),
+        ("bff.mkv", "done", 8), ("cc.mp4", "done", 8), ("hdr10.mkv", "done", 8),
+        ("hlg.mkv", "done", 8), ("tff.mov", "done", 8),
     ]  # fmt: skip
-    for name in ("tff.mov", "bff.mkv", "hdr10.mkv", "hlg.mkv"):
+    for name in ("tff.mov", "bff.mkv", "cc.mp4", "hdr10.mkv", "hlg.mkv"):
         check_output(str(folder / name), str(out / name))
     for name in ("tff.mov", "bff.mkv"):
         report = json.loads((out / f"{name}.report.json").read_text())
         assert report["integrity"]["field_order"]["deinterlaced"] == name[:3]
         assert report["speed"]["chunks"] == 2
         assert combing(frames_of(str(out / name))[:, ::2, ::2]).mean() < 0.1
+    assert captions_shown(str(out / "cc.mp4")) == {i: frame_caption(i) for i in range(8)}
     tff = probe(str(out / "tff.mov")).video
     assert (tff.sample_aspect_ratio, tff.timecode) == (Fraction(16, 15), "10:00:00:00")
     hdr10, hlg = probe(str(out / "hdr10.mkv")).video, probe(str(out / "hlg.mkv")).video

@@ -14,8 +14,8 @@ import pytest
 
 from rayapp.errors import ContainerError, UnsupportedCodecError
 from rayapp.quality import combing
-from rayapp.testing import NearestUpscaler, make_test_video
-from rayapp.testing.make import HDR10_LIGHT
+from rayapp.testing import NearestUpscaler, make_test_video, read_frame_index
+from rayapp.testing.make import HDR10_LIGHT, frame_caption
 from rayapp.video import Deinterlace, decode_segment, deinterlace_parity, plan_segments, probe
 from tests.local_job import check_output, upscale_locally
 from tests.unit.test_cli import rayapp
@@ -157,6 +157,31 @@ def test_anamorphic_timecoded_source_keeps_its_shape_and_timecode(tmp_path: Path
         ]
     with pytest.raises(ContainerError, match="not square .* write .mp4 or .mov"):
         upscale_locally(src, str(tmp_path / "av1.mkv"), NearestUpscaler(2), codec="av1")
+
+
+def captions_shown(uri: str) -> dict[int, bytes]:
+    """Each frame's caption bytes as FFmpeg's decoder reads them, by the frame's index."""
+    with av.open(uri) as container:
+        return {
+            read_frame_index(f.to_ndarray(format="rgb24")): b"".join(
+                bytes(d) for d in f.side_data if d.type.name == "A53_CC"
+            )
+            for f in container.decode(video=0)
+        }
+
+
+def test_captions_in_the_video_stream_are_carried_frame_for_frame(tmp_path: Path) -> None:
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=12, gop=4, captions=True)
+    assert probe(src).video.caption_packets == 12
+    assert captions_shown(src) == {i: frame_caption(i) for i in range(12)}
+    out = str(tmp_path / "out.mkv")
+    result = upscale_locally(src, out, NearestUpscaler(2), chunk_frames=4, segment_s=0.1)
+    assert result.chunks_total == 3
+    check_output(src, out)
+    assert result.report["integrity"]["captions"] == {"source": 12, "output": 12, "ok": True}
+    assert captions_shown(out) == {i: frame_caption(i) for i in range(12)}
+    with pytest.raises(UnsupportedCodecError, match="captions .* choose --codec h264"):
+        upscale_locally(src, str(tmp_path / "hevc.mkv"), NearestUpscaler(2), codec="hevc")
 
 
 def test_chapters_are_kept(tmp_path: Path) -> None:
