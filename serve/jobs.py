@@ -215,10 +215,11 @@ def job_status(job_id: str, status: str, message: str | None, state: dict) -> Jo
         out.frames_done, out.percent, out.eta_s = out.frames_total, 100.0, 0.0
     if status in ("SUCCEEDED", "FAILED"):  # a failed job's certificate says what failed
         out.report = state.get("report")
+    single = bool(state.get("output")) and not state["output"].endswith("/")  # not an archive
     if status == "SUCCEEDED":
-        if state.get("output") and not state["output"].endswith("/"):
+        if single:
             out.output = f"/v1/jobs/{job_id}/output"
-    elif status in ("PENDING", "RUNNING") and state.get("preview"):
+    elif status in ("PENDING", "RUNNING") and state.get("preview") and single:
         out.preview = f"/v1/jobs/{job_id}/preview/{PLAYLIST}"
     if status == "FAILED":
         error = state.get("error")

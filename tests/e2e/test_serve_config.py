@@ -162,8 +162,9 @@ def test_status_names_the_preview_while_it_runs_then_the_output_or_the_failed_ce
     error = {"message": "s3://media/videos/out.mp4 fails its integrity checks (frames)"}
     failed = job_status(job_id, "FAILED", None, {**asked, "report": report, "error": error})
     assert (failed.report, failed.error, failed.output) == (report, error["message"], None)
-    archive = job_status(job_id, "SUCCEEDED", None, {"output": "s3://media/videos/hd/"})
-    assert archive.output is None  # an archive's outputs are many: its table says where
+    archive = {"output": "s3://media/videos/hd/", "preview": True}
+    assert job_status(job_id, "RUNNING", None, archive).preview is None  # one per video
+    assert job_status(job_id, "SUCCEEDED", None, archive).output is None  # its table says
 
 
 def _record(frames: int):  # noqa: ANN202 - a ChunkRecord of ``frames`` frames
