@@ -1,6 +1,7 @@
 """``/v1/jobs`` on a real Ray head with a dashboard: a tiny clip on a real S3 server (moto)
 upscaled by the video job the service submits, its progress read back, hostile URIs and
-job ids refused, a job stopped."""
+job ids refused, a job stopped and forgotten, and the web page: a job's preview played while
+it runs, stopped, resumed, its output and certificate shown; an archive followed."""
 
 from __future__ import annotations
 
@@ -215,6 +216,34 @@ def test_video_job_is_stopped_then_forgotten_after_its_retention(
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_job"
 
 
+def _check_report_view(page, report: dict) -> None:  # noqa: ANN001 - a Playwright page
+    """The page's certificate view: the report the status route serves, as tables (a clip
+    of 96 frames at 24 fps, with audio)."""
+    assert page.is_visible("#job-report")
+    checks = report["integrity"]
+    audio = checks["audio"]["streams"]
+    assert len(audio) == 1 and checks["subtitles"]["streams"] == []
+    assert _rows(page, "#job-checks") == [
+        ["Frames", "passed", "96 out of 96"],
+        ["Timestamps (pts)", "passed", "every frame at its source pts"],
+        ["Duration", "passed", "4.000 s (source 4.000 s)"],
+        ["Audio streams", "passed", f"#0: {audio[0]['items']} packets, identical"],
+        ["Subtitle streams", "passed", "none in the source"],
+        ["Colour", "passed", checks["colour"]["output"]],
+        ["Rotation", "passed", "0°"],
+        ["Field order", "passed", "progressive (source progressive)"],
+        ["Sample aspect ratio", "passed", "1:1"],
+        ["Timecode", "passed", "none in the source"],
+        ["Captions (608/708)", "passed", "none in the source"],
+        ["HDR10 metadata", "passed", "none in the source"],
+    ]
+    quality = _rows(page, "#job-quality")
+    assert quality[0] == ["Sampled frames", str(len(report["quality"]["sampled_frames"]))]
+    assert quality[3] == ["Outlier frames", "none"]
+    assert page.text_content("#job-warnings") == "none"
+    assert json.loads(page.text_content("#job-report-json")) == report
+
+
 def _rows(page, table: str) -> list[list[str]]:
     """The text of each cell of the body of ``table``, row by row."""
     return page.evaluate(
@@ -244,7 +273,8 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
 ) -> None:
     """Submitted from the page with Preview ticked: the video element plays the growing HLS
     preview (its currentTime advances) while the job still runs; Stop stops it (DELETE) with
-    a chunk done, and the same job submitted again resumes from it and plays the output."""
+    a chunk done, and the same job submitted again resumes from it, plays the output and
+    shows its certificate as tables."""
     frames = 96  # two chunks of 48 on the one replica, about 10 s each
     src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
     make_test_video(src, frames=frames, width=120, height=90, gop=8)
@@ -274,10 +304,13 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
         page.click("#job-form button[type=submit]")  # the same job again
         page.wait_for_function(f"{video}.dataset.showing === 'output'", timeout=420_000)
         again = page.text_content("#job-status")
-        assert "SUCCEEDED" in again and again.split(":")[0] != job_id, again
+        assert "SUCCEEDED" in again and f"frames {frames}/{frames}" in again, again
+        assert again.split(":")[0] != job_id
+        assert page.evaluate("document.getElementById('job-progress').value") == 100
         page.screenshot(path=str(ARTIFACTS / "serve-page-preview.png"), full_page=True)
-    rerun = again.split(":")[0]
-    job = requests.get(f"{service.url}/v1/jobs/{rerun}", timeout=30).json()
+        rerun = again.split(":")[0]
+        job = requests.get(f"{service.url}/v1/jobs/{rerun}", timeout=30).json()
+        _check_report_view(page, job["report"])
     assert job["report"]["speed"]["chunks"] == 2
     assert job["report"]["speed"]["chunks_reused"] == 1  # what the stopped job finished
     r = requests.get(f"{service.url}/v1/jobs/{rerun}/output", timeout=60)
@@ -288,44 +321,6 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
     r = requests.delete(f"{service.url}/v1/jobs/{job_id}", timeout=60)  # the stopped one
     assert r.status_code == 200 and r.json() == {"job_id": job_id, "forgotten": True}, r.text
     assert requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).status_code == 404
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
-def test_web_page_follows_a_video_job(service: ServeCluster, bucket: str) -> None:
-    src, out = f"{bucket}/videos/page-in.mp4", f"{bucket}/videos/page-out.mp4"
-    make_test_video(src, frames=FRAMES, width=32, height=24)
-    with chromium_page(f"{service.url}/", height=700) as page:
-        text = _submit_and_follow(page, src, out)
-        assert "SUCCEEDED" in text and f"frames {FRAMES}/{FRAMES}" in text, text
-        assert page.evaluate("document.getElementById('job-progress').value") == 100
-        # The report view: the certificate the status route serves, as tables.
-        job_id = text.split(":")[0]
-        report = requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).json()["report"]
-        assert page.is_visible("#job-report")
-        checks = report["integrity"]
-        audio = checks["audio"]["streams"]
-        assert len(audio) == 1 and checks["subtitles"]["streams"] == []
-        assert _rows(page, "#job-checks") == [
-            ["Frames", "passed", f"{FRAMES} out of {FRAMES}"],
-            ["Timestamps (pts)", "passed", "every frame at its source pts"],
-            ["Duration", "passed", "0.500 s (source 0.500 s)"],  # 12 frames at 24 fps
-            ["Audio streams", "passed", f"#0: {audio[0]['items']} packets, identical"],
-            ["Subtitle streams", "passed", "none in the source"],
-            ["Colour", "passed", checks["colour"]["output"]],
-            ["Rotation", "passed", "0°"],
-            ["Field order", "passed", "progressive (source progressive)"],
-            ["Sample aspect ratio", "passed", "1:1"],
-            ["Timecode", "passed", "none in the source"],
-            ["Captions (608/708)", "passed", "none in the source"],
-            ["HDR10 metadata", "passed", "none in the source"],
-        ]
-        quality = _rows(page, "#job-quality")
-        assert quality[0] == ["Sampled frames", str(len(report["quality"]["sampled_frames"]))]
-        assert quality[3] == ["Outlier frames", "none"]
-        assert page.text_content("#job-warnings") == "none"
-        assert json.loads(page.text_content("#job-report-json")) == report
-        page.screenshot(path=str(ARTIFACTS / "serve-page-job.png"), full_page=True)
-    assert storage.exists(out)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
