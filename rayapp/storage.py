@@ -41,6 +41,7 @@ __all__ = [
     "read_bytes",
     "atomic_write",
     "write_bytes",
+    "remove",
     "join",
     "parent",
     "check_scheme",
@@ -275,6 +276,14 @@ def write_bytes(uri: str, data: bytes, **storage_options: Any) -> None:
     """Write ``data`` at ``uri`` atomically."""
     with atomic_write(uri, **storage_options) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def remove(uri: str, *, recursive: bool = False, **storage_options: Any) -> None:
+    """Remove the object at ``uri`` (``recursive``: the folder or prefix, whatever it
+    holds); nothing when there is none."""
+    fs, path = filesystem(uri, **storage_options)
+    if fs.exists(path):
+        fs.rm(path, recursive=recursive)
 
 
 def parent(uri: str) -> str:

@@ -122,9 +122,7 @@ class ObjectStore:
         if not storage.exists(sidecar):
             raise ApiError(404, f"No object {key!r}", "no_such_object")
         for uri in (sidecar, self._uri(key)):
-            fs, path = storage.filesystem(uri)
-            if fs.exists(path):
-                fs.rm(path)
+            storage.remove(uri)
 
     def _uri(self, key: str) -> str:
         return storage.join(self._prefix, key)

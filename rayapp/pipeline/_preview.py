@@ -95,9 +95,7 @@ class Preview:
             self._write(ended=True)
 
     def remove(self) -> None:
-        fs, path = storage.filesystem(self.uri)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
+        storage.remove(self.uri, recursive=True)
 
     def _publish(self, n: int, chunk: Chunk) -> None:
         name = f"segment-{chunk.first_frame_index:09d}.ts"

@@ -226,8 +226,9 @@ def _make_chunks(
         progress, frames_total=video.frame_count, chunks_total=len(plan.runs), reused=reused
     )
     made: list[ChunkRecord] = []
-    for record in reused if preview is not None else ():
-        preview.add(record.chunk)
+    if preview is not None:
+        for record in reused:
+            preview.add(record.chunk)
 
     def on_chunk(record: ChunkRecord) -> None:
         made.append(record)
@@ -253,10 +254,8 @@ def model_identity(upscale: UpscaleConfig, upscaler: FrameUpscaler | None) -> st
 
 
 def _remove(work: str) -> None:
-    fs, path = storage.filesystem(work)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-    _remove_empty_parent(fs, path)
+    storage.remove(work, recursive=True)
+    _remove_empty_parent(*storage.filesystem(work))
 
 
 def _remove_if_empty(work: str) -> None:

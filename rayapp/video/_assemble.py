@@ -22,7 +22,7 @@ from rayapp.errors import FrameAccountingError
 from rayapp.video._containers import OutputPlan, plan_output
 from rayapp.video._encode import Chunk, movie_timescale_options
 from rayapp.video._info import ORIGINAL_SIZE_TAG, MediaInfo
-from rayapp.video._remux import SourcePackets, VideoPackets
+from rayapp.video._remux import SourcePackets, VideoPackets, time_key
 
 __all__ = ["AssembledVideo", "assemble", "check_coverage"]
 
@@ -105,7 +105,7 @@ def assemble(
             streams: list[Iterator[av.Packet]] = [video_packets.packets(video_out)]
             if extra is not None:
                 streams.append(extra.packets())
-            for packet in heapq.merge(*streams, key=_time_key):
+            for packet in heapq.merge(*streams, key=time_key):
                 out.mux(packet)
     log.info(
         "assembled %d frames from %d chunks into %s",
@@ -182,8 +182,3 @@ def _copy_metadata(out: av.container.OutputContainer, source: MediaInfo) -> None
         chapters = src.chapters()
     if chapters:  # the same times and titles: the timeline is the source's
         out.set_chapters(chapters)
-
-
-def _time_key(packet: av.Packet) -> Fraction:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    return ts * packet.time_base

@@ -24,9 +24,14 @@ from rayapp.video._colour import HDR_ENCODERS, HLG, PQ, HdrMetadata
 from rayapp.video._info import VideoStreamInfo
 from rayapp.video._nvenc import gpu_model, nvenc_reason
 
-__all__ = ["EncodeSettings", "encoder_usable"]
+__all__ = ["EncodeSettings", "bit_depth", "encoder_usable"]
 
 log = logging.getLogger(__name__)
+
+
+def bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of a pixel format (its widest component)."""
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
 
 
 @functools.cache
@@ -159,7 +164,7 @@ class EncodeSettings:
             return self
         kind = "HDR10 (PQ)" if transfer == PQ else "HLG"
         pix_fmt = self.resolve_pix_fmt(source)
-        bits = max(c.bits for c in av.VideoFormat(pix_fmt).components)
+        bits = bit_depth(pix_fmt)
         if bits < 10:
             raise UnsupportedCodecError(
                 f"The source is {kind} video; {self.spec.name} encodes it as {pix_fmt} "

@@ -20,7 +20,7 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import FrameAccountingError, VideoError
 from rayapp.video._captions import captioned_packet
-from rayapp.video._codecs import EncodeSettings
+from rayapp.video._codecs import EncodeSettings, bit_depth
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import VideoStreamInfo
 
@@ -82,7 +82,7 @@ class ChunkEncoder:
         self.thread_type = thread_type  # SLICE or FRAME threads; None: PyAV's (SLICE)
         self.pix_fmt = self.settings.resolve_pix_fmt(source)
         self.settings.check_size(height, width, self.pix_fmt)
-        self._dtype = np.uint16 if _bit_depth(self.pix_fmt) > 8 else np.uint8
+        self._dtype = np.uint16 if bit_depth(self.pix_fmt) > 8 else np.uint8
         self._stack = contextlib.ExitStack()
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -222,10 +222,6 @@ class ChunkEncoder:
         return stream
 
 
-def _bit_depth(pix_fmt: str) -> int:
-    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
-
-
 def movie_timescale_options(time_base: Fraction) -> dict[str, str]:
     if time_base.numerator == 1 and time_base.denominator <= 2**31 - 1:
         return {"movie_timescale": str(time_base.denominator)}
@@ -234,4 +230,4 @@ def movie_timescale_options(time_base: Fraction) -> dict[str, str]:
 
 def frame_depth(settings: EncodeSettings, source: VideoStreamInfo) -> int:
     """Bits per channel of the RGB frames to decode and feed: 16 when the chunk keeps >8 bits."""
-    return 16 if _bit_depth(settings.resolve_pix_fmt(source)) > 8 else 8
+    return 16 if bit_depth(settings.resolve_pix_fmt(source)) > 8 else 8

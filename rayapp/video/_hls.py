@@ -21,7 +21,7 @@ from rayapp import storage
 from rayapp.errors import ConfigError
 from rayapp.video._encode import Chunk
 from rayapp.video._info import MediaInfo
-from rayapp.video._remux import VideoPackets
+from rayapp.video._remux import VideoPackets, time_key
 
 __all__ = ["HLS_CODECS", "PlaylistEntry", "hls_playlist", "write_hls_segment"]
 
@@ -65,7 +65,7 @@ def write_hls_segment(
             audio_out = out.add_stream_from_template(audio)
             streams.append(_audio_between(src, audio, audio_out, start_s, end_s))
         out.start_encoding()
-        for packet in heapq.merge(*streams, key=_time_key):
+        for packet in heapq.merge(*streams, key=time_key):
             out.mux(packet)
 
 
@@ -89,11 +89,6 @@ def _audio_between(
             return
         packet.stream = out
         yield packet
-
-
-def _time_key(packet: av.Packet) -> Fraction:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    return ts * packet.time_base
 
 
 def hls_playlist(entries: Sequence[PlaylistEntry], target_s: float, *, ended: bool) -> str:

@@ -24,9 +24,15 @@ from rayapp.video._encode import Chunk
 from rayapp.video._info import MediaInfo, VideoStreamInfo
 from rayapp.video._subtitles import SubtitleConverter
 
-__all__ = ["SourcePackets", "VideoPackets"]
+__all__ = ["SourcePackets", "VideoPackets", "time_key"]
 
 log = logging.getLogger(__name__)
+
+
+def time_key(packet: av.Packet) -> Fraction:
+    """When a packet is due in a muxer's interleaving: its dts (else pts), in seconds."""
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return ts * packet.time_base
 
 
 def _rescale(value: int, src: Fraction, dst: Fraction) -> int:

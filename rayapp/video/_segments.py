@@ -10,6 +10,7 @@ runs on past the keyframe until they come out.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -74,9 +75,10 @@ def plan_segments(
     video = info.video
     pts, time_base = video.frame_pts, video.time_base
     key_pts = {k.frame_index: k.pts for k in video.keyframes}
+    ranks = sorted(key_pts)
     # Frames before the first keyframe (a stream cut mid-GOP) go to the first segment,
     # which decodes from the start of the file instead of seeking.
-    cuts = [0] + [i for i in sorted(key_pts) if i > 0]
+    cuts = [0] + [i for i in ranks if i > 0]
     starts = [0]
     for cut in cuts[1:]:
         if (pts[cut] - pts[starts[-1]]) * time_base >= target_s:
@@ -92,22 +94,33 @@ def plan_segments(
             time_base=time_base,
             bit_depth=video.bit_depth,
             frame_pts=pts[start:stop],
-            deinterlace=None if deinterlace is None else _window(info, start, stop, deinterlace),
+            deinterlace=None
+            if deinterlace is None
+            else _window(info, key_pts, ranks, start, stop, deinterlace),
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
 
 
-def _window(info: MediaInfo, start: int, stop: int, parity: str) -> Deinterlace:
+def _window(
+    info: MediaInfo,
+    key_pts: dict[int, int],
+    ranks: list[int],
+    start: int,
+    stop: int,
+    parity: str,
+) -> Deinterlace:
     """The frames on either side of ``[start, stop)``, and where to decode the one before
-    from: the last keyframe at or before it."""
+    from: the last keyframe at or before it (``key_pts``: keyframe pts by frame index;
+    ``ranks``: those frame indices, sorted)."""
     video = info.video
     if start == 0:
         before = seek = None
     else:
         before = video.frame_pts[start - 1]
-        keys = [k for k in video.keyframes if k.frame_index <= start - 1]
-        seek = keys[-1].pts if keys and keys[-1].frame_index > 0 else None
+        at = bisect.bisect_right(ranks, start - 1)
+        key = ranks[at - 1] if at else 0
+        seek = key_pts[key] if key > 0 else None
     after = video.frame_pts[stop] if stop < video.frame_count else None
     return Deinterlace(parity, before, seek, after)
 
