@@ -3,6 +3,8 @@
 Contracts:
 - ``upscale_batch``: frames ``NHWC`` RGB, ``uint8`` or ``uint16`` -> ``NHWC`` same dtype,
   of size ``output_size(h, w)``.
+- ``upscale_batch_yuv420``: the same frames (``uint8``) as the video encoder's 8-bit 4:2:0
+  planes (``rayapp.video.Yuv420``), converted on the model's device.
 - ``upscale``: one image ``HW`` (gray), ``HWC`` with C in {1, 3, 4}, ``uint8`` or ``uint16``
   -> the same layout and dtype, upscaled. Alpha is upscaled separately and re-attached.
 - ``forward``: the bare network, ``NCHW`` float in [0, 1] -> ``NCHW`` float at the
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import spandrel
@@ -32,6 +34,9 @@ from rayapp.errors import ConfigError, InputImageError
 from rayapp.hardware import resolve_device, resolve_precision
 from rayapp.models import resolve
 from rayapp.resize import resize_tensor
+
+if TYPE_CHECKING:
+    from rayapp.video import Yuv420
 
 __all__ = ["Upscaler"]
 
@@ -114,12 +119,22 @@ class Upscaler:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
         peak = quality.peak(frames.dtype)
-        if not frames.flags.writeable:  # e.g. zero-copy views of Ray object-store buffers
-            frames = frames.copy()
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
-        x = x.permute(0, 3, 1, 2).float().div_(peak)
-        y = self._upscale_tensor(x, size)
+        y = self._upscale_tensor(self._to_tensor(frames, peak), size)
         return _to_numpy(y, frames.dtype, peak)
+
+    def upscale_batch_yuv420(
+        self, frames: np.ndarray, planes: Yuv420, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """Frames ``NHWC`` RGB uint8 -> ``(N, H * 3 / 2, W)`` uint8: ``upscale_batch``'s
+        frames as the encoder's planes, converted on this device (a GPU sends half the
+        bytes, and the CPUs that encode do not convert)."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise InputImageError(
+                f"Expected NHWC uint8 frames with 3 channels, but got {frames.shape} {frames.dtype}"
+            )
+        y = self._upscale_tensor(self._to_tensor(frames, 255.0), size)
+        with torch.inference_mode():
+            return _yuv420(y, planes).cpu().numpy()
 
     def upscale(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16; at
@@ -142,6 +157,13 @@ class Upscaler:
         return np.concatenate([out, alpha[:, :, None]], axis=2)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _to_tensor(self, frames: np.ndarray, peak: float) -> torch.Tensor:
+        """NHWC integers -> NCHW float in [0, 1] on this device."""
+        if not frames.flags.writeable:  # e.g. zero-copy views of Ray object-store buffers
+            frames = frames.copy()
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
+        return x.permute(0, 3, 1, 2).float().div_(peak)
 
     def _upscale_alpha(self, alpha: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
         h, w = size or self.output_size(*alpha.shape)
@@ -193,6 +215,25 @@ def _to_numpy(y: torch.Tensor, dtype: np.dtype, peak: float) -> np.ndarray:
     if dtype == np.uint8:
         return y.to(torch.uint8).cpu().numpy()
     return y.to("cpu", torch.int32).numpy().astype(dtype)
+
+
+def _yuv420(rgb: torch.Tensor, planes: Yuv420) -> torch.Tensor:
+    """NCHW float RGB in [0, 1] (even H and W) -> ``(N, H * 3 / 2, W)`` uint8 on its device:
+    Y at every pixel, Cb and Cr of each 2x2 block's mean (chroma is linear in RGB: the
+    mean's chroma is the chroma's mean), limited or full range, rounded."""
+    kr, kb = planes.weights
+    weights = torch.tensor([kr, 1.0 - kr - kb, kb], device=rgb.device)
+    n, _, h, w = rgb.shape
+    luma = torch.einsum("nchw,c->nhw", rgb, weights)
+    block = F.avg_pool2d(rgb, 2)
+    block_luma = torch.einsum("nchw,c->nhw", block, weights)
+    cb = (block[:, 2] - block_luma) / (2.0 * (1.0 - kb))
+    cr = (block[:, 0] - block_luma) / (2.0 * (1.0 - kr))
+    y_scale, c_scale = (255.0, 255.0) if planes.full_range else (219.0, 224.0)
+    y_plane = luma * y_scale + (0.0 if planes.full_range else 16.0)
+    chroma = torch.stack([cb, cr], 1) * c_scale + 128.0
+    out = torch.cat([y_plane.reshape(n, -1), chroma.reshape(n, -1)], 1)
+    return out.round_().clamp_(0, 255).to(torch.uint8).reshape(n, h * 3 // 2, w)
 
 
 def _mean_channels(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -70,6 +71,10 @@ def ensure_ray() -> None:
             include_dashboard=False,
             logging_level=logging.ERROR,
         )
+    # Stopped when this process exits, before Ray's own exit hook, which first sleeps half
+    # a second for worker logs: this job's lines were printed long before (exit hooks run
+    # last registered first).
+    atexit.register(ray.shutdown)
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
 
 

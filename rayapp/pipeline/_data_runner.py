@@ -48,6 +48,7 @@ from rayapp.pipeline._stages import (
     FrameUpscaler,
     UpscaleEncode,
     decode_runs,
+    device_planes,
     device_type,
     encode_frames,
     keep_chunk,
@@ -136,7 +137,8 @@ class _Replica:
     ) -> dict[str, Any]:
         started = time.time()
         cost = ForwardCost()
-        images = upscaled_frames(self._upscaler, job, frames, first, cost)
+        planes = device_planes(self._upscaler, job, frames.dtype)
+        images = upscaled_frames(self._upscaler, job, frames, first, cost, planes)
         return {
             "upscaled": np.stack(list(images))[None],
             "source": frames[None],

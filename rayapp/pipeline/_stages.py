@@ -39,8 +39,10 @@ from rayapp.video import (
     EncodeSettings,
     Run,
     Segment,
+    Yuv420,
     chunk_uri,
     decode_segment,
+    yuv420_planes,
 )
 
 __all__ = [
@@ -48,8 +50,10 @@ __all__ = [
     "EncodeJob",
     "ForwardCost",
     "FrameUpscaler",
+    "PlanesUpscaler",
     "UpscaleEncode",
     "decode_runs",
+    "device_planes",
     "device_type",
     "encode_frames",
     "encode_run",
@@ -94,6 +98,20 @@ class FrameUpscaler(Protocol):
 
     def device_memory(self) -> int:
         """Peak bytes reserved on its GPU (0 on a CPU)."""
+        ...
+
+
+@runtime_checkable
+class PlanesUpscaler(FrameUpscaler, Protocol):
+    """A ``FrameUpscaler`` that can also hand its frames over as the encoder's own planes,
+    converted where its model runs (``rayapp.Upscaler``; ``rayapp.testing``'s simulated
+    GPU)."""
+
+    def upscale_batch_yuv420(
+        self, frames: np.ndarray, planes: Yuv420, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """frames: NHWC RGB uint8 -> ``(N, *planes.shape(height, width))`` uint8 at
+        ``output_size`` (or ``size``), as ``upscale_batch`` would make them."""
         ...
 
 
@@ -159,10 +177,12 @@ def upscaled_frames(
     frames: np.ndarray,
     first_frame_index: int,
     cost: ForwardCost,
+    planes: Yuv420 | None = None,
 ) -> Iterator[np.ndarray]:
     """The upscaled ``frames`` (NHWC, consecutive from ``first_frame_index``), one by one in
     order, as soon as each is made: upscaled in micro-batches, a frame that repeats the last
-    one upscaled taking its result (``rayapp.pipeline._dedup``). Adds to ``cost``."""
+    one upscaled taking its result (``rayapp.pipeline._dedup``). Adds to ``cost``. With
+    ``planes`` (``device_planes``), each is the encoder's planes instead of RGB."""
     height, width = job.size
     own = upscaler.output_size(*frames.shape[1:3])
     size = None if own == (height, width) else (height, width)  # restoring a recorded size
@@ -175,11 +195,15 @@ def upscaled_frames(
         indices = through[i : i + job.micro_batch]
         batch = frames[indices]
         started = time.perf_counter()
-        upscaled = (
-            upscaler.upscale_batch(batch) if size is None else upscaler.upscale_batch(batch, size)
-        )
+        if planes is not None:
+            upscaled = upscaler.upscale_batch_yuv420(batch, planes, size)
+        elif size is None:
+            upscaled = upscaler.upscale_batch(batch)
+        else:
+            upscaled = upscaler.upscale_batch(batch, size)
         cost.model_s += time.perf_counter() - started
-        expected = (len(batch), height, width, 3)
+        one = planes.shape(height, width) if planes is not None else (height, width, 3)
+        expected = (len(batch), *one)
         if upscaled.shape != expected or upscaled.dtype != batch.dtype:
             first, last = first_frame_index + indices[0], first_frame_index + indices[-1]
             raise VideoError(
@@ -276,10 +300,22 @@ def encode_run(
     model and its encoders share a process."""
     cost = ForwardCost()
     device = device_type(upscaler)
-    images = upscaled_frames(upscaler, job, frames, first_frame_index, cost)
+    planes = device_planes(upscaler, job, frames.dtype)
+    images = upscaled_frames(upscaler, job, frames, first_frame_index, cost, planes)
     chunk = encode_frames(job, images, pts, first_frame_index, device, threads, captions)
     encoder = job.settings.for_device(device).spec.name
     return EncodedRun(chunk, cost.model_s, cost.frames_skipped, encoder)
+
+
+def device_planes(upscaler: FrameUpscaler, job: EncodeJob, dtype: np.dtype) -> Yuv420 | None:
+    """The encoder's planes for ``upscaler`` to make, when its model runs on a GPU and it
+    can (``PlanesUpscaler``) and the encoder takes 8-bit 4:2:0 (``yuv420_planes``): the CPUs,
+    a GPU node's bound, then neither convert RGB nor receive twice the bytes. None: RGB."""
+    device = device_type(upscaler)
+    if device != "cuda" or dtype != np.uint8 or not isinstance(upscaler, PlanesUpscaler):
+        return None
+    pix_fmt = job.settings.for_device(device).resolve_pix_fmt(job.source)
+    return yuv420_planes(pix_fmt, job.source.colour)
 
 
 def device_type(upscaler: FrameUpscaler) -> str:

@@ -5,16 +5,21 @@ works. ``SimulatedGpuUpscaler`` waits the same way (asleep, off the CPU, a set t
 frame) and returns nearest-neighbour frames, on a device named ``cuda``: the pipeline sizes
 its encoders as for a GPU replica, and a codec family asks for NVENC first (and, with no
 NVIDIA driver here, falls back to the CPU encoder, as on a GPU without NVENC). Tests of
-the scheduling and the benchmark's ``encode`` section use it.
+the scheduling and the benchmark's ``encode`` section use it. Like ``rayapp.Upscaler`` on a
+GPU, it hands the encoder its own planes when asked (``upscale_batch_yuv420``), converting
+each low-resolution frame (swscale) and repeating the planes' samples: the same planes as
+converting its RGB frames, at a sixteenth of the work at x4.
 """
 
 from __future__ import annotations
 
 import time
 
+import av
 import numpy as np
 
 from rayapp.testing.patterns import NearestUpscaler
+from rayapp.video import Yuv420
 
 __all__ = ["SimulatedGpuUpscaler"]
 
@@ -36,3 +41,42 @@ class SimulatedGpuUpscaler(NearestUpscaler):
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         time.sleep(self.frame_s * len(frames))
         return super().upscale_batch(frames, size)
+
+    def upscale_batch_yuv420(
+        self, frames: np.ndarray, planes: Yuv420, size: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        time.sleep(self.frame_s * len(frames))
+        n, h, w, _ = frames.shape
+        height, width = size or self.output_size(h, w)
+        out = np.empty((n, *planes.shape(height, width)), np.uint8)
+        luma, chroma = out[:, :height], out[:, height:].reshape(n, 2, height // 2, width // 2)
+        for frame, y, c in zip(frames, luma, chroma, strict=True):
+            yuv = _yuv444(frame, planes)
+            # Each output pixel, and each 2x2 block's chroma, from the source pixel that
+            # nearest-neighbour puts at its top left.
+            y[...] = _nearest(yuv[0], height, width)
+            c[...] = [_nearest(p, height // 2, width // 2, step=2) for p in yuv[1:]]
+        return out
+
+
+def _yuv444(frame: np.ndarray, planes: Yuv420) -> np.ndarray:
+    """One HWC RGB uint8 frame -> its (3, H, W) Y, Cb, Cr planes (swscale)."""
+    rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), "rgb24")
+    yuv = rgb.reformat(format="yuv444p", **planes.swscale)
+    return yuv.to_ndarray().reshape(3, *frame.shape[:2])
+
+
+def _nearest(plane: np.ndarray, height: int, width: int, step: int = 1) -> np.ndarray:
+    """``plane`` to (height, width) by nearest neighbour, sample i taken where output pixel
+    ``i * step`` would be."""
+    h, w = plane.shape
+    if height % h == 0 and width % w == 0:  # whole repeats: two broadcast copies
+        fy, fx = height // h, width // w
+        wide = np.empty((h, w, fx), plane.dtype)
+        wide[...] = plane[:, :, None]
+        out = np.empty((h, fy, width), plane.dtype)
+        out[...] = wide.reshape(h, 1, width)
+        return out.reshape(height, width)
+    rows = np.arange(height) * step * h // (height * step)
+    cols = np.arange(width) * step * w // (width * step)
+    return plane[rows[:, None], cols]

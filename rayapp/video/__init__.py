@@ -26,6 +26,7 @@ from rayapp.video._info import (
 )
 from rayapp.video._nvenc import nvenc_reason
 from rayapp.video._plan import JobPlan, deinterlace_parity, plan_job, preflight
+from rayapp.video._planes import Yuv420, yuv420_planes
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
 from rayapp.video._segments import Deinterlace, Run, Segment, plan_segments
@@ -55,6 +56,7 @@ __all__ = [
     "Segment",
     "SubtitleStreamInfo",
     "VideoStreamInfo",
+    "Yuv420",
     "add_text_subtitle_stream",
     "assemble",
     "captioned_packet",
@@ -74,4 +76,5 @@ __all__ = [
     "stream_cues",
     "stream_payloads",
     "write_hls_segment",
+    "yuv420_planes",
 ]

@@ -23,6 +23,7 @@ from rayapp.video._captions import captioned_packet
 from rayapp.video._codecs import EncodeSettings, bit_depth
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import VideoStreamInfo
+from rayapp.video._planes import yuv420_planes
 
 __all__ = ["Chunk", "ChunkEncoder", "chunk_uri"]
 
@@ -53,7 +54,8 @@ def chunk_uri(work_uri: str, first_frame_index: int) -> str:
 
 
 class ChunkEncoder:
-    """Encode frames (HxWx3 RGB, uint8 or uint16) of consecutive frame_index into ``uri``.
+    """Encode frames (HxWx3 RGB, uint8 or uint16; or ``planes``, when not None: its own
+    8-bit 4:2:0 planes, made on a GPU) of consecutive frame_index into ``uri``.
 
     Use as a context manager; the chunk is published at ``uri`` atomically on a clean exit
     and never on an exception. ``chunk`` describes it afterwards::
@@ -83,6 +85,7 @@ class ChunkEncoder:
         self.pix_fmt = self.settings.resolve_pix_fmt(source)
         self.settings.check_size(height, width, self.pix_fmt)
         self._dtype = np.uint16 if bit_depth(self.pix_fmt) > 8 else np.uint8
+        self.planes = yuv420_planes(self.pix_fmt, source.colour)
         self._stack = contextlib.ExitStack()
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -133,8 +136,10 @@ class ChunkEncoder:
         if self._stream is None or self._container is None:
             raise RuntimeError("ChunkEncoder.write() outside its 'with' block")
         self._check_order(frame_index, pts)
-        expected = (self.height, self.width, 3)
-        if image.shape != expected or image.dtype != self._dtype:
+        rgb = (self.height, self.width, 3)
+        planes = self.planes.shape(self.height, self.width) if self.planes else None
+        if image.shape not in (rgb, planes) or image.dtype != self._dtype:
+            expected = f"{rgb}" + (f" (or {planes} planes)" if planes else "")
             raise VideoError(
                 f"Expected a {expected} {np.dtype(self._dtype).name} frame for {self.uri}, "
                 f"but got {image.shape} {image.dtype} (frame {frame_index})"
@@ -158,6 +163,8 @@ class ChunkEncoder:
             self._container.mux(captioned_packet(packet, captions))
 
     def _to_yuv(self, image: np.ndarray) -> av.VideoFrame:
+        if image.ndim == 2:  # the planes themselves
+            return av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), "yuv420p")
         if image.itemsize == 1 and image.flags.c_contiguous:
             frame = av.VideoFrame.from_numpy_buffer(image, format="rgb24")  # no copy
         else:
