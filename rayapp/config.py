@@ -259,7 +259,8 @@ class VideoJobConfig(BaseModel):
     preview: bool = Field(
         False,
         description="Publish the finished chunks, in frame order and with the source's audio, "
-        "as a growing HLS playlist at <output>.preview/index.m3u8 while the job runs (H.264).",
+        "as a growing HLS playlist at <output>.preview/index.m3u8 while the job runs "
+        "(H.264, HEVC or AV1).",
     )
     keep_preview: bool = Field(
         False, description="Keep the preview after success (it goes with the work prefix)."

@@ -125,10 +125,11 @@ class JobStatus(BaseModel):
 
 _ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 _SWEEP_EVERY_S = 60.0
-_PREVIEW_FILE = re.compile(r"^(index\.m3u8|segment-[0-9]{9}\.ts)$")
+_PREVIEW_FILE = re.compile(r"^(index\.m3u8|segment-[0-9]{9}\.(ts|m4s|init\.mp4))$")
 _MEDIA_TYPES = {
     "m3u8": "application/vnd.apple.mpegurl",
     "ts": "video/mp2t",
+    "m4s": "video/iso.segment",
     "mp4": "video/mp4",
     "m4v": "video/mp4",
     "mov": "video/quicktime",

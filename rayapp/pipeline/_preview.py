@@ -22,7 +22,9 @@ from rayapp.video import (
     Chunk,
     JobPlan,
     PlaylistEntry,
+    hls_init_name,
     hls_playlist,
+    hls_segment_name,
     write_hls_segment,
 )
 
@@ -46,9 +48,10 @@ class Preview:
         family = plan.settings.spec.family
         if family not in HLS_CODECS:
             raise ConfigError(
-                f"--preview publishes {', '.join(HLS_CODECS)} segments (MPEG-TS); this job "
-                f"encodes {family}: choose --codec h264, or no preview"
+                f"--preview publishes h264 (MPEG-TS), hevc or av1 (fragmented MP4) segments; "
+                f"this job encodes {family}: choose one of those codecs, or no preview"
             )
+        self._family = family
         self.uri = preview_uri(output_uri)
         self._plan = plan
         video = plan.info.video
@@ -98,13 +101,14 @@ class Preview:
         storage.remove(self.uri, recursive=True)
 
     def _publish(self, n: int, chunk: Chunk) -> None:
-        name = f"segment-{chunk.first_frame_index:09d}.ts"
+        name = hls_segment_name(f"segment-{chunk.first_frame_index:09d}", self._family)
         start: Fraction | None = self._times[n] if n > 0 else None
         end: Fraction | None = self._times[n + 1] if n + 1 < len(self._starts) else None
         write_hls_segment(
             chunk, self._plan.info, storage.join(self.uri, name), start_s=start, end_s=end
         )
-        self._entries.append(PlaylistEntry(name, float(self._times[n + 1] - self._times[n])))
+        seconds = float(self._times[n + 1] - self._times[n])
+        self._entries.append(PlaylistEntry(name, seconds, init=hls_init_name(name)))
         log.debug("preview: published %s", name)
 
     def _write(self, *, ended: bool) -> None:

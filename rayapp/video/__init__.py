@@ -15,7 +15,14 @@ from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
-from rayapp.video._hls import HLS_CODECS, PlaylistEntry, hls_playlist, write_hls_segment
+from rayapp.video._hls import (
+    HLS_CODECS,
+    PlaylistEntry,
+    hls_init_name,
+    hls_playlist,
+    hls_segment_name,
+    write_hls_segment,
+)
 from rayapp.video._info import (
     AudioStreamInfo,
     Keyframe,
@@ -67,7 +74,9 @@ __all__ = [
     "decode_segment",
     "deinterlace_parity",
     "encoder_usable",
+    "hls_init_name",
     "hls_playlist",
+    "hls_segment_name",
     "nvenc_reason",
     "plan_job",
     "plan_segments",
