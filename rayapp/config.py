@@ -209,6 +209,13 @@ class VideoJobConfig(BaseModel):
         "always; off: never (woven fields are upscaled as one picture). The output is "
         "progressive.",
     )
+    ivtc: bool = Field(
+        False,
+        description="Telecined film (3:2 pulldown): put each frame's fields back with their "
+        "film frame's (fieldmatch) before the model, and deinterlace (bwdif) only frames still "
+        "combed, whatever --deinterlace says; one frame per frame, every source timestamp "
+        "kept (the pulldown's repeated film frame is a repeat the model skips).",
+    )
     segment_s: float = Field(
         4.0,
         gt=0,

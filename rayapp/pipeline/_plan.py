@@ -38,6 +38,7 @@ def plan_video_job(
         chunk_frames=config.chunk_frames,
         lanes=lanes or config.replicas.max_replicas,
         deinterlace=config.deinterlace,
+        ivtc=config.ivtc,
     )
 
 

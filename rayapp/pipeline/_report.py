@@ -66,6 +66,7 @@ def certify(
     estimate: dict[str, float] | None = None,
     made_by: str | None = None,
     deinterlace: str | None = None,
+    ivtc: bool = False,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
@@ -75,7 +76,7 @@ def certify(
     against the actual ones, when the job was planned. ``made_by``: the fingerprint of what
     decides the output (``_resume.output_fingerprint``): a rerun of an archive skips a video
     whose certificate is ok and names the same. ``deinterlace``: the parity the job
-    deinterlaced the source with (None: it did not)."""
+    deinterlaced the source with (None: it did not); ``ivtc``: field matched first."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
@@ -84,11 +85,11 @@ def certify(
         pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
         measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
         if measured is None:
-            measured = measure(quality, source, output, starts, samples, deinterlace)
+            measured = measure(quality, source, output, starts, samples, deinterlace, ivtc)
     report = {
         "input": source.uri,
         "output": output_uri,
-        "integrity": integrity(source, output, deinterlace),
+        "integrity": integrity(source, output, deinterlace, ivtc),
         "quality": measured,
         "speed": {
             "elapsed_s": elapsed_s,
@@ -139,10 +140,11 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def integrity(
-    source: MediaInfo, output: MediaInfo, deinterlace: str | None = None
+    source: MediaInfo, output: MediaInfo, deinterlace: str | None = None, ivtc: bool = False
 ) -> dict[str, Any]:
     """What the output must keep of the source, checked from packets (module docstring);
-    ``deinterlace``: the parity the job deinterlaced with, the output then progressive."""
+    ``deinterlace``: the parity the job deinterlaced with (``ivtc``: field matched first),
+    the output then progressive."""
     src, out = source.video, output.video
     # In the output's time base (Matroska counts in milliseconds): what it can hold exactly.
     src_pts = [round(p * src.time_base / out.time_base) for p in src.frame_pts]
@@ -163,7 +165,7 @@ def integrity(
         "subtitles": _same_streams(stream_cues(source.uri), stream_cues(output.uri)),
         "colour": {"source": _colour(src.colour), "output": _colour(out.colour)},
         "rotation": {"source": src.rotation, "output": out.rotation},
-        "field_order": _field_order(src.field_order, out.field_order, deinterlace),
+        "field_order": _field_order(src.field_order, out.field_order, deinterlace, ivtc),
         "sample_aspect_ratio": {"source": _sar(src), "output": _sar(out)},
         "timecode": {"source": src.timecode, "output": out.timecode},
         "captions": {"source": src.caption_packets, "output": out.caption_packets},
@@ -182,11 +184,14 @@ def integrity(
     return {"ok": ok, **checks}
 
 
-def _field_order(source: str, output: str, deinterlace: str | None) -> dict[str, Any]:
+def _field_order(source: str, output: str, deinterlace: str | None, ivtc: bool) -> dict[str, Any]:
     """The output is progressive (or says nothing): upscaled frames have no fields, whether
-    the job deinterlaced them (``deinterlace``: with that parity) or scaled woven ones."""
+    the job deinterlaced them (``deinterlace``: with that parity; ``ivtc``: field matched
+    first) or scaled woven ones."""
     ok = output == "progressive" or (deinterlace is None and output == "unknown")
-    return {"source": source, "output": output, "deinterlaced": deinterlace, "ok": ok}
+    return {
+        "source": source, "output": output, "deinterlaced": deinterlace, "ivtc": ivtc, "ok": ok
+    }  # fmt: skip
 
 
 def _sar(video: VideoStreamInfo) -> str:
@@ -216,12 +221,13 @@ def quality(
     chunk_starts: Sequence[int],
     samples: int,
     deinterlace: str | None = None,
+    ivtc: bool = False,
 ) -> dict[str, Any]:
     """Consistency and flicker on sampled frames of the finished output (module
     docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
     pairs, frames = sampled_frames(source.video.frame_count, chunk_starts, samples)
     depth = 16 if source.video.bit_depth > 8 else 8
-    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace)
+    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace, ivtc=ivtc)
     out = decode_frames_at(output, frames, depth=depth)
     measured = measure_frames(out, src)
     added = {t: flicker(measured[t][2], measured[t + 1][2]) for t in pairs}

@@ -46,6 +46,7 @@ def _what_decides(config: VideoJobConfig, model: str) -> dict[str, Any]:
         "encoder": [config.codec, config.crf, config.preset],
         "dedup": config.effective_dedup_threshold,
         "deinterlace": config.deinterlace,
+        **({"ivtc": True} if config.ivtc else {}),  # earlier jobs' fingerprints unchanged
     }
 
 

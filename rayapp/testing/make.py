@@ -10,7 +10,7 @@ import av
 import numpy as np
 
 from rayapp import storage
-from rayapp.testing.patterns import frame_pattern, woven_frame
+from rayapp.testing.patterns import frame_pattern, telecined_frame, woven_frame
 from rayapp.video import add_text_subtitle_stream, captioned_packet
 
 __all__ = [
@@ -54,6 +54,7 @@ def make_test_video(
     rotation: int = 0,
     holds: Sequence[int] = (1,),
     interlaced: str | None = None,
+    telecine: bool = False,
     timecode: str | None = None,
     sample_aspect_ratio: Fraction | None = None,
     chapters: Sequence[tuple[int, int, str]] = (),
@@ -70,6 +71,8 @@ def make_test_video(
     frames, each frame then showing its drawing's index (see :func:`held_drawings`).
     ``interlaced`` tff or bff: each frame woven from two fields half a frame apart
     (:func:`woven_frame`), coded interlaced (x264) and tagged with that field order.
+    ``telecine``: film frames by 3:2 pulldown (:func:`telecined_frame`: frame ``i`` shows
+    film frames, not ``i``), coded and tagged as ``interlaced`` says (tff; None: progressive).
     ``timecode``: the start timecode ("HH:MM:SS:FF"; MP4/MOV write a timecode track).
     ``chapters``: (start ms, end ms, title) each. ``captions`` (H.264): each frame's
     access unit carries CEA-608 caption bytes of its own, :func:`frame_caption` (index).
@@ -107,7 +110,9 @@ def make_test_video(
         pts_list = _frame_pts(frames, fps, vfr)
         dtype = np.uint16 if "10" in pix_fmt else np.uint8
         for pts, drawing in zip(pts_list, held_drawings(frames, holds), strict=True):
-            if interlaced is not None:
+            if telecine:
+                image = telecined_frame(drawing, height, width)
+            elif interlaced is not None:
                 image = woven_frame(drawing, height, width, interlaced)
             else:
                 image = frame_pattern(drawing, height, width, texture=texture)

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NearestUpscaler", "frame_pattern", "read_frame_index"]
+__all__ = [
+    "PULLDOWN",
+    "NearestUpscaler",
+    "film_frame",
+    "frame_pattern",
+    "read_frame_index",
+    "telecined_frame",
+]
 
 _GRID_ROWS, _GRID_COLS = 4, 8
 _BITS = 16
@@ -100,6 +107,30 @@ def woven_frame(index: int, height: int, width: int, parity: str) -> np.ndarray:
         rows = field if parity == "tff" else 1 - field  # which rows this field holds
         frame[rows::2] = base[rows::2] + bars[None, :, None]
     return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+# 3:2 pulldown: the (top, bottom) fields of each of five video frames, as film frames of
+# the cycle (A B C D = 0 1 2 3): AA BB BC CD DD.
+PULLDOWN = ((0, 0), (1, 1), (1, 2), (2, 3), (3, 3))
+
+
+def film_frame(index: int, height: int, width: int) -> np.ndarray:
+    """Film frame ``index`` (24 a second): ``frame_pattern(index)`` under vertical bars that
+    move 6 pixels a frame, so that fields of two film frames woven together comb."""
+    base = frame_pattern(index, height, width).astype(np.float32)
+    x = np.arange(width, dtype=np.float32)
+    bars = 30.0 * np.sin(2 * np.pi * (x - 6.0 * index) / 16.0)
+    return np.clip(base + bars[None, :, None], 0, 255).astype(np.uint8)
+
+
+def telecined_frame(index: int, height: int, width: int) -> np.ndarray:
+    """Video frame ``index`` of film telecined to 30 frames a second by 3:2 pulldown
+    (``PULLDOWN``, top field first): two of every five frames weave two film frames."""
+    cycle, at = divmod(index, len(PULLDOWN))
+    top, bottom = (4 * cycle + f for f in PULLDOWN[at])
+    frame = film_frame(top, height, width)
+    frame[1::2] = film_frame(bottom, height, width)[1::2]
+    return frame
 
 
 def read_frame_index(image: np.ndarray) -> int:

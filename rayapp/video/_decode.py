@@ -78,12 +78,12 @@ def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFra
 
 
 def _with_neighbours(segment: Segment) -> Segment:
-    """The segment to decode: a deinterlaced one with the frame before and after it."""
+    """The segment to decode: a deinterlaced one with the frames before and after it that
+    its filters read."""
     window = segment.deinterlace
     if window is None:
         return segment
-    before = () if window.before is None else (window.before,)
-    after = () if window.after is None else (window.after,)
+    before, after = window.before, window.after
     return replace(
         segment,
         start=segment.start - len(before),
@@ -98,12 +98,15 @@ def _deinterlaced(
 ) -> Iterator[tuple[int, int, av.VideoFrame]]:
     """``bwdif``, one frame per frame: each frame out is the frame in at that place (its
     index and pts), both fields made whole from its own, its neighbours' and the frames'
-    motion. The graph is built on the first frame (its size and format)."""
+    motion. With ``window.ivtc``, ``fieldmatch`` first: each frame's fields matched with
+    the neighbouring frame's that belong to the same film frame, and bwdif only on the
+    frames it still finds combed. The graph is built on the first frame (its size and
+    format)."""
     graph: av.filter.Graph | None = None
     pending: list[tuple[int, int]] = []
     for index, pts, frame in frames:
         if graph is None:
-            graph = _bwdif_graph(frame, window.parity)
+            graph = _fields_graph(frame, window)
         pending.append((index, pts))
         graph.push(frame)
         yield from _pulled(graph, pending)
@@ -114,18 +117,24 @@ def _deinterlaced(
         raise InvalidVideoError(f"{uri}: the deinterlacer held back {len(pending)} frames")
 
 
-def _bwdif_graph(frame: av.VideoFrame, parity: str) -> av.filter.Graph:
+def _fields_graph(frame: av.VideoFrame, window: Deinterlace) -> av.filter.Graph:
     graph = av.filter.Graph()
-    source = graph.add_buffer(
-        width=frame.width,
-        height=frame.height,
-        format=frame.format.name,
-        time_base=frame.time_base or Fraction(1, 90000),  # bwdif keeps none of it
-    )
-    bwdif = graph.add("bwdif", f"mode=send_frame:parity={parity}:deint=all")
-    sink = graph.add("buffersink")
-    source.link_to(bwdif)
-    bwdif.link_to(sink)
+    chain = [
+        graph.add_buffer(
+            width=frame.width,
+            height=frame.height,
+            format=frame.format.name,
+            time_base=frame.time_base or Fraction(1, 90000),  # the filters keep none of it
+        )
+    ]
+    parity = window.parity
+    if window.ivtc:  # its combed frames come out flagged interlaced, for bwdif
+        chain.append(graph.add("fieldmatch", f"order={parity}:combmatch=full"))
+    deint = "interlaced" if window.ivtc else "all"
+    chain.append(graph.add("bwdif", f"mode=send_frame:parity={parity}:deint={deint}"))
+    chain.append(graph.add("buffersink"))
+    for a, b in zip(chain, chain[1:], strict=False):
+        a.link_to(b)
     graph.configure()
     return graph
 
@@ -143,22 +152,31 @@ def _pulled(
 
 
 def decode_frames_at(
-    info: MediaInfo, indices: Iterable[int], *, depth: int = 8, deinterlace: str | None = None
+    info: MediaInfo,
+    indices: Iterable[int],
+    *,
+    depth: int = 8,
+    deinterlace: str | None = None,
+    ivtc: bool = False,
 ) -> dict[int, np.ndarray]:
     """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them,
-    deinterlaced with ``deinterlace``'s parity when given): each decoded from the keyframe
-    before it, and only as far as it (and the frame after it, for the deinterlacer)."""
+    deinterlaced with ``deinterlace``'s parity when given, field matched first with
+    ``ivtc``): each decoded from the keyframe before it, and only as far as it (and the
+    frames after it that the filters read)."""
     wanted = sorted(set(indices))
     images: dict[int, np.ndarray] = {}
-    for segment in plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace):
+    segments = plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace, ivtc=ivtc)
+    for segment in segments:
         inside = [i for i in wanted if segment.start <= i < segment.stop]
         if not inside:
             continue
         stop = inside[-1] + 1
         part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
-        if segment.deinterlace is not None and stop < segment.stop:
-            after = segment.frame_pts[stop - segment.start]
-            part = replace(part, deinterlace=replace(segment.deinterlace, after=after))
+        window = segment.deinterlace
+        if window is not None and stop < segment.stop:
+            after = (*segment.frame_pts[stop - segment.start :], *window.after)
+            reach = Deinterlace.reach(window.ivtc)
+            part = replace(part, deinterlace=replace(window, after=tuple(after[:reach])))
         for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):
             images[frame.frame_index] = frame.image
     return images

@@ -29,6 +29,7 @@ class JobPlan:
     chunk_frames: int  # most frames per run: as asked, or auto_chunk_frames'
     runs: tuple[Run, ...]
     deinterlace: str | None = None  # the parity the frames are deinterlaced with; None: not
+    ivtc: bool = False  # field matched first (telecined film)
 
 
 def preflight(input_uri: str, output_uri: str) -> None:
@@ -49,12 +50,14 @@ def plan_job(
     chunk_frames: int | None,
     lanes: int = 1,
     deinterlace: str = "auto",
+    ivtc: bool = False,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
     48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
     (``auto_chunk_frames``). ``deinterlace``: auto (an interlaced source), on, off
-    (``deinterlace_parity``); an HDR source's encoder must keep it (``check_hdr``)."""
+    (``deinterlace_parity``); ``ivtc``: telecined film, field matched back to its film frames
+    first; an HDR source's encoder must keep it (``check_hdr``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
@@ -67,8 +70,8 @@ def plan_job(
             f"writes into H.264 only; {settings.spec.name} would drop them: choose --codec h264"
         )
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
-    parity = deinterlace_parity(info.video, deinterlace)
-    segments = plan_segments(info, segment_s, deinterlace=parity)
+    parity = deinterlace_parity(info.video, deinterlace, ivtc=ivtc)
+    segments = plan_segments(info, segment_s, deinterlace=parity, ivtc=ivtc)
     chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
     return JobPlan(
         info=info,
@@ -80,6 +83,7 @@ def plan_job(
         chunk_frames=chunk_frames,
         runs=tuple(plan_runs(segments, chunk_frames)),
         deinterlace=parity,
+        ivtc=ivtc,
     )
 
 
@@ -96,12 +100,16 @@ def _check_aspect(info: MediaInfo, output: OutputPlan, settings: EncodeSettings)
         )
 
 
-def deinterlace_parity(video: VideoStreamInfo, mode: str) -> str | None:
+def deinterlace_parity(video: VideoStreamInfo, mode: str, *, ivtc: bool = False) -> str | None:
     """The parity to deinterlace ``video`` with (its field order; auto: each frame's flag
     when the order is not known), None when its frames go as decoded: ``mode`` off, or
-    auto and the source says it is progressive or says nothing."""
+    auto and the source says it is progressive or says nothing. ``ivtc`` (telecined film,
+    whatever ``mode`` says): its field order, top first when it says none (NTSC film's
+    pulldown; a telecine coded progressive has no flag to go by)."""
     if mode not in ("auto", "on", "off"):
         raise ConfigError(f"Expected deinterlace auto, on or off, but got {mode!r}")
+    if ivtc:
+        return video.field_order if video.field_order in ("tff", "bff") else "tff"
     if mode == "off" or (mode == "auto" and not video.interlaced):
         return None
     return video.field_order if video.field_order in ("tff", "bff") else "auto"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from rayapp.errors import ConfigError
@@ -29,14 +29,24 @@ CHUNK_OVERHEAD_FRAMES = 2
 
 @dataclass(frozen=True)
 class Deinterlace:
-    """Deinterlace a segment's frames (``bwdif``, one frame out per frame in) with the frame
-    before it and the one after it in view, as a decode of the whole video would have them,
-    so that where the video is cut never changes a frame."""
+    """Deinterlace a segment's frames (``bwdif``, one frame out per frame in; with ``ivtc``,
+    field matching first) with the frames around it in view that the filters read, as a
+    decode of the whole video would have them, so that where the video is cut never
+    changes a frame."""
 
     parity: str  # the field shown first: tff, bff, or auto (each frame's own flag)
-    before: int | None  # pts of the frame before the segment; None: the video's first
-    before_seek_pts: int | None  # the keyframe to decode that frame from (None: the start)
-    after: int | None  # pts of the frame after the segment; None: the video's last
+    before: tuple[int, ...]  # pts of the frames just before the segment (fewer at the start)
+    before_seek_pts: int | None  # the keyframe to decode them from (None: the start)
+    after: tuple[int, ...]  # pts of the frames just after the segment (fewer at the end)
+    # Telecined film: FFmpeg's fieldmatch puts each frame's fields back with their film
+    # frame's (one frame out per frame in), then bwdif only the frames still combed.
+    ivtc: bool = False
+
+    @staticmethod
+    def reach(ivtc: bool) -> int:
+        """Frames the filters read on either side of a frame: bwdif one; fieldmatch one,
+        so two through both."""
+        return 2 if ivtc else 1
 
 
 @dataclass(frozen=True)
@@ -61,14 +71,15 @@ class Segment:
 
 
 def plan_segments(
-    info: MediaInfo, target_s: float, *, deinterlace: str | None = None
+    info: MediaInfo, target_s: float, *, deinterlace: str | None = None, ivtc: bool = False
 ) -> tuple[Segment, ...]:
     """Split the video into segments of about ``target_s`` seconds, cut at keyframes.
 
     A segment ends at the first keyframe at least ``target_s`` after its start, so segments
     are never shorter than ``target_s`` except the last; a video with keyframes far apart
     gets long segments (there is nowhere else to cut). ``deinterlace``: the parity (tff,
-    bff, auto) when the frames are to be deinterlaced (``Deinterlace``).
+    bff, auto) when the frames are to be deinterlaced (``Deinterlace``; ``ivtc``: field
+    matched first).
     """
     if not target_s > 0:
         raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
@@ -96,7 +107,9 @@ def plan_segments(
             frame_pts=pts[start:stop],
             deinterlace=None
             if deinterlace is None
-            else _window(info, key_pts, ranks, start, stop, deinterlace),
+            else _window(
+                info, key_pts, ranks, start, stop, Deinterlace(deinterlace, (), None, (), ivtc)
+            ),
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
@@ -108,21 +121,22 @@ def _window(
     ranks: list[int],
     start: int,
     stop: int,
-    parity: str,
+    how: Deinterlace,
 ) -> Deinterlace:
-    """The frames on either side of ``[start, stop)``, and where to decode the one before
-    from: the last keyframe at or before it (``key_pts``: keyframe pts by frame index;
-    ``ranks``: those frame indices, sorted)."""
+    """``how`` with the frames it reads on either side of ``[start, stop)``, and where to
+    decode those before from: the last keyframe at or before the first of them
+    (``key_pts``: keyframe pts by frame index; ``ranks``: those frame indices, sorted)."""
     video = info.video
-    if start == 0:
-        before = seek = None
-    else:
-        before = video.frame_pts[start - 1]
-        at = bisect.bisect_right(ranks, start - 1)
+    reach = Deinterlace.reach(how.ivtc)
+    first = max(0, start - reach)
+    before = video.frame_pts[first:start]
+    seek = None
+    if before:
+        at = bisect.bisect_right(ranks, first)
         key = ranks[at - 1] if at else 0
         seek = key_pts[key] if key > 0 else None
-    after = video.frame_pts[stop] if stop < video.frame_count else None
-    return Deinterlace(parity, before, seek, after)
+    after = video.frame_pts[stop : stop + reach]
+    return replace(how, before=tuple(before), before_seek_pts=seek, after=tuple(after))
 
 
 @dataclass(frozen=True)

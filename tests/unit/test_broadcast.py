@@ -13,9 +13,16 @@ import numpy as np
 import pytest
 
 from rayapp.errors import ContainerError, UnsupportedCodecError
-from rayapp.quality import combing
-from rayapp.testing import NearestUpscaler, make_test_video, read_frame_index
+from rayapp.quality import combing, psnr
+from rayapp.testing import (
+    NearestUpscaler,
+    decode_video,
+    make_test_video,
+    read_frame_index,
+    stream_packets,
+)
 from rayapp.testing.make import HDR10_LIGHT, frame_caption
+from rayapp.testing.patterns import film_frame
 from rayapp.video import Deinterlace, decode_segment, deinterlace_parity, plan_segments, probe
 from tests.local_job import check_output, upscale_locally
 from tests.unit.test_cli import rayapp
@@ -43,6 +50,21 @@ def interlaced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def telecined(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """16 film frames telecined to 20 video frames (3:2 pulldown, 30 a second), keyframes
+    every 5, coded interlaced top field first, audio."""
+    path = tmp_path_factory.mktemp("telecine") / "telecined.mp4"
+    return make_test_video(
+        str(path), frames=20, fps=30, gop=5, telecine=True, interlaced="tff", width=128, height=96
+    )
+
+
+# The film frame each video frame of ``telecined`` shows once its fields are matched: the
+# pulldown's third frame (B top, C bottom) takes B's bottom field from the frame before.
+FIELD_MATCHED = [4 * (i // 5) + (0, 1, 1, 2, 3)[i % 5] for i in range(20)]
+
+
+@pytest.fixture(scope="module")
 def hdr10(tmp_path_factory: pytest.TempPathFactory) -> str:
     """HEVC 10-bit PQ BT.2020 with mastering display and content light level, 8 frames."""
     path = tmp_path_factory.mktemp("hdr") / "hdr10.mkv"
@@ -63,7 +85,8 @@ def test_an_interlaced_source_is_deinterlaced_frame_for_frame(
     check_output(src, out)  # every frame once at its source pts, the audio, the colour
     checks = result.report["integrity"]
     assert checks["field_order"] == {
-        "source": parity, "output": "progressive", "deinterlaced": parity, "ok": True
+        "source": parity, "output": "progressive", "deinterlaced": parity, "ivtc": False,
+        "ok": True,
     }  # fmt: skip
     assert probe(out).video.field_order == "progressive"
     # Combing measured at the source's size: the woven fields' teeth are gone.
@@ -86,7 +109,7 @@ def test_where_the_video_is_cut_never_changes_a_deinterlaced_frame(
     for a, b in zip(one, pieces, strict=True):
         np.testing.assert_array_equal(a, b)
     # The neighbours matter: without them the frames at a cut come out otherwise.
-    blind = [replace(s, deinterlace=Deinterlace(parity, None, None, None)) for s in cut]
+    blind = [replace(s, deinterlace=Deinterlace(parity, (), None, ())) for s in cut]
     edges = [f for s in blind for f in decode_segment(info.uri, s) if f.frame_index in (3, 4)]
     assert all(not np.array_equal(f.image, one[f.frame_index]) for f in edges)
 
@@ -97,9 +120,59 @@ def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
     out = str(tmp_path / "out.mkv")
     result = upscale_locally(interlaced["bff"], out, NearestUpscaler(2), deinterlace="off")
     assert result.report["integrity"]["field_order"] == {
-        "source": "bff", "output": "progressive", "deinterlaced": None, "ok": True
+        "source": "bff", "output": "progressive", "deinterlaced": None, "ivtc": False,
+        "ok": True,
     }  # fmt: skip
     assert combing(frames_of(out)[:, ::2, ::2]).mean() > 0.5
+
+
+def test_telecined_film_is_field_matched_back_to_its_film_frames(
+    telecined: str, tmp_path: Path
+) -> None:
+    """--ivtc: every frame comes out whole from one film frame (no comb, far closer to the
+    film than bwdif's interpolation), one frame per frame at its source pts, cut into a
+    chunk per keyframe; the pulldown's repeated film frame skips the model."""
+    out = str(tmp_path / "out.mp4")
+    result = upscale_locally(telecined, out, NearestUpscaler(2), ivtc=True, segment_s=0.1)
+    source = probe(telecined).video
+    decoded = decode_video(out)
+    assert decoded.indices == FIELD_MATCHED
+    assert decoded.pts == [
+        round(p * source.time_base / decoded.time_base) for p in source.frame_pts
+    ]
+    assert [bytes(p) for p in stream_packets(out, "audio")] == [
+        bytes(p) for p in stream_packets(telecined, "audio")
+    ]
+    report = result.report
+    assert report["integrity"]["ok"] and report["speed"]["chunks"] == 4
+    assert report["integrity"]["field_order"] == {
+        "source": "tff", "output": "progressive", "deinterlaced": "tff", "ivtc": True, "ok": True
+    }  # fmt: skip
+    assert report["speed"]["frames_skipped"] == 4  # one film frame in four shown twice
+    film = np.stack([film_frame(i, 96, 128) for i in FIELD_MATCHED])
+    matched = frames_of(out)[:, ::2, ::2]
+    bwdif_out = str(tmp_path / "bwdif.mp4")
+    upscale_locally(telecined, bwdif_out, NearestUpscaler(2), segment_s=0.1)
+    interpolated = frames_of(bwdif_out)[:, ::2, ::2]
+    assert psnr(matched, film).min() > 34 > 31 > psnr(interpolated, film).mean()
+    source_combing = combing(frames_of(telecined)).mean()
+    assert source_combing > 0.3 and combing(matched).mean() < 0.001 < combing(interpolated).mean()
+
+
+def test_where_a_telecined_video_is_cut_never_changes_a_field_matched_frame(
+    telecined: str,
+) -> None:
+    info = probe(telecined)
+    parity = deinterlace_parity(info.video, "off", ivtc=True)  # --ivtc whatever it says
+    whole = plan_segments(info, 100.0, deinterlace=parity, ivtc=True)
+    cut = plan_segments(info, 0.1, deinterlace=parity, ivtc=True)
+    assert (parity, len(whole), [s.start for s in cut]) == ("tff", 1, [0, 5, 10, 15])
+    assert cut[1].deinterlace.before == info.video.frame_pts[3:5]  # two: fieldmatch, bwdif
+    one = [f.image for f in decode_segment(info.uri, whole[0])]
+    pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
+    assert len(one) == len(pieces) == 20
+    for a, b in zip(one, pieces, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(("codec", "ext"), [("hevc", ".mkv"), ("av1", ".mp4"), ("h264", ".mov")])
