@@ -72,6 +72,8 @@ CLIENT_FIELDS = (
     "crf",
     "segment_s",
     "chunk_frames",
+    "deinterlace",
+    "ivtc",
     "preview",
 )
 

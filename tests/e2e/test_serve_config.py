@@ -129,6 +129,11 @@ def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
         jobs,
     )
     assert (stored.mode, stored.downscale) == ("downscale", 2.0)
+    film = JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/f.mp4", deinterlace="on", ivtc=True)
+    assert (job_config(film, "m", jobs).deinterlace, job_config(film, "m", jobs).ivtc) == (
+        "on",
+        True,
+    )
     with pytest.raises(ValidationError, match="downscale"):
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/s.mp4", downscale=1)
     with pytest.raises(ConfigError, match="crf in 0..51 for libx264"):
