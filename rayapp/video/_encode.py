@@ -19,7 +19,7 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.errors import FrameAccountingError, VideoError
-from rayapp.video._captions import captioned_packet
+from rayapp.video._captions import CAPTION_CODECS, captioned_packet
 from rayapp.video._codecs import EncodeSettings, bit_depth
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import VideoStreamInfo
@@ -131,8 +131,8 @@ class ChunkEncoder:
         self, image: np.ndarray, *, frame_index: int, pts: int, captions: bytes = b""
     ) -> None:
         """Encode one frame; frame_index must follow the previous one and pts increase.
-        ``captions``: the source frame's caption triplets, written into its H.264 access
-        unit (``_captions.with_captions``)."""
+        ``captions``: the source frame's caption triplets, written into its access unit
+        (H.264, HEVC, AV1: ``_captions.with_captions``)."""
         if self._stream is None or self._container is None:
             raise RuntimeError("ChunkEncoder.write() outside its 'with' block")
         self._check_order(frame_index, pts)
@@ -150,7 +150,7 @@ class ChunkEncoder:
         frame.pts = pts
         frame.time_base = self.source.time_base
         if captions:
-            if self.settings.spec.family != "h264":
+            if self.settings.spec.family not in CAPTION_CODECS:
                 raise VideoError(f"{self.settings.spec.name} chunks cannot carry captions")
             self._captions[pts] = captions
         self._mux(self._stream.encode(frame))
@@ -160,7 +160,7 @@ class ChunkEncoder:
         """Mux the encoder's packets, each with its frame's captions (by pts) when any."""
         for packet in packets:
             captions = self._captions.pop(packet.pts, b"") if packet.pts is not None else b""
-            self._container.mux(captioned_packet(packet, captions))
+            self._container.mux(captioned_packet(packet, captions, self.settings.spec.family))
 
     def _to_yuv(self, image: np.ndarray) -> av.VideoFrame:
         if image.ndim == 2:  # the planes themselves

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from rayapp import storage
 from rayapp.errors import ConfigError, ContainerError, UnsupportedCodecError
+from rayapp.video._captions import CAPTION_CODECS
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
@@ -64,10 +65,11 @@ def plan_job(
     _check_aspect(info, output, settings)
     height, width = output_size(info)
     settings = settings.check_hdr(info.video)
-    if info.video.caption_packets and settings.spec.family != "h264":
+    if info.video.caption_packets and settings.spec.family not in CAPTION_CODECS:
         raise UnsupportedCodecError(
             f"The source carries CEA-608/708 captions in its video stream, which rayapp "
-            f"writes into H.264 only; {settings.spec.name} would drop them: choose --codec h264"
+            f"writes into {', '.join(CAPTION_CODECS)}; {settings.spec.name} would drop them: "
+            "choose --codec h264, hevc or av1"
         )
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     parity = deinterlace_parity(info.video, deinterlace, ivtc=ivtc)

@@ -243,18 +243,37 @@ def captions_shown(uri: str) -> dict[int, bytes]:
         }
 
 
-def test_captions_in_the_video_stream_are_carried_frame_for_frame(tmp_path: Path) -> None:
-    src = make_test_video(str(tmp_path / "in.mp4"), frames=12, gop=4, captions=True)
-    assert probe(src).video.caption_packets == 12
-    assert captions_shown(src) == {i: frame_caption(i) for i in range(12)}
-    out = str(tmp_path / "out.mkv")
-    result = upscale_locally(src, out, NearestUpscaler(2), chunk_frames=4, segment_s=0.1)
-    assert result.chunks_total == 3
-    check_output(src, out)
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """12 frames, each with its own CEA-608 caption bytes in its H.264 access unit."""
+    path = tmp_path_factory.mktemp("captions") / "in.mp4"
+    return make_test_video(str(path), frames=12, gop=4, captions=True)
+
+
+@pytest.mark.parametrize(("codec", "ext"), [("h264", ".mkv"), ("hevc", ".mkv"), ("av1", ".mp4")])
+def test_captions_in_the_video_stream_are_carried_frame_for_frame(
+    captioned: str, codec: str, ext: str, tmp_path: Path
+) -> None:
+    """Into H.264 and HEVC as an SEI, into AV1 as a T.35 metadata OBU: FFmpeg's decoders
+    read each frame's own bytes back, across three chunks."""
+    assert probe(captioned).video.caption_packets == 12
+    assert captions_shown(captioned) == {i: frame_caption(i) for i in range(12)}
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_locally(
+        captioned, out, NearestUpscaler(2), codec=codec, chunk_frames=4, segment_s=0.1
+    )
+    assert result.chunks_total == 3 and result.report["integrity"]["ok"]
+    assert decode_video(out).indices == list(range(12))
     assert result.report["integrity"]["captions"] == {"source": 12, "output": 12, "ok": True}
     assert captions_shown(out) == {i: frame_caption(i) for i in range(12)}
-    with pytest.raises(UnsupportedCodecError, match="captions .* choose --codec h264"):
-        upscale_locally(src, str(tmp_path / "hevc.mkv"), NearestUpscaler(2), codec="hevc")
+
+
+def test_captions_into_a_codec_that_cannot_carry_them_are_refused(
+    captioned: str, tmp_path: Path
+) -> None:
+    with pytest.raises(UnsupportedCodecError, match="captions .* choose --codec h264, hevc or av1"):
+        upscale_locally(captioned, str(tmp_path / "vp9.mkv"), NearestUpscaler(2), codec="vp9")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_chapters_are_kept(tmp_path: Path) -> None:
