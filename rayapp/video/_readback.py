@@ -23,15 +23,28 @@ def _open(uri: str) -> Iterator[av.container.InputContainer]:
 
 def stream_payloads(uri: str, kind: str) -> list[list[bytes]]:
     """Per stream of ``kind`` (``audio``, ``subtitle``, ...), in file order: the payload of
-    each of its packets (empty flush packets left out)."""
+    each of its packets (empty flush packets left out). AAC is its raw frames: MPEG-TS
+    carries each behind an ADTS header, which MP4 and Matroska (raw AAC, the header's
+    facts in the stream's configuration) leave out when they copy the packet."""
     with _open(uri) as container:
         streams = [s for s in container.streams if s.type == kind]
         payloads: dict[int, list[bytes]] = {s.index: [] for s in streams}
+        aac = {s.index for s in streams if s.codec_context.name == "aac"}
         if streams:  # demux() of no stream would mean every stream
             for packet in container.demux(streams):
                 if packet.size:
-                    payloads[packet.stream_index].append(bytes(packet))
+                    data = bytes(packet)
+                    if packet.stream_index in aac:
+                        data = _without_adts(data)
+                    payloads[packet.stream_index].append(data)
         return [payloads[s.index] for s in streams]
+
+
+def _without_adts(frame: bytes) -> bytes:
+    """An AAC frame without its ADTS header (7 bytes, 9 with a CRC), if it has one."""
+    if len(frame) >= 7 and frame[0] == 0xFF and frame[1] & 0xF6 == 0xF0:
+        return frame[7 if frame[1] & 0x01 else 9 :]
+    return frame
 
 
 def stream_cues(uri: str) -> list[list[Cue]]:

@@ -276,6 +276,24 @@ def test_captions_into_a_codec_that_cannot_carry_them_are_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_an_mpeg_ts_capture_keeps_its_aac_audio(tmp_path: Path, ext: str) -> None:
+    """MPEG-TS carries AAC behind ADTS headers, which MP4 and Matroska leave out: the same
+    audio, certified identical (a .ts capture failed its certificate before)."""
+    src = make_test_video(str(tmp_path / "capture.ts"), frames=12, gop=6)
+    with av.open(src) as c:
+        assert bytes(next(p for p in c.demux(audio=0) if p.size))[:2] == b"\xff\xf1"  # ADTS
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_locally(src, out, NearestUpscaler(2))
+    assert result.report["integrity"]["ok"]
+    assert result.report["integrity"]["audio"]["streams"] == [{"items": 9, "identical": True}]
+    with av.open(src) as a, av.open(out) as b:
+        decoded = [
+            np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1) for c in (a, b)
+        ]
+    np.testing.assert_array_equal(*decoded)
+
+
 def test_chapters_are_kept(tmp_path: Path) -> None:
     src = make_test_video(
         str(tmp_path / "in.mkv"), frames=12, chapters=[(0, 250, "Opening"), (250, 500, "Rest")]
