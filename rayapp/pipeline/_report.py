@@ -42,6 +42,7 @@ from rayapp.pipeline._sampled import (
 from rayapp.pipeline._sampled import report as sampled_report
 from rayapp.video import (
     Colour,
+    Deinterlace,
     MediaInfo,
     VideoStreamInfo,
     decode_frames_at,
@@ -65,8 +66,7 @@ def certify(
     measure: Callable[..., dict[str, Any]],
     estimate: dict[str, float] | None = None,
     made_by: str | None = None,
-    deinterlace: str | None = None,
-    ivtc: bool = False,
+    deinterlace: Deinterlace | None = None,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output; ``FrameAccountingError`` when the output fails its integrity.
@@ -75,8 +75,8 @@ def certify(
     torch is loaded (a runner's ``call``). ``estimate``: the plan's estimated seconds
     against the actual ones, when the job was planned. ``made_by``: the fingerprint of what
     decides the output (``_resume.output_fingerprint``): a rerun of an archive skips a video
-    whose certificate is ok and names the same. ``deinterlace``: the parity the job
-    deinterlaced the source with (None: it did not); ``ivtc``: field matched first."""
+    whose certificate is ok and names the same. ``deinterlace``: how the job deinterlaced
+    the source (None: it did not); at field rate, ``source`` is at field rate too."""
     output = probe(output_uri)
     starts = [c.chunk.first_frame_index for c in chunks]
     made = [c for c in chunks if not c.reused]
@@ -85,11 +85,11 @@ def certify(
         pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
         measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
         if measured is None:
-            measured = measure(quality, source, output, starts, samples, deinterlace, ivtc)
+            measured = measure(quality, source, output, starts, samples, deinterlace)
     report = {
         "input": source.uri,
         "output": output_uri,
-        "integrity": integrity(source, output, deinterlace, ivtc),
+        "integrity": integrity(source, output, deinterlace),
         "quality": measured,
         "speed": {
             "elapsed_s": elapsed_s,
@@ -140,11 +140,11 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def integrity(
-    source: MediaInfo, output: MediaInfo, deinterlace: str | None = None, ivtc: bool = False
+    source: MediaInfo, output: MediaInfo, deinterlace: Deinterlace | None = None
 ) -> dict[str, Any]:
     """What the output must keep of the source, checked from packets (module docstring);
-    ``deinterlace``: the parity the job deinterlaced with (``ivtc``: field matched first),
-    the output then progressive."""
+    ``deinterlace``: how the job deinterlaced, the output then progressive (at field rate,
+    ``source`` at field rate: twice the frames)."""
     src, out = source.video, output.video
     # In the output's time base (Matroska counts in milliseconds): what it can hold exactly.
     src_pts = [round(p * src.time_base / out.time_base) for p in src.frame_pts]
@@ -165,7 +165,7 @@ def integrity(
         "subtitles": _same_streams(stream_cues(source.uri), stream_cues(output.uri)),
         "colour": {"source": _colour(src.colour), "output": _colour(out.colour)},
         "rotation": {"source": src.rotation, "output": out.rotation},
-        "field_order": _field_order(src.field_order, out.field_order, deinterlace, ivtc),
+        "field_order": _field_order(src.field_order, out.field_order, deinterlace),
         "sample_aspect_ratio": {"source": _sar(src), "output": _sar(out)},
         "timecode": {"source": src.timecode, "output": out.timecode},
         "captions": {"source": src.caption_packets, "output": out.caption_packets},
@@ -184,13 +184,15 @@ def integrity(
     return {"ok": ok, **checks}
 
 
-def _field_order(source: str, output: str, deinterlace: str | None, ivtc: bool) -> dict[str, Any]:
+def _field_order(source: str, output: str, deinterlace: Deinterlace | None) -> dict[str, Any]:
     """The output is progressive (or says nothing): upscaled frames have no fields, whether
-    the job deinterlaced them (``deinterlace``: with that parity; ``ivtc``: field matched
-    first) or scaled woven ones."""
+    the job deinterlaced them (``deinterlace``: with its parity, field matched first with
+    ivtc, a frame per field at field rate) or scaled woven ones."""
     ok = output == "progressive" or (deinterlace is None and output == "unknown")
+    how = deinterlace or Deinterlace("")
     return {
-        "source": source, "output": output, "deinterlaced": deinterlace, "ivtc": ivtc, "ok": ok
+        "source": source, "output": output, "deinterlaced": deinterlace and how.parity,
+        "ivtc": how.ivtc, "field_rate": how.double, "ok": ok,
     }  # fmt: skip
 
 
@@ -220,14 +222,13 @@ def quality(
     output: MediaInfo,
     chunk_starts: Sequence[int],
     samples: int,
-    deinterlace: str | None = None,
-    ivtc: bool = False,
+    deinterlace: Deinterlace | None = None,
 ) -> dict[str, Any]:
     """Consistency and flicker on sampled frames of the finished output (module
     docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
     pairs, frames = sampled_frames(source.video.frame_count, chunk_starts, samples)
     depth = 16 if source.video.bit_depth > 8 else 8
-    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace, ivtc=ivtc)
+    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace)
     out = decode_frames_at(output, frames, depth=depth)
     measured = measure_frames(out, src)
     added = {t: flicker(measured[t][2], measured[t + 1][2]) for t in pairs}

@@ -166,7 +166,6 @@ def video_on(
             estimate=None if estimated_s is None else _estimate(estimated_s, planned),
             made_by=output_fingerprint(config, identity),
             deinterlace=plan.deinterlace,
-            ivtc=plan.ivtc,
         )
         if preview is not None:
             preview.close()

@@ -32,7 +32,7 @@ from rayapp.video._info import (
     VideoStreamInfo,
 )
 from rayapp.video._nvenc import nvenc_reason
-from rayapp.video._plan import JobPlan, deinterlace_parity, plan_job, preflight
+from rayapp.video._plan import JobPlan, deinterlace_for, field_rate, plan_job, preflight
 from rayapp.video._planes import Yuv420, yuv420_planes
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
@@ -72,8 +72,9 @@ __all__ = [
     "chunk_uri",
     "decode_frames_at",
     "decode_segment",
-    "deinterlace_parity",
+    "deinterlace_for",
     "encoder_usable",
+    "field_rate",
     "hls_init_name",
     "hls_playlist",
     "hls_segment_name",

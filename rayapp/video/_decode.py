@@ -59,11 +59,17 @@ def decode_segment(
     if depth not in (8, 16):
         raise ConfigError(f"Expected decode depth 8 or 16, but got {depth!r}")
     frames = _seeking(uri, _with_neighbours(segment))
-    if segment.deinterlace is not None:
-        frames = _deinterlaced(frames, segment.deinterlace, uri)
+    window = segment.deinterlace
+    if window is not None:
+        frames = _deinterlaced(frames, window, uri)
+    double = window is not None and window.double
     for index, pts, frame in frames:
         if segment.start <= index < segment.stop and (only is None or index in only):
-            yield DecodedFrame(index, pts, _to_rgb(frame, depth), frame_captions(frame))
+            if double:  # a field's frame: its pts on the field-rate timeline planned
+                pts = segment.frame_pts[index - segment.start]
+            # A source frame's captions go with its first field's frame only.
+            captions = b"" if double and index % 2 else frame_captions(frame)
+            yield DecodedFrame(index, pts, _to_rgb(frame, depth), captions)
 
 
 def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFrame]]:
@@ -83,13 +89,15 @@ def _with_neighbours(segment: Segment) -> Segment:
     window = segment.deinterlace
     if window is None:
         return segment
-    before, after = window.before, window.after
-    return replace(
+    before, after, step = window.before, window.after, window.step
+    seek = segment.seek_pts // step if segment.seek_pts is not None else None
+    return replace(  # in the source's frames (at field rate, every second frame planned)
         segment,
-        start=segment.start - len(before),
-        stop=segment.stop + len(after),
-        seek_pts=window.before_seek_pts if before else segment.seek_pts,
-        frame_pts=(*before, *segment.frame_pts, *after),
+        start=segment.start // step - len(before),
+        stop=segment.stop // step + len(after),
+        seek_pts=window.before_seek_pts if before else seek,
+        time_base=segment.time_base * step,
+        frame_pts=(*before, *(p // step for p in segment.frame_pts[::step]), *after),
     )
 
 
@@ -98,7 +106,8 @@ def _deinterlaced(
 ) -> Iterator[tuple[int, int, av.VideoFrame]]:
     """``bwdif``, one frame per frame: each frame out is the frame in at that place (its
     index and pts), both fields made whole from its own, its neighbours' and the frames'
-    motion. With ``window.ivtc``, ``fieldmatch`` first: each frame's fields matched with
+    motion (``window.double``: a frame per field, each field made whole). With
+    ``window.ivtc``, ``fieldmatch`` first: each frame's fields matched with
     the neighbouring frame's that belong to the same film frame, and bwdif only on the
     frames it still finds combed. The graph is built on the first frame (its size and
     format)."""
@@ -107,7 +116,10 @@ def _deinterlaced(
     for index, pts, frame in frames:
         if graph is None:
             graph = _fields_graph(frame, window)
-        pending.append((index, pts))
+        if window.double:  # a frame out per field: the frames 2i and 2i + 1 planned
+            pending += [(2 * index, 2 * pts), (2 * index + 1, 2 * pts)]
+        else:
+            pending.append((index, pts))
         graph.push(frame)
         yield from _pulled(graph, pending)
     if graph is not None:
@@ -131,7 +143,8 @@ def _fields_graph(frame: av.VideoFrame, window: Deinterlace) -> av.filter.Graph:
     if window.ivtc:  # its combed frames come out flagged interlaced, for bwdif
         chain.append(graph.add("fieldmatch", f"order={parity}:combmatch=full"))
     deint = "interlaced" if window.ivtc else "all"
-    chain.append(graph.add("bwdif", f"mode=send_frame:parity={parity}:deint={deint}"))
+    mode = "send_field" if window.double else "send_frame"
+    chain.append(graph.add("bwdif", f"mode={mode}:parity={parity}:deint={deint}"))
     chain.append(graph.add("buffersink"))
     for a, b in zip(chain, chain[1:], strict=False):
         a.link_to(b)
@@ -156,27 +169,28 @@ def decode_frames_at(
     indices: Iterable[int],
     *,
     depth: int = 8,
-    deinterlace: str | None = None,
-    ivtc: bool = False,
+    deinterlace: Deinterlace | None = None,
 ) -> dict[int, np.ndarray]:
     """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them,
-    deinterlaced with ``deinterlace``'s parity when given, field matched first with
-    ``ivtc``): each decoded from the keyframe before it, and only as far as it (and the
-    frames after it that the filters read)."""
+    deinterlaced as ``deinterlace`` says when given): each decoded from the keyframe
+    before it, and only as far as it (and the frames after it that the filters read)."""
     wanted = sorted(set(indices))
     images: dict[int, np.ndarray] = {}
-    segments = plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace, ivtc=ivtc)
-    for segment in segments:
+    for segment in plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace):
         inside = [i for i in wanted if segment.start <= i < segment.stop]
         if not inside:
             continue
         stop = inside[-1] + 1
-        part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
         window = segment.deinterlace
+        if window is not None:
+            stop += -stop % window.step  # a source frame's fields whole
+        part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
         if window is not None and stop < segment.stop:
-            after = (*segment.frame_pts[stop - segment.start :], *window.after)
-            reach = Deinterlace.reach(window.ivtc)
-            part = replace(part, deinterlace=replace(window, after=tuple(after[:reach])))
+            rest = [
+                p // window.step for p in segment.frame_pts[stop - segment.start :: window.step]
+            ]
+            after = (*rest, *window.after)[: window.reach]
+            part = replace(part, deinterlace=replace(window, after=tuple(after)))
         for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):
             images[frame.frame_index] = frame.image
     return images

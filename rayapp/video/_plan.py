@@ -4,7 +4,8 @@ segments and chunks (``rayapp.pipeline`` derives a job's from its config, once).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 from rayapp import storage
 from rayapp.errors import ConfigError, ContainerError, UnsupportedCodecError
@@ -12,11 +13,18 @@ from rayapp.video._captions import CAPTION_CODECS
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
-from rayapp.video._info import MediaInfo, VideoStreamInfo
+from rayapp.video._info import Keyframe, MediaInfo, VideoStreamInfo
 from rayapp.video._probe import check_video_header, probe
-from rayapp.video._segments import Run, Segment, auto_chunk_frames, plan_runs, plan_segments
+from rayapp.video._segments import (
+    Deinterlace,
+    Run,
+    Segment,
+    auto_chunk_frames,
+    plan_runs,
+    plan_segments,
+)
 
-__all__ = ["JobPlan", "deinterlace_parity", "plan_job", "preflight"]
+__all__ = ["JobPlan", "deinterlace_for", "field_rate", "plan_job", "preflight"]
 
 
 @dataclass(frozen=True)
@@ -29,8 +37,9 @@ class JobPlan:
     segments: tuple[Segment, ...]
     chunk_frames: int  # most frames per run: as asked, or auto_chunk_frames'
     runs: tuple[Run, ...]
-    deinterlace: str | None = None  # the parity the frames are deinterlaced with; None: not
-    ivtc: bool = False  # field matched first (telecined film)
+    # How the frames are deinterlaced (None: not). At field rate, ``info`` is the source's at
+    # field rate (``field_rate``): every count and timestamp the job keeps is of that.
+    deinterlace: Deinterlace | None = None
 
 
 def preflight(input_uri: str, output_uri: str) -> None:
@@ -57,8 +66,8 @@ def plan_job(
     work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
     48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
     (``auto_chunk_frames``). ``deinterlace``: auto (an interlaced source), on, off
-    (``deinterlace_parity``); ``ivtc``: telecined film, field matched back to its film frames
-    first; an HDR source's encoder must keep it (``check_hdr``)."""
+    or double (``deinterlace_for``); ``ivtc``: telecined film, field matched back to its film
+    frames first; an HDR source's encoder must keep it (``check_hdr``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
@@ -72,8 +81,10 @@ def plan_job(
             "choose --codec h264, hevc or av1"
         )
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
-    parity = deinterlace_parity(info.video, deinterlace, ivtc=ivtc)
-    segments = plan_segments(info, segment_s, deinterlace=parity, ivtc=ivtc)
+    how = deinterlace_for(info.video, deinterlace, ivtc=ivtc)
+    if how is not None and how.double:
+        info = field_rate(info)
+    segments = plan_segments(info, segment_s, deinterlace=how)
     chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
     return JobPlan(
         info=info,
@@ -84,8 +95,7 @@ def plan_job(
         segments=segments,
         chunk_frames=chunk_frames,
         runs=tuple(plan_runs(segments, chunk_frames)),
-        deinterlace=parity,
-        ivtc=ivtc,
+        deinterlace=how,
     )
 
 
@@ -102,16 +112,44 @@ def _check_aspect(info: MediaInfo, output: OutputPlan, settings: EncodeSettings)
         )
 
 
-def deinterlace_parity(video: VideoStreamInfo, mode: str, *, ivtc: bool = False) -> str | None:
-    """The parity to deinterlace ``video`` with (its field order; auto: each frame's flag
-    when the order is not known), None when its frames go as decoded: ``mode`` off, or
-    auto and the source says it is progressive or says nothing. ``ivtc`` (telecined film,
-    whatever ``mode`` says): its field order, top first when it says none (NTSC film's
-    pulldown; a telecine coded progressive has no flag to go by)."""
-    if mode not in ("auto", "on", "off"):
-        raise ConfigError(f"Expected deinterlace auto, on or off, but got {mode!r}")
+def deinterlace_for(video: VideoStreamInfo, mode: str, *, ivtc: bool = False) -> Deinterlace | None:
+    """How to deinterlace ``video``: with the parity of its field order (auto: each frame's
+    flag when the order is not known); None when its frames go as decoded: ``mode`` off,
+    or auto and the source says it is progressive or says nothing. ``mode`` double: a
+    frame per field. ``ivtc`` (telecined film, whatever ``mode`` says): field matched, its
+    field order, top first when it says none (NTSC film's pulldown; a telecine coded
+    progressive has no flag to go by)."""
+    if mode not in ("auto", "on", "off", "double"):
+        raise ConfigError(f"Expected deinterlace auto, on, off or double, but got {mode!r}")
+    known = video.field_order if video.field_order in ("tff", "bff") else None
     if ivtc:
-        return video.field_order if video.field_order in ("tff", "bff") else "tff"
+        return Deinterlace(known or "tff", ivtc=True)
     if mode == "off" or (mode == "auto" and not video.interlaced):
         return None
-    return video.field_order if video.field_order in ("tff", "bff") else "auto"
+    return Deinterlace(known or "auto", double=mode == "double")
+
+
+def field_rate(info: MediaInfo) -> MediaInfo:
+    """``info`` with its video at field rate: source frame i is frames 2i (at twice its
+    pts) and 2i + 1 (halfway to the next frame), in half the time base."""
+    video = info.video
+    pts = video.frame_pts
+    last = video.last_frame_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
+    ends = (*pts[1:], pts[-1] + last) if pts else ()
+    return replace(
+        info,
+        video=replace(
+            video,
+            time_base=video.time_base / 2,
+            frame_pts=tuple(t for p, end in zip(pts, ends, strict=True) for t in (2 * p, p + end)),
+            frame_count=2 * video.frame_count,
+            average_rate=_twice(video.average_rate),
+            real_rate=_twice(video.real_rate),
+            last_frame_duration=last,
+            keyframes=tuple(Keyframe(2 * k.frame_index, 2 * k.pts) for k in video.keyframes),
+        ),
+    )
+
+
+def _twice(rate: Fraction | None) -> Fraction | None:
+    return rate * 2 if rate else rate

@@ -30,23 +30,32 @@ CHUNK_OVERHEAD_FRAMES = 2
 @dataclass(frozen=True)
 class Deinterlace:
     """Deinterlace a segment's frames (``bwdif``, one frame out per frame in; with ``ivtc``,
-    field matching first) with the frames around it in view that the filters read, as a
-    decode of the whole video would have them, so that where the video is cut never
-    changes a frame."""
+    field matching first; with ``double``, a frame out per field) with the frames around it
+    in view that the filters read, as a decode of the whole video would have them, so that
+    where the video is cut never changes a frame. Without its frames (``before``, ``after``
+    empty), what a job asks for: ``rayapp.video.deinterlace_for``."""
 
     parity: str  # the field shown first: tff, bff, or auto (each frame's own flag)
-    before: tuple[int, ...]  # pts of the frames just before the segment (fewer at the start)
-    before_seek_pts: int | None  # the keyframe to decode them from (None: the start)
-    after: tuple[int, ...]  # pts of the frames just after the segment (fewer at the end)
+    before: tuple[int, ...] = ()  # pts of the source frames just before the segment
+    before_seek_pts: int | None = None  # the keyframe to decode them from (None: the start)
+    after: tuple[int, ...] = ()  # pts of the source frames just after the segment
     # Telecined film: FFmpeg's fieldmatch puts each frame's fields back with their film
     # frame's (one frame out per frame in), then bwdif only the frames still combed.
     ivtc: bool = False
+    # Field rate: each source frame i is the frames 2i and 2i + 1 of the video planned (its
+    # ``field_rate`` timeline); the window's pts are the source's.
+    double: bool = False
 
-    @staticmethod
-    def reach(ivtc: bool) -> int:
-        """Frames the filters read on either side of a frame: bwdif one; fieldmatch one,
-        so two through both."""
-        return 2 if ivtc else 1
+    @property
+    def reach(self) -> int:
+        """Source frames the filters read on either side of a frame: bwdif one;
+        fieldmatch one, so two through both."""
+        return 2 if self.ivtc else 1
+
+    @property
+    def step(self) -> int:
+        """Frames of the video planned per source frame."""
+        return 2 if self.double else 1
 
 
 @dataclass(frozen=True)
@@ -71,15 +80,14 @@ class Segment:
 
 
 def plan_segments(
-    info: MediaInfo, target_s: float, *, deinterlace: str | None = None, ivtc: bool = False
+    info: MediaInfo, target_s: float, *, deinterlace: Deinterlace | None = None
 ) -> tuple[Segment, ...]:
     """Split the video into segments of about ``target_s`` seconds, cut at keyframes.
 
     A segment ends at the first keyframe at least ``target_s`` after its start, so segments
     are never shorter than ``target_s`` except the last; a video with keyframes far apart
-    gets long segments (there is nowhere else to cut). ``deinterlace``: the parity (tff,
-    bff, auto) when the frames are to be deinterlaced (``Deinterlace``; ``ivtc``: field
-    matched first).
+    gets long segments (there is nowhere else to cut). ``deinterlace``: how the frames are
+    deinterlaced (each segment gets the frames around it the filters read), None: not.
     """
     if not target_s > 0:
         raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
@@ -107,9 +115,7 @@ def plan_segments(
             frame_pts=pts[start:stop],
             deinterlace=None
             if deinterlace is None
-            else _window(
-                info, key_pts, ranks, start, stop, Deinterlace(deinterlace, (), None, (), ivtc)
-            ),
+            else _window(info, key_pts, ranks, start, stop, deinterlace),
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
@@ -123,19 +129,19 @@ def _window(
     stop: int,
     how: Deinterlace,
 ) -> Deinterlace:
-    """``how`` with the frames it reads on either side of ``[start, stop)``, and where to
-    decode those before from: the last keyframe at or before the first of them
-    (``key_pts``: keyframe pts by frame index; ``ranks``: those frame indices, sorted)."""
-    video = info.video
-    reach = Deinterlace.reach(how.ivtc)
-    first = max(0, start - reach)
-    before = video.frame_pts[first:start]
+    """``how`` with the source frames it reads on either side of ``[start, stop)``, and
+    where to decode those before from: the last keyframe at or before the first of them
+    (``key_pts``: keyframe pts by frame index; ``ranks``: those frame indices, sorted). At
+    field rate, a source frame is every second frame of ``info``, at twice its pts."""
+    video, step = info.video, how.step
+    first = max(0, start - how.reach * step)
+    before = [p // step for p in video.frame_pts[first:start:step]]
     seek = None
     if before:
         at = bisect.bisect_right(ranks, first)
         key = ranks[at - 1] if at else 0
-        seek = key_pts[key] if key > 0 else None
-    after = video.frame_pts[stop : stop + reach]
+        seek = key_pts[key] // step if key > 0 else None
+    after = [p // step for p in video.frame_pts[stop : stop + how.reach * step : step]]
     return replace(how, before=tuple(before), before_seek_pts=seek, after=tuple(after))
 
 

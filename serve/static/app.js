@@ -184,7 +184,7 @@ const CHECKS = {
   colour: ["Colour", (c) => (c.ok ? c.output : `${c.output} (source ${c.source})`)],
   rotation: ["Rotation", (c) => (c.ok ? `${c.output}°` : `${c.output}° (source ${c.source}°)`)],
   field_order: ["Field order", (c) => (c.deinterlaced
-    ? `${c.output} (source ${c.source}, ${c.ivtc ? "field matched, " : ""}deinterlaced ${c.deinterlaced})`
+    ? `${c.output} (source ${c.source}, ${c.ivtc ? "field matched, " : ""}deinterlaced ${c.deinterlaced}${c.field_rate ? ", a frame per field" : ""})`
     : `${c.output} (source ${c.source})`)],
   sample_aspect_ratio: ["Sample aspect ratio", (c) => (c.ok
     ? c.output : `${c.output} (source ${c.source})`)],

@@ -413,3 +413,21 @@ def test_a_telecined_clip_field_matched_on_the_ray_job(ray_local: str, tmp_path:
     speed, checks = result.report["speed"], result.report["integrity"]
     assert (speed["chunks"], speed["frames_skipped"], checks["ok"]) == (2, 2, True)
     assert checks["field_order"]["ivtc"] is True
+
+
+def test_field_rate_on_the_ray_job(ray_local: str, tmp_path: Path) -> None:
+    """--deinterlace double on the Ray runner: 8 frames of 25i make 16 at 50 a second,
+    chunks of 3 (a frame's two fields in two chunks) on two replicas, certified."""
+    src = make_test_video(str(tmp_path / "tff.mkv"), frames=8, fps=25, gop=4, interlaced="tff")
+    out = str(tmp_path / "out.mkv")
+    config = VideoJobConfig(
+        input=src, output=out, deinterlace="double", chunk_frames=3, segment_s=0.1,
+        replicas=TWO_REPLICAS,
+    )  # fmt: skip
+    result = run_video_job(config, upscaler=NearestUpscaler(2), progress=())
+    decoded = decode_video(out)
+    assert decoded.indices == [i // 2 for i in range(16)]
+    assert decoded.pts == list(range(0, 320, 20))  # milliseconds
+    checks = result.report["integrity"]
+    assert checks["ok"] and checks["frames"]["output"] == 16 and checks["field_order"]["field_rate"]
+    assert result.report["speed"]["chunks"] == 6

@@ -23,7 +23,14 @@ from rayapp.testing import (
 )
 from rayapp.testing.make import HDR10_LIGHT, frame_caption
 from rayapp.testing.patterns import film_frame
-from rayapp.video import Deinterlace, decode_segment, deinterlace_parity, plan_segments, probe
+from rayapp.video import (
+    Deinterlace,
+    decode_segment,
+    deinterlace_for,
+    field_rate,
+    plan_segments,
+    probe,
+)
 from tests.local_job import check_output, upscale_locally
 from tests.unit.test_cli import rayapp
 
@@ -86,7 +93,7 @@ def test_an_interlaced_source_is_deinterlaced_frame_for_frame(
     checks = result.report["integrity"]
     assert checks["field_order"] == {
         "source": parity, "output": "progressive", "deinterlaced": parity, "ivtc": False,
-        "ok": True,
+        "field_rate": False, "ok": True,
     }  # fmt: skip
     assert probe(out).video.field_order == "progressive"
     # Combing measured at the source's size: the woven fields' teeth are gone.
@@ -99,9 +106,10 @@ def test_where_the_video_is_cut_never_changes_a_deinterlaced_frame(
     interlaced: dict[str, str],
 ) -> None:
     info = probe(interlaced["tff"])
-    parity = deinterlace_parity(info.video, "auto")
-    whole = plan_segments(info, 100.0, deinterlace=parity)
-    cut = plan_segments(info, 0.1, deinterlace=parity)
+    how = deinterlace_for(info.video, "auto")
+    assert how == Deinterlace("tff")
+    whole = plan_segments(info, 100.0, deinterlace=how)
+    cut = plan_segments(info, 0.1, deinterlace=how)
     assert (len(whole), [s.start for s in cut]) == (1, [0, 4, 8, 12])
     one = [f.image for f in decode_segment(info.uri, whole[0])]
     pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
@@ -109,9 +117,60 @@ def test_where_the_video_is_cut_never_changes_a_deinterlaced_frame(
     for a, b in zip(one, pieces, strict=True):
         np.testing.assert_array_equal(a, b)
     # The neighbours matter: without them the frames at a cut come out otherwise.
-    blind = [replace(s, deinterlace=Deinterlace(parity, (), None, ())) for s in cut]
+    blind = [replace(s, deinterlace=how) for s in cut]
     edges = [f for s in blind for f in decode_segment(info.uri, s) if f.frame_index in (3, 4)]
     assert all(not np.array_equal(f.image, one[f.frame_index]) for f in edges)
+
+
+@pytest.mark.parametrize("parity", ["tff", "bff"])
+def test_double_makes_a_frame_per_field(
+    interlaced: dict[str, str], parity: str, tmp_path: Path
+) -> None:
+    """--deinterlace double: 25i in, 50p out: each source frame's two fields as two whole
+    frames, the second halfway to the next frame; chunks of 3 frames, so that a source
+    frame's two fields fall in two chunks; certified at twice the frames."""
+    src = interlaced[parity]
+    out = str(tmp_path / "out.mkv")
+    result = upscale_locally(
+        src, out, NearestUpscaler(2), deinterlace="double", segment_s=0.1, chunk_frames=3
+    )
+    decoded = decode_video(out)
+    assert decoded.indices == [i // 2 for i in range(32)]  # each field shows its frame
+    assert decoded.time_base == Fraction(1, 1000) and decoded.pts == list(range(0, 640, 20))
+    assert probe(out).video.real_rate == 50
+    checks = result.report["integrity"]
+    assert checks["ok"] and checks["frames"] == {"source": 32, "output": 32, "ok": True}
+    assert checks["field_order"] == {
+        "source": parity, "output": "progressive", "deinterlaced": parity, "ivtc": False,
+        "field_rate": True, "ok": True,
+    }  # fmt: skip
+    assert [bytes(p) for p in stream_packets(out, "audio")] == [
+        bytes(p) for p in stream_packets(src, "audio")
+    ]
+    frames = frames_of(out)[:, ::2, ::2]
+    assert combing(frames).mean() < 0.1
+    # The fields were taken half a frame apart: a frame's two come out as two pictures.
+    assert all(not np.array_equal(frames[i], frames[i + 1]) for i in range(0, 32, 2))
+
+
+def test_where_the_video_is_cut_never_changes_a_frame_of_a_field(
+    interlaced: dict[str, str],
+) -> None:
+    info = field_rate(probe(interlaced["bff"]))
+    how = deinterlace_for(probe(interlaced["bff"]).video, "double")
+    assert how == Deinterlace("bff", double=True) and info.video.frame_count == 32
+    whole = plan_segments(info, 100.0, deinterlace=how)
+    cut = plan_segments(info, 0.1, deinterlace=how)
+    assert [s.start for s in cut] == [0, 8, 16, 24]
+    one = [(f.frame_index, f.pts, f.image) for f in decode_segment(info.uri, whole[0])]
+    pieces = [(f.frame_index, f.pts, f.image) for s in cut for f in decode_segment(info.uri, s)]
+    assert (
+        [f[:2] for f in one]
+        == [f[:2] for f in pieces]
+        == list(zip(range(32), info.video.frame_pts, strict=True))
+    )
+    for a, b in zip(one, pieces, strict=True):
+        np.testing.assert_array_equal(a[2], b[2])
 
 
 def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
@@ -121,7 +180,7 @@ def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
     result = upscale_locally(interlaced["bff"], out, NearestUpscaler(2), deinterlace="off")
     assert result.report["integrity"]["field_order"] == {
         "source": "bff", "output": "progressive", "deinterlaced": None, "ivtc": False,
-        "ok": True,
+        "field_rate": False, "ok": True,
     }  # fmt: skip
     assert combing(frames_of(out)[:, ::2, ::2]).mean() > 0.5
 
@@ -146,7 +205,8 @@ def test_telecined_film_is_field_matched_back_to_its_film_frames(
     report = result.report
     assert report["integrity"]["ok"] and report["speed"]["chunks"] == 4
     assert report["integrity"]["field_order"] == {
-        "source": "tff", "output": "progressive", "deinterlaced": "tff", "ivtc": True, "ok": True
+        "source": "tff", "output": "progressive", "deinterlaced": "tff", "ivtc": True,
+        "field_rate": False, "ok": True,
     }  # fmt: skip
     assert report["speed"]["frames_skipped"] == 4  # one film frame in four shown twice
     film = np.stack([film_frame(i, 96, 128) for i in FIELD_MATCHED])
@@ -163,10 +223,12 @@ def test_where_a_telecined_video_is_cut_never_changes_a_field_matched_frame(
     telecined: str,
 ) -> None:
     info = probe(telecined)
-    parity = deinterlace_parity(info.video, "off", ivtc=True)  # --ivtc whatever it says
-    whole = plan_segments(info, 100.0, deinterlace=parity, ivtc=True)
-    cut = plan_segments(info, 0.1, deinterlace=parity, ivtc=True)
-    assert (parity, len(whole), [s.start for s in cut]) == ("tff", 1, [0, 5, 10, 15])
+    how = deinterlace_for(info.video, "off", ivtc=True)  # --ivtc whatever it says
+    whole = plan_segments(info, 100.0, deinterlace=how)
+    cut = plan_segments(info, 0.1, deinterlace=how)
+    assert (how, len(whole), [s.start for s in cut]) == (
+        Deinterlace("tff", ivtc=True), 1, [0, 5, 10, 15]
+    )  # fmt: skip
     assert cut[1].deinterlace.before == info.video.frame_pts[3:5]  # two: fieldmatch, bwdif
     one = [f.image for f in decode_segment(info.uri, whole[0])]
     pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
