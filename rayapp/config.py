@@ -204,8 +204,9 @@ class VideoJobConfig(BaseModel):
     preset: str | None = Field(None, description="Encoder preset; the codec's default.")
     deinterlace: Literal["auto", "on", "off", "double"] = Field(
         "auto",
-        description="auto: deinterlace a source whose stream or frames say it is interlaced "
-        "(bwdif, one frame per frame: every source timestamp kept) before the model; on: "
+        description="auto: deinterlace a source whose stream or frames say it is interlaced, "
+        "or whose first frames FFmpeg's idet finds so (bwdif, one frame per frame: every "
+        "source timestamp kept) before the model; on: "
         "always; off: never (woven fields are upscaled as one picture); double: a frame per "
         "field (50 frames a second from 25i; the certificate expects twice the frames, each "
         "source frame's second at half its duration). The output is progressive.",

@@ -54,6 +54,7 @@ def make_test_video(
     rotation: int = 0,
     holds: Sequence[int] = (1,),
     interlaced: str | None = None,
+    field_flags: bool = True,
     telecine: bool = False,
     timecode: str | None = None,
     sample_aspect_ratio: Fraction | None = None,
@@ -70,7 +71,8 @@ def make_test_video(
     drawings for several frames, as animation does: drawing ``d`` for ``holds[d % len]``
     frames, each frame then showing its drawing's index (see :func:`held_drawings`).
     ``interlaced`` tff or bff: each frame woven from two fields half a frame apart
-    (:func:`woven_frame`), coded interlaced (x264) and tagged with that field order.
+    (:func:`woven_frame`), coded interlaced (x264) and tagged with that field order (with
+    ``field_flags`` False: coded and tagged progressive, as a capture that lost its flags).
     ``telecine``: film frames by 3:2 pulldown (:func:`telecined_frame`: frame ``i`` shows
     film frames, not ``i``), coded and tagged as ``interlaced`` says (tff; None: progressive).
     ``timecode``: the start timecode ("HH:MM:SS:FF"; MP4/MOV write a timecode track).
@@ -81,7 +83,7 @@ def make_test_video(
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
         video = _add_video(container, codec, pix_fmt, fps, width, height, crf, gop, bframes)
         video.codec_context.options = _codec_options(codec, crf, gop, bframes, open_gop)
-        if interlaced is not None:
+        if interlaced is not None and field_flags:
             _interlace(video, interlaced)
         if timecode is not None:
             video.metadata["timecode"] = timecode

@@ -13,6 +13,7 @@ from rayapp.video._captions import CAPTION_CODECS
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
+from rayapp.video._idet import detected_field_order
 from rayapp.video._info import Keyframe, MediaInfo, VideoStreamInfo
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._segments import (
@@ -65,9 +66,10 @@ def plan_job(
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
     48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
-    (``auto_chunk_frames``). ``deinterlace``: auto (an interlaced source), on, off
-    or double (``deinterlace_for``); ``ivtc``: telecined film, field matched back to its film
-    frames first; an HDR source's encoder must keep it (``check_hdr``)."""
+    (``auto_chunk_frames``). ``deinterlace``: auto (a source that says it is interlaced,
+    or whose first frames ``idet`` finds so), on, off or double (``deinterlace_for``);
+    ``ivtc``: telecined film, field matched back to its film frames first; an HDR source's
+    encoder must keep it (``check_hdr``)."""
     storage.check_scheme(output_uri)
     info = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
@@ -82,6 +84,8 @@ def plan_job(
         )
     settings.check_size(height, width, settings.resolve_pix_fmt(info.video))
     how = deinterlace_for(info.video, deinterlace, ivtc=ivtc)
+    if how is None and deinterlace == "auto" and (found := detected_field_order(info)):
+        how = Deinterlace(found)  # woven fields in a stream that does not say so
     if how is not None and how.double:
         info = field_rate(info)
     segments = plan_segments(info, segment_s, deinterlace=how)

@@ -173,6 +173,29 @@ def test_where_the_video_is_cut_never_changes_a_frame_of_a_field(
         np.testing.assert_array_equal(a[2], b[2])
 
 
+def test_woven_fields_in_a_stream_that_says_progressive_are_found(tmp_path: Path) -> None:
+    """auto: idet on the first frames finds woven fields the stream does not flag, and the
+    job deinterlaces them; progressive frames of the same size it leaves as they are; it
+    does not judge frames too small for its statistics."""
+    from rayapp.video._idet import detected_field_order
+
+    clip = {"frames": 16, "fps": 25, "gop": 4, "width": 160, "height": 120}
+    woven = make_test_video(
+        str(tmp_path / "woven.mp4"), interlaced="bff", field_flags=False, **clip
+    )
+    plain = make_test_video(str(tmp_path / "plain.mp4"), texture=True, **clip)
+    tiny = make_test_video(str(tmp_path / "tiny.mp4"), frames=16)
+    assert [probe(v).video.field_order for v in (woven, plain)] == ["progressive"] * 2
+    assert [detected_field_order(probe(v)) for v in (woven, plain, tiny)] == ["bff", None, None]
+    out = str(tmp_path / "out.mp4")
+    result = upscale_locally(woven, out, NearestUpscaler(2), segment_s=0.1)
+    assert result.report["integrity"]["field_order"]["deinterlaced"] == "bff"
+    assert (
+        combing(frames_of(woven)).mean() > 0.5 > 0.1 > combing(frames_of(out)[:, ::2, ::2]).mean()
+    )
+    check_output(woven, out)
+
+
 def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
     interlaced: dict[str, str], tmp_path: Path
 ) -> None:
