@@ -214,9 +214,9 @@ class VideoJobConfig(BaseModel):
     ivtc: bool = Field(
         False,
         description="Telecined film (3:2 pulldown): put each frame's fields back with their "
-        "film frame's (fieldmatch) before the model, and deinterlace (bwdif) only frames still "
-        "combed, whatever --deinterlace says; one frame per frame, every source timestamp "
-        "kept (the pulldown's repeated film frame is a repeat the model skips).",
+        "film frame's (fieldmatch; bwdif only where still combed), drop the pulldown's repeat "
+        "of every five frames and show the four kept evenly: 23.976 frames a second from "
+        "29.97, the certificate expecting that timeline. Whatever --deinterlace says.",
     )
     segment_s: float = Field(
         4.0,

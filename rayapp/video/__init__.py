@@ -15,6 +15,7 @@ from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
+from rayapp.video._film import film_frames, film_rate
 from rayapp.video._hls import (
     HLS_CODECS,
     PlaylistEntry,
@@ -75,6 +76,8 @@ __all__ = [
     "deinterlace_for",
     "encoder_usable",
     "field_rate",
+    "film_frames",
+    "film_rate",
     "hls_init_name",
     "hls_playlist",
     "hls_segment_name",

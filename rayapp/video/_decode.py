@@ -63,9 +63,13 @@ def decode_segment(
     if window is not None:
         frames = _deinterlaced(frames, window, uri)
     double = window is not None and window.double
+    # At film rate: each source frame kept, as the frame planned that shows it.
+    planned = {} if window is None else {s: segment.start + n for n, s in enumerate(window.sources)}
     for index, pts, frame in frames:
+        if planned:
+            index = planned.get(index, -1)  # a repeated film frame dropped: -1
         if segment.start <= index < segment.stop and (only is None or index in only):
-            if double:  # a field's frame: its pts on the field-rate timeline planned
+            if double or planned:  # its pts on the timeline planned
                 pts = segment.frame_pts[index - segment.start]
             # A source frame's captions go with its first field's frame only.
             captions = b"" if double and index % 2 else frame_captions(frame)
@@ -90,6 +94,16 @@ def _with_neighbours(segment: Segment) -> Segment:
     if window is None:
         return segment
     before, after, step = window.before, window.after, window.step
+    if window.sources:  # film rate: the source frames from the first shown to the last
+        first = window.sources[0]
+        return replace(
+            segment,
+            start=first - len(before),
+            stop=first + len(window.source_pts) + len(after),
+            seek_pts=window.before_seek_pts if before else None,
+            time_base=segment.time_base * 4,  # unused: the pts are the source's
+            frame_pts=(*before, *window.source_pts, *after),
+        )
     seek = segment.seek_pts // step if segment.seek_pts is not None else None
     return replace(  # in the source's frames (at field rate, every second frame planned)
         segment,
@@ -185,7 +199,18 @@ def decode_frames_at(
         if window is not None:
             stop += -stop % window.step  # a source frame's fields whole
         part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
-        if window is not None and stop < segment.stop:
+        if window is not None and window.sources and stop < segment.stop:
+            shown = stop - segment.start  # the part's frames: up to its last source frame
+            upto = window.sources[shown - 1] - window.sources[0] + 1
+            after = (*window.source_pts[upto:], *window.after)[: window.reach]
+            window = replace(
+                window,
+                sources=window.sources[:shown],
+                source_pts=window.source_pts[:upto],
+                after=tuple(after),
+            )
+            part = replace(part, deinterlace=window)
+        elif window is not None and stop < segment.stop:
             rest = [
                 p // window.step for p in segment.frame_pts[stop - segment.start :: window.step]
             ]

@@ -13,6 +13,7 @@ from rayapp.video._captions import CAPTION_CODECS
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
+from rayapp.video._film import film_frames, film_rate
 from rayapp.video._idet import detected_field_order
 from rayapp.video._info import Keyframe, MediaInfo, VideoStreamInfo
 from rayapp.video._probe import check_video_header, probe
@@ -88,6 +89,14 @@ def plan_job(
         how = Deinterlace(found)  # woven fields in a stream that does not say so
     if how is not None and how.double:
         info = field_rate(info)
+    elif how is not None and how.ivtc:
+        if info.video.caption_packets:
+            raise UnsupportedCodecError(
+                "The source carries CEA-608/708 captions in its video stream; --ivtc drops "
+                "a frame in five and its captions with it: upscale it without --ivtc"
+            )
+        how = replace(how, film=film_frames(info, how))
+        info = film_rate(info, how.film)
     segments = plan_segments(info, segment_s, deinterlace=how)
     chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
     return JobPlan(

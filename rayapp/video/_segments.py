@@ -28,6 +28,17 @@ CHUNK_OVERHEAD_FRAMES = 2
 
 
 @dataclass(frozen=True)
+class Film:
+    """Telecined film restored to its own frames (``--ivtc``): the source frame each frame
+    planned shows (``kept``: one of every five dropped, ``rayapp.video._film``), and what
+    the decode needs of the source to find them: every frame's pts, the keyframes'."""
+
+    kept: tuple[int, ...]
+    pts: tuple[int, ...] = field(repr=False)
+    keyframes: tuple[tuple[int, int], ...] = field(repr=False)  # (frame index, pts), sorted
+
+
+@dataclass(frozen=True)
 class Deinterlace:
     """Deinterlace a segment's frames (``bwdif``, one frame out per frame in; with ``ivtc``,
     field matching first; with ``double``, a frame out per field) with the frames around it
@@ -45,6 +56,12 @@ class Deinterlace:
     # Field rate: each source frame i is the frames 2i and 2i + 1 of the video planned (its
     # ``field_rate`` timeline); the window's pts are the source's.
     double: bool = False
+    # Film rate (with ivtc): what the job plans for the whole video; a segment gets its own
+    # part instead: the source frame of each of its frames, and the pts of the source frames
+    # from its first to its last (those dropped between included).
+    film: Film | None = None
+    sources: tuple[int, ...] = ()
+    source_pts: tuple[int, ...] = ()
 
     @property
     def reach(self) -> int:
@@ -133,6 +150,8 @@ def _window(
     where to decode those before from: the last keyframe at or before the first of them
     (``key_pts``: keyframe pts by frame index; ``ranks``: those frame indices, sorted). At
     field rate, a source frame is every second frame of ``info``, at twice its pts."""
+    if how.film is not None:
+        return _film_window(how.film, start, stop, how)
     video, step = info.video, how.step
     first = max(0, start - how.reach * step)
     before = [p // step for p in video.frame_pts[first:start:step]]
@@ -143,6 +162,28 @@ def _window(
         seek = key_pts[key] // step if key > 0 else None
     after = [p // step for p in video.frame_pts[stop : stop + how.reach * step : step]]
     return replace(how, before=tuple(before), before_seek_pts=seek, after=tuple(after))
+
+
+def _film_window(film: Film, start: int, stop: int, how: Deinterlace) -> Deinterlace:
+    """``how`` for the frames ``[start, stop)`` planned at film rate: their source frames,
+    all source frames from the first to the last, those the filters read on either side,
+    and the keyframe to decode from."""
+    first, last = film.kept[start], film.kept[stop - 1]
+    low, high = max(0, first - how.reach), min(len(film.pts), last + 1 + how.reach)
+    seek = None
+    if low > 0:
+        at = bisect.bisect_right(film.keyframes, (low, float("inf")))
+        index, pts = film.keyframes[at - 1] if at else (0, 0)
+        seek = pts if index > 0 else None
+    return replace(
+        how,
+        film=None,
+        before=film.pts[low:first],
+        before_seek_pts=seek,
+        after=film.pts[last + 1 : high],
+        sources=film.kept[start:stop],
+        source_pts=film.pts[first : last + 1],
+    )
 
 
 @dataclass(frozen=True)

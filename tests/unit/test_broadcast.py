@@ -25,9 +25,13 @@ from rayapp.testing.make import HDR10_LIGHT, frame_caption
 from rayapp.testing.patterns import film_frame
 from rayapp.video import (
     Deinterlace,
+    MediaInfo,
+    Segment,
     decode_segment,
     deinterlace_for,
     field_rate,
+    film_frames,
+    film_rate,
     plan_segments,
     probe,
 )
@@ -102,20 +106,29 @@ def test_an_interlaced_source_is_deinterlaced_frame_for_frame(
     assert before > 0.5 and after < 0.1, (before, after)
 
 
+def cut_as_uncut(info: MediaInfo, how: Deinterlace) -> tuple[list[Segment], list[np.ndarray]]:
+    """``info`` cut at every keyframe, and its frames decoded so, checked equal to one
+    uncut decode: every frame once at its index and pts (those ``info`` plans), the same
+    pixels. Returns the segments and the uncut frames."""
+    whole = plan_segments(info, 100.0, deinterlace=how)
+    cut = plan_segments(info, 0.1, deinterlace=how)
+    one = [(f.frame_index, f.pts, f.image) for f in decode_segment(info.uri, whole[0])]
+    pieces = [(f.frame_index, f.pts, f.image) for s in cut for f in decode_segment(info.uri, s)]
+    planned = list(enumerate(info.video.frame_pts))
+    assert len(whole) == 1 and [f[:2] for f in one] == [f[:2] for f in pieces] == planned
+    for a, b in zip(one, pieces, strict=True):
+        np.testing.assert_array_equal(a[2], b[2])
+    return cut, [f[2] for f in one]
+
+
 def test_where_the_video_is_cut_never_changes_a_deinterlaced_frame(
     interlaced: dict[str, str],
 ) -> None:
     info = probe(interlaced["tff"])
     how = deinterlace_for(info.video, "auto")
     assert how == Deinterlace("tff")
-    whole = plan_segments(info, 100.0, deinterlace=how)
-    cut = plan_segments(info, 0.1, deinterlace=how)
-    assert (len(whole), [s.start for s in cut]) == (1, [0, 4, 8, 12])
-    one = [f.image for f in decode_segment(info.uri, whole[0])]
-    pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
-    assert len(one) == len(pieces) == 16
-    for a, b in zip(one, pieces, strict=True):
-        np.testing.assert_array_equal(a, b)
+    cut, one = cut_as_uncut(info, how)
+    assert [s.start for s in cut] == [0, 4, 8, 12]
     # The neighbours matter: without them the frames at a cut come out otherwise.
     blind = [replace(s, deinterlace=how) for s in cut]
     edges = [f for s in blind for f in decode_segment(info.uri, s) if f.frame_index in (3, 4)]
@@ -159,18 +172,8 @@ def test_where_the_video_is_cut_never_changes_a_frame_of_a_field(
     info = field_rate(probe(interlaced["bff"]))
     how = deinterlace_for(probe(interlaced["bff"]).video, "double")
     assert how == Deinterlace("bff", double=True) and info.video.frame_count == 32
-    whole = plan_segments(info, 100.0, deinterlace=how)
-    cut = plan_segments(info, 0.1, deinterlace=how)
+    cut, _ = cut_as_uncut(info, how)
     assert [s.start for s in cut] == [0, 8, 16, 24]
-    one = [(f.frame_index, f.pts, f.image) for f in decode_segment(info.uri, whole[0])]
-    pieces = [(f.frame_index, f.pts, f.image) for s in cut for f in decode_segment(info.uri, s)]
-    assert (
-        [f[:2] for f in one]
-        == [f[:2] for f in pieces]
-        == list(zip(range(32), info.video.frame_pts, strict=True))
-    )
-    for a, b in zip(one, pieces, strict=True):
-        np.testing.assert_array_equal(a[2], b[2])
 
 
 def test_woven_fields_in_a_stream_that_says_progressive_are_found(tmp_path: Path) -> None:
@@ -208,56 +211,54 @@ def test_deinterlace_off_upscales_the_woven_fields_as_they_are(
     assert combing(frames_of(out)[:, ::2, ::2]).mean() > 0.5
 
 
-def test_telecined_film_is_field_matched_back_to_its_film_frames(
+def test_telecined_film_is_restored_to_its_film_frames_at_film_rate(
     telecined: str, tmp_path: Path
 ) -> None:
-    """--ivtc: every frame comes out whole from one film frame (no comb, far closer to the
-    film than bwdif's interpolation), one frame per frame at its source pts, cut into a
-    chunk per keyframe; the pulldown's repeated film frame skips the model."""
+    """--ivtc: the 20 frames at 30 a second become the 16 film frames at 24, each once,
+    whole (no comb, far closer to the film than bwdif's interpolation of every frame),
+    evenly spaced, the audio as it was; cut into a chunk per keyframe; certified against
+    the film-rate timeline."""
     out = str(tmp_path / "out.mp4")
     result = upscale_locally(telecined, out, NearestUpscaler(2), ivtc=True, segment_s=0.1)
-    source = probe(telecined).video
     decoded = decode_video(out)
-    assert decoded.indices == FIELD_MATCHED
-    assert decoded.pts == [
-        round(p * source.time_base / decoded.time_base) for p in source.frame_pts
-    ]
+    assert decoded.indices == list(range(16))
+    assert [p * decoded.time_base for p in decoded.pts] == [Fraction(k, 24) for k in range(16)]
+    output = probe(out).video
+    assert (output.real_rate, output.duration_s) == (24, probe(telecined).video.duration_s)
     assert [bytes(p) for p in stream_packets(out, "audio")] == [
         bytes(p) for p in stream_packets(telecined, "audio")
     ]
     report = result.report
     assert report["integrity"]["ok"] and report["speed"]["chunks"] == 4
+    assert report["integrity"]["frames"] == {"source": 16, "output": 16, "ok": True}
     assert report["integrity"]["field_order"] == {
         "source": "tff", "output": "progressive", "deinterlaced": "tff", "ivtc": True,
         "field_rate": False, "ok": True,
     }  # fmt: skip
-    assert report["speed"]["frames_skipped"] == 4  # one film frame in four shown twice
-    film = np.stack([film_frame(i, 96, 128) for i in FIELD_MATCHED])
-    matched = frames_of(out)[:, ::2, ::2]
+    restored = frames_of(out)[:, ::2, ::2]
     bwdif_out = str(tmp_path / "bwdif.mp4")
     upscale_locally(telecined, bwdif_out, NearestUpscaler(2), segment_s=0.1)
     interpolated = frames_of(bwdif_out)[:, ::2, ::2]
-    assert psnr(matched, film).min() > 34 > 31 > psnr(interpolated, film).mean()
+    films = [
+        np.stack([film_frame(i, 96, 128) for i in shown]) for shown in (range(16), FIELD_MATCHED)
+    ]
+    assert psnr(restored, films[0]).min() > 34 > 31 > psnr(interpolated, films[1]).mean()
     source_combing = combing(frames_of(telecined)).mean()
-    assert source_combing > 0.3 and combing(matched).mean() < 0.001 < combing(interpolated).mean()
+    assert source_combing > 0.3 and combing(restored).mean() < 0.001 < combing(interpolated).mean()
 
 
-def test_where_a_telecined_video_is_cut_never_changes_a_field_matched_frame(
-    telecined: str,
-) -> None:
+def test_where_a_telecined_video_is_cut_never_changes_a_film_frame(telecined: str) -> None:
     info = probe(telecined)
     how = deinterlace_for(info.video, "off", ivtc=True)  # --ivtc whatever it says
-    whole = plan_segments(info, 100.0, deinterlace=how)
-    cut = plan_segments(info, 0.1, deinterlace=how)
-    assert (how, len(whole), [s.start for s in cut]) == (
-        Deinterlace("tff", ivtc=True), 1, [0, 5, 10, 15]
-    )  # fmt: skip
-    assert cut[1].deinterlace.before == info.video.frame_pts[3:5]  # two: fieldmatch, bwdif
-    one = [f.image for f in decode_segment(info.uri, whole[0])]
-    pieces = [f.image for s in cut for f in decode_segment(info.uri, s)]
-    assert len(one) == len(pieces) == 20
-    for a, b in zip(one, pieces, strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert how == Deinterlace("tff", ivtc=True)
+    film = film_frames(info, how)
+    # Of each five, the third (B top, C bottom) repeats B once its fields are matched.
+    assert film.kept == tuple(i for i in range(20) if i % 5 != 2)
+    at_film_rate = film_rate(info, film)
+    assert at_film_rate.video.frame_count == 16
+    cut, _ = cut_as_uncut(at_film_rate, replace(how, film=film))
+    assert [s.start for s in cut] == [0, 4, 8, 12]
+    assert cut[1].deinterlace.before == info.video.frame_pts[3:5]  # fieldmatch, bwdif
 
 
 @pytest.mark.parametrize(("codec", "ext"), [("hevc", ".mkv"), ("av1", ".mp4"), ("h264", ".mov")])
@@ -358,6 +359,8 @@ def test_captions_into_a_codec_that_cannot_carry_them_are_refused(
 ) -> None:
     with pytest.raises(UnsupportedCodecError, match="captions .* choose --codec h264, hevc or av1"):
         upscale_locally(captioned, str(tmp_path / "vp9.mkv"), NearestUpscaler(2), codec="vp9")
+    with pytest.raises(UnsupportedCodecError, match="--ivtc drops a frame in five"):
+        upscale_locally(captioned, str(tmp_path / "film.mkv"), NearestUpscaler(2), ivtc=True)
     assert list(tmp_path.iterdir()) == []
 
 
