@@ -4,6 +4,7 @@ packet of each stream of a kind, and the cues of each subtitle stream."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import av
@@ -12,7 +13,10 @@ from rayapp import storage
 
 __all__ = ["Cue", "stream_cues", "stream_payloads"]
 
-Cue = tuple[int, int, bytes]  # start ms, end ms, the cue's text as its codec gives it
+Cue = tuple[int, int, bytes]  # start ms, end ms, the cue's text and styles (``_styled``)
+# An ASS override block ({\i1}, {\b0}, {\r}, ...), as FFmpeg gives every text cue.
+_OVERRIDES = re.compile(rb"\{([^}]*)\}")
+_STYLE = re.compile(rb"\\(?:(r)[^\\]*|([ibus])(\d*)(?=\\|$))")  # \r[style]; \i1, \b0, ...
 
 
 @contextlib.contextmanager
@@ -59,7 +63,32 @@ def stream_cues(uri: str) -> list[list[Cue]]:
                     continue
                 start = round(packet.pts * packet.time_base * 1000)
                 end = start + round(packet.duration * packet.time_base * 1000)
-                found += [(start, end, s.dialogue) for s in stream.decode(packet)]
+                found += [(start, end, _styled(s.dialogue)) for s in stream.decode(packet)]
             cues.append(found)
             container.seek(0)
         return cues
+
+
+def _styled(dialogue: bytes) -> bytes:
+    """A cue's text with its italic, bold, underline and strike-out spans said one way:
+    formats write the same styles with other tags (MP4's mov_text ends an italic span
+    with a reset, ``{\\r}``, where SubRip wrote ``{\\i0}``). Each run of text is led
+    by the styles on it (``{ib}``); other tags are left out."""
+    out, on = bytearray(), set()
+    at, shown = 0, frozenset()
+    for match in _OVERRIDES.finditer(dialogue + b"{}"):
+        text = dialogue[at : match.start()]
+        if text:
+            if on != shown:
+                out += b"{" + bytes(sorted(on)) + b"}"
+                shown = frozenset(on)
+            out += text
+        for reset, tag, value in _STYLE.findall(match[1]):
+            if reset:
+                on.clear()
+            elif value in (b"", b"0"):
+                on.discard(tag[0])
+            else:
+                on.add(tag[0])
+        at = match.end()
+    return bytes(out)

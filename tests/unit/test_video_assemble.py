@@ -108,3 +108,22 @@ def test_webm_output_converts_subrip_to_webvtt(tmp_path: Path) -> None:
     assert (info.format_name, [s.codec for s in info.subtitles]) == ("matroska,webm", ["webvtt"])
     assert subtitle_cues(out) == [(100, 300, b"hello"), (350, 450, b"world")]
     assert decode_video(out).indices == list(range(12))
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_styled_subrip_cues_keep_their_styles_in_mov_text(tmp_path: Path, ext: str) -> None:
+    """SubRip's italics ({\\i1}...{\\i0}, as FFmpeg gives them) come back from MP4's
+    mov_text ending in a reset ({\\r}): the same styles, certified identical (such a job
+    failed its certificate before); a lost style would still differ."""
+    from rayapp.video import stream_cues
+    from rayapp.video._readback import _styled
+
+    cues = (SubtitleCue(0, 300, r"{\i1}italic{\i0} and plain"), SubtitleCue(400, 800, "plain"))
+    src = make_test_video(str(tmp_path / "in.mkv"), frames=24, subtitles=cues)
+    out = str(tmp_path / f"out{ext}")
+    result = upscale_locally(src, out, NearestUpscaler(2))
+    assert result.report["integrity"]["subtitles"] == {
+        "streams": [{"items": 2, "identical": True}], "ok": True
+    }  # fmt: skip
+    assert stream_cues(out) == [[(0, 300, b"{i}italic{} and plain"), (400, 800, b"plain")]]
+    assert _styled(rb"{\i1}italic{\r} and plain") != _styled(b"italic and plain")
