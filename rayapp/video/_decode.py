@@ -101,7 +101,7 @@ def _with_neighbours(segment: Segment) -> Segment:
             start=first - len(before),
             stop=first + len(window.source_pts) + len(after),
             seek_pts=window.before_seek_pts if before else None,
-            time_base=segment.time_base * 4,  # unused: the pts are the source's
+            time_base=segment.time_base * 4,  # the source's (film rate counts quarters)
             frame_pts=(*before, *window.source_pts, *after),
         )
     seek = segment.seek_pts // step if segment.seek_pts is not None else None

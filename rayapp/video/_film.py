@@ -55,16 +55,18 @@ def film_rate(info: MediaInfo, film: Film) -> MediaInfo:
     pts, count = video.frame_pts, video.frame_count
     last = video.last_frame_duration or (pts[-1] - pts[-2] if count > 1 else 1)
     ends = (*pts[1:], pts[-1] + last)
+    per_cycle: dict[int, int] = {}  # frames kept of each cycle, by its first frame
+    for i in film.kept:
+        per_cycle[i - i % CYCLE] = per_cycle.get(i - i % CYCLE, 0) + 1
     shown: list[int] = []
     duration = 4 * last
-    for start in range(0, count, CYCLE):
-        cycle = [i for i in film.kept if start <= i < start + CYCLE]
+    for start, frames in per_cycle.items():
         if start + CYCLE <= count:
             span = ends[start + CYCLE - 1] - pts[start]  # five frames' time: four in it
-            shown += [4 * pts[start] + k * span for k in range(len(cycle))]
+            shown += [4 * pts[start] + k * span for k in range(frames)]
             duration = span
         else:
-            shown += [4 * pts[i] for i in cycle]
+            shown += [4 * pts[i] for i in film.kept[len(shown) :]]
             duration = 4 * last
     kept = film.kept
     keyframes = []
