@@ -18,7 +18,7 @@ import time
 import av
 import numpy as np
 
-from rayapp.testing.patterns import NearestUpscaler
+from rayapp.testing.patterns import NearestUpscaler, _repeat
 from rayapp.video import Yuv420
 
 __all__ = ["SimulatedGpuUpscaler"]
@@ -70,13 +70,8 @@ def _nearest(plane: np.ndarray, height: int, width: int, step: int = 1) -> np.nd
     """``plane`` to (height, width) by nearest neighbour, sample i taken where output pixel
     ``i * step`` would be."""
     h, w = plane.shape
-    if height % h == 0 and width % w == 0:  # whole repeats: two broadcast copies
-        fy, fx = height // h, width // w
-        wide = np.empty((h, w, fx), plane.dtype)
-        wide[...] = plane[:, :, None]
-        out = np.empty((h, fy, width), plane.dtype)
-        out[...] = wide.reshape(h, 1, width)
-        return out.reshape(height, width)
+    if height % h == 0 and height // h == width // w and width % w == 0:
+        return _repeat(plane[None, :, :, None], height // h)[0, :, :, 0]  # whole repeats
     rows = np.arange(height) * step * h // (height * step)
     cols = np.arange(width) * step * w // (width * step)
     return plane[rows[:, None], cols]

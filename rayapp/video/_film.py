@@ -52,9 +52,8 @@ def film_rate(info: MediaInfo, film: Film) -> MediaInfo:
     four evenly across its five's time (a cycle's first at its first frame's pts), in a
     quarter of the time base; a partial cycle's at their own pts."""
     video = info.video
-    pts, count = video.frame_pts, video.frame_count
-    last = video.last_frame_duration or (pts[-1] - pts[-2] if count > 1 else 1)
-    ends = (*pts[1:], pts[-1] + last)
+    pts, count, ends = video.frame_pts, video.frame_count, video.frame_ends()
+    last = ends[-1] - pts[-1]
     per_cycle: dict[int, int] = {}  # frames kept of each cycle, by its first frame
     for i in film.kept:
         per_cycle[i - i % CYCLE] = per_cycle.get(i - i % CYCLE, 0) + 1

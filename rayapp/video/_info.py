@@ -58,6 +58,15 @@ class VideoStreamInfo:
     def interlaced(self) -> bool:
         return self.field_order in ("tff", "bff", "interlaced")
 
+    def frame_ends(self) -> tuple[int, ...]:
+        """Where each frame ends: the next frame's pts; the last one's pts plus its duration
+        (the step before it when unknown; 1 for a lone frame)."""
+        pts = self.frame_pts
+        if not pts:
+            return ()
+        last = self.last_frame_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
+        return (*pts[1:], pts[-1] + last)
+
 
 @dataclass(frozen=True)
 class AudioStreamInfo:

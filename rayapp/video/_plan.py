@@ -146,9 +146,7 @@ def field_rate(info: MediaInfo) -> MediaInfo:
     """``info`` with its video at field rate: source frame i is frames 2i (at twice its
     pts) and 2i + 1 (halfway to the next frame), in half the time base."""
     video = info.video
-    pts = video.frame_pts
-    last = video.last_frame_duration or (pts[-1] - pts[-2] if len(pts) > 1 else 1)
-    ends = (*pts[1:], pts[-1] + last) if pts else ()
+    pts, ends = video.frame_pts, video.frame_ends()
     return replace(
         info,
         video=replace(
@@ -158,7 +156,7 @@ def field_rate(info: MediaInfo) -> MediaInfo:
             frame_count=2 * video.frame_count,
             average_rate=_twice(video.average_rate),
             real_rate=_twice(video.real_rate),
-            last_frame_duration=last,
+            last_frame_duration=ends[-1] - pts[-1] if pts else 0,
             keyframes=tuple(Keyframe(2 * k.frame_index, 2 * k.pts) for k in video.keyframes),
         ),
     )

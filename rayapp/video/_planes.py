@@ -15,12 +15,16 @@ from rayapp.video._colour import Colour, sws_matrix, sws_range
 
 __all__ = ["Yuv420", "yuv420_planes"]
 
-# AVCOL_SPC_* -> the (Kr, Kb) luma weights of the matrix swscale applies for it
-# (``_colour.sws_matrix``: BT.709; BT.601 for 470BG, SMPTE 170M and an untagged source;
-# BT.2020 for both of its codes). FCC and SMPTE 240M stay on the encoder's conversion.
+# The (Kr, Kb) luma weights of each matrix swscale converts with (``_colour.sws_matrix``
+# names it for a stream's code: an untagged one converts as BT.601). FCC and SMPTE 240M
+# stay on the encoder's own conversion.
 _BT601 = (0.299, 0.114)
-_WEIGHTS = {1: (0.2126, 0.0722), 5: _BT601, 6: _BT601, 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
-_ENCODER_ONLY = {4, 7}
+_WEIGHTS = {
+    "itu709": (0.2126, 0.0722),
+    "itu601": _BT601,
+    "smpte170m": _BT601,
+    "bt2020": (0.2627, 0.0593),
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Yuv420:
     @property
     def weights(self) -> tuple[float, float]:
         """(Kr, Kb): Y = Kr R + (1 - Kr - Kb) G + Kb B."""
-        return _WEIGHTS.get(self.matrix, _BT601)
+        return _WEIGHTS[sws_matrix(self.matrix)]
 
     @property
     def swscale(self) -> dict[str, str]:
@@ -55,6 +59,6 @@ class Yuv420:
 def yuv420_planes(pix_fmt: str, colour: Colour) -> Yuv420 | None:
     """The planes an encoder of ``pix_fmt`` takes for a source of ``colour``, or None
     where it converts RGB itself (another format or bit depth, an unusual matrix)."""
-    if pix_fmt != "yuv420p" or colour.matrix in _ENCODER_ONLY:
+    if pix_fmt != "yuv420p" or sws_matrix(colour.matrix) not in _WEIGHTS:
         return None
     return Yuv420(colour.matrix, full_range=colour.range == 2)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -111,10 +113,10 @@ def plan_segments(
     video = info.video
     pts, time_base = video.frame_pts, video.time_base
     key_pts = {k.frame_index: k.pts for k in video.keyframes}
-    ranks = sorted(key_pts)
+    keys = sorted(key_pts.items())
     # Frames before the first keyframe (a stream cut mid-GOP) go to the first segment,
     # which decodes from the start of the file instead of seeking.
-    cuts = [0] + [i for i in ranks if i > 0]
+    cuts = [0] + [i for i, _ in keys if i > 0]
     starts = [0]
     for cut in cuts[1:]:
         if (pts[cut] - pts[starts[-1]]) * time_base >= target_s:
@@ -132,34 +134,26 @@ def plan_segments(
             frame_pts=pts[start:stop],
             deinterlace=None
             if deinterlace is None
-            else _window(info, key_pts, ranks, start, stop, deinterlace),
+            else _window(info, keys, start, stop, deinterlace),
         )
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
 
 
 def _window(
-    info: MediaInfo,
-    key_pts: dict[int, int],
-    ranks: list[int],
-    start: int,
-    stop: int,
-    how: Deinterlace,
+    info: MediaInfo, keys: list[tuple[int, int]], start: int, stop: int, how: Deinterlace
 ) -> Deinterlace:
     """``how`` with the source frames it reads on either side of ``[start, stop)``, and
-    where to decode those before from: the last keyframe at or before the first of them
-    (``key_pts``: keyframe pts by frame index; ``ranks``: those frame indices, sorted). At
-    field rate, a source frame is every second frame of ``info``, at twice its pts."""
+    where to decode those before from (``keys``: the keyframes' (frame index, pts),
+    sorted). At field rate, a source frame is every second frame of ``info``, at twice its
+    pts."""
     if how.film is not None:
         return _film_window(how.film, start, stop, how)
     video, step = info.video, how.step
     first = max(0, start - how.reach * step)
     before = [p // step for p in video.frame_pts[first:start:step]]
-    seek = None
-    if before:
-        at = bisect.bisect_right(ranks, first)
-        key = ranks[at - 1] if at else 0
-        seek = key_pts[key] // step if key > 0 else None
+    seek = _seek_pts(keys, first) if before else None
+    seek = seek // step if seek is not None else None
     after = [p // step for p in video.frame_pts[stop : stop + how.reach * step : step]]
     return replace(how, before=tuple(before), before_seek_pts=seek, after=tuple(after))
 
@@ -170,20 +164,23 @@ def _film_window(film: Film, start: int, stop: int, how: Deinterlace) -> Deinter
     and the keyframe to decode from."""
     first, last = film.kept[start], film.kept[stop - 1]
     low, high = max(0, first - how.reach), min(len(film.pts), last + 1 + how.reach)
-    seek = None
-    if low > 0:
-        at = bisect.bisect_right(film.keyframes, (low, float("inf")))
-        index, pts = film.keyframes[at - 1] if at else (0, 0)
-        seek = pts if index > 0 else None
     return replace(
         how,
         film=None,
         before=film.pts[low:first],
-        before_seek_pts=seek,
+        before_seek_pts=_seek_pts(film.keyframes, low) if low > 0 else None,
         after=film.pts[last + 1 : high],
         sources=film.kept[start:stop],
         source_pts=film.pts[first : last + 1],
     )
+
+
+def _seek_pts(keys: Sequence[tuple[int, int]], index: int) -> int | None:
+    """The pts of the last keyframe at or before frame ``index`` (``keys``: (frame index,
+    pts), sorted), None when that is the video's first frame: decode from the start."""
+    at = bisect.bisect_right(keys, (index, math.inf))
+    key, pts = keys[at - 1] if at else (0, 0)
+    return pts if key > 0 else None
 
 
 @dataclass(frozen=True)
