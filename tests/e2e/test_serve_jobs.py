@@ -234,7 +234,7 @@ def _check_report_view(page, report: dict) -> None:  # noqa: ANN001 - a Playwrig
         ["Field order", "passed", "progressive (source progressive)"],
         ["Sample aspect ratio", "passed", "1:1"],
         ["Timecode", "passed", "none in the source"],
-        ["Captions (608/708)", "passed", "none in the source"],
+        ["Captions (608/708)", "passed", "96 of 96 captioned frames"],
         ["HDR10 metadata", "passed", "none in the source"],
     ]
     quality = _rows(page, "#job-quality")
@@ -242,6 +242,67 @@ def _check_report_view(page, report: dict) -> None:  # noqa: ANN001 - a Playwrig
     assert quality[3] == ["Outlier frames", "none"]
     assert page.text_content("#job-warnings") == "none"
     assert json.loads(page.text_content("#job-report-json")) == report
+
+
+def _check_failed_certificate(page, job: dict, out: str, frames: int) -> None:  # noqa: ANN001
+    """A job whose output lost the captions of its first chunk (``frames`` / 2 frames):
+    its state (GET) and the page give the error and the certificate."""
+    half = frames // 2
+    assert job["status"] == "FAILED" and job["output"] is None, job
+    assert job["error"] == (
+        f"{out} fails its integrity checks (captions); see {out}.report.json"
+    ), job["error"]
+    report = job["report"]
+    assert report == json.loads(storage.read_bytes(out + ".report.json"))
+    assert report["integrity"]["ok"] is False
+    assert report["integrity"]["captions"] == {"source": frames, "output": half, "ok": False}
+    failed = [k for k, v in report["integrity"].items() if k != "ok" and not v["ok"]]
+    assert failed == ["captions"]
+    assert (report["speed"]["chunks"], report["speed"]["chunks_reused"]) == (2, 1)
+    text = page.text_content("#job-status")
+    assert text.startswith(f"{_job_id(page)}: FAILED") and text.endswith(job["error"]), text
+    assert page.get_attribute("#job-status", "class") == "error"
+    assert page.is_visible("#job-report")
+    rows = {row[0]: row[1:] for row in _rows(page, "#job-checks")}
+    assert rows.pop("Captions (608/708)") == ["FAILED", f"{half} of {frames} captioned frames"]
+    assert {verdict for verdict, _ in rows.values()} == {"passed"}
+    warnings = page.eval_on_selector_all("#job-warnings li", "(li) => li.map((l) => l.textContent)")
+    assert warnings == [f"Captions (608/708): {half} of {frames} captioned frames"]
+    assert json.loads(page.text_content("#job-report-json")) == report
+    page.screenshot(path=str(ARTIFACTS / "serve-page-failed-certificate.png"), full_page=True)
+
+
+def _job_id(page) -> str:  # noqa: ANN001 - a Playwright page
+    """The id of the job the page follows, from its status line."""
+    return page.text_content("#job-status").split(":")[0]
+
+
+def _finished_chunks(out: str) -> list[str]:
+    """The chunks that jobs writing ``out`` finished: under its one work prefix, each with
+    its record."""
+    base = f"{out}.rayapp-work"
+    [work] = [storage.join(base, name) for name in storage.list_names(base)]
+    names = storage.list_names(work)
+    return sorted(storage.join(work, n) for n in names if n + ".json" in names)
+
+
+def _strip_captions(uri: str) -> None:
+    """Rewrites the H.264 chunk at ``uri`` without its SEI units, where its captions are (the
+    stream's parameter sets and every frame unchanged)."""
+    import io
+
+    import av
+
+    written = io.BytesIO()
+    with av.open(io.BytesIO(storage.read_bytes(uri))) as chunk, av.open(written, "w", "mp4") as out:
+        stream = chunk.streams.video[0]
+        kept = out.add_stream_from_template(stream, opaque=True)
+        strip = av.BitStreamFilterContext("filter_units=remove_types=6", stream, kept)
+        for packet in chunk.demux(stream):  # the last is empty: the filter's flush
+            for stripped in strip.filter(packet if packet.size else None):
+                stripped.stream = kept
+                out.mux(stripped)
+    storage.write_bytes(uri, written.getvalue())
 
 
 def _rows(page, table: str) -> list[list[str]]:
@@ -273,11 +334,14 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
 ) -> None:
     """Submitted from the page with Preview ticked: the video element plays the growing HLS
     preview (its currentTime advances) while the job still runs; Stop stops it (DELETE) with
-    a chunk done, and the same job submitted again resumes from it, plays the output and
-    shows its certificate as tables."""
+    a chunk done. That chunk then loses its captions from outside the job (as a second
+    writer of the work prefix would do), and the same job submitted again reuses it, makes
+    the other chunk and fails its certificate: GET and the page give the error and the
+    certificate, the captions check failed. With the chunk put back, the job submitted a
+    third time reuses both chunks, plays the output and shows its certificate as tables."""
     frames = 96  # two chunks of 48 on the one replica, about 10 s each
     src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
-    make_test_video(src, frames=frames, width=120, height=90, gop=8)
+    make_test_video(src, frames=frames, width=120, height=90, gop=8, captions=True)
     video = "document.getElementById('job-video')"
     status = "document.getElementById('job-status').textContent"
     with chromium_page(f"{service.url}/", height=700) as page:
@@ -301,7 +365,17 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
         page.wait_for_function(f"/STOPPED|SUCCEEDED|FAILED/.test({status})", timeout=120_000)
         assert "STOPPED" in page.text_content("#job-status"), page.text_content("#job-status")
         assert not storage.exists(out)
+        [chunk] = _finished_chunks(out)
+        kept = storage.read_bytes(chunk)
+        _strip_captions(chunk)
         page.click("#job-form button[type=submit]")  # the same job again
+        page.wait_for_function(
+            f"/^(?!{job_id}).*(STOPPED|SUCCEEDED|FAILED)/.test({status})", timeout=420_000
+        )
+        failed = requests.get(f"{service.url}/v1/jobs/{_job_id(page)}", timeout=30).json()
+        _check_failed_certificate(page, failed, out, frames)
+        storage.write_bytes(chunk, kept)
+        page.click("#job-form button[type=submit]")  # and again, the chunk as it was made
         page.wait_for_function(f"{video}.dataset.showing === 'output'", timeout=420_000)
         again = page.text_content("#job-status")
         assert "SUCCEEDED" in again and f"frames {frames}/{frames}" in again, again
@@ -312,7 +386,7 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
         job = requests.get(f"{service.url}/v1/jobs/{rerun}", timeout=30).json()
         _check_report_view(page, job["report"])
     assert job["report"]["speed"]["chunks"] == 2
-    assert job["report"]["speed"]["chunks_reused"] == 1  # what the stopped job finished
+    assert job["report"]["speed"]["chunks_reused"] == 2  # the stopped job's, the failed one's
     r = requests.get(f"{service.url}/v1/jobs/{rerun}/output", timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
     assert r.content == storage.read_bytes(out)
