@@ -17,6 +17,7 @@ __all__ = [
     "HDR10_LIGHT",
     "HDR10_MASTERING",
     "SubtitleCue",
+    "dvd_subpicture",
     "frame_caption",
     "held_drawings",
     "make_audio_only",
@@ -60,6 +61,7 @@ def make_test_video(
     sample_aspect_ratio: Fraction | None = None,
     chapters: Sequence[tuple[int, int, str]] = (),
     captions: bool = False,
+    dvd_subtitles: Sequence[SubtitleCue] = (),
 ) -> str:
     """Write a small test video at ``uri`` (any fsspec URI; format from the extension).
 
@@ -78,6 +80,8 @@ def make_test_video(
     ``timecode``: the start timecode ("HH:MM:SS:FF"; MP4/MOV write a timecode track).
     ``chapters``: (start ms, end ms, title) each. ``captions`` (H.264): each frame's
     access unit carries CEA-608 caption bytes of its own, :func:`frame_caption` (index).
+    ``dvd_subtitles``: a DVD (bitmap) subtitle stream, a cue a bar as wide as its text has
+    letters (:func:`dvd_subpicture`; Matroska and MP4 carry it).
     Returns ``uri``.
     """
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
@@ -98,6 +102,7 @@ def make_test_video(
             video.set_display_rotation(rotation)
         audio_stream = container.add_stream("aac", rate=16000, layout="mono") if audio else None
         sub_stream = _add_subtitles(container) if subtitles else None
+        dvd_stream = container.add_stream("dvdsub") if dvd_subtitles else None
 
         if chapters:
             container.set_chapters(
@@ -138,7 +143,37 @@ def make_test_video(
             _write_audio(container, audio_stream, end_s)
         if sub_stream is not None:
             _write_subtitles(container, sub_stream, subtitles)
+        for cue in dvd_subtitles:
+            packet = av.Packet(dvd_subpicture(len(cue.text), cue.end_ms - cue.start_ms))
+            packet.pts = packet.dts = cue.start_ms
+            packet.duration = cue.end_ms - cue.start_ms
+            packet.time_base = Fraction(1, 1000)
+            packet.stream = dvd_stream
+            container.mux(packet)
     return uri
+
+
+def dvd_subpicture(width: int, shown_ms: int, height: int = 2) -> bytes:
+    """A DVD subpicture unit: a ``width`` x ``height`` bar in colour 1 at the top left,
+    shown at once and hidden after ``shown_ms`` (its own control sequences, as a DVD's)."""
+    line = b"\x00\x01"  # one run to the end of the line, colour 1
+    fields = line * ((height + 1) // 2) + line * (height // 2)  # top lines, then bottom
+    top, bottom = 4, 4 + 2 * ((height + 1) // 2)
+    show_at = 4 + len(fields)
+    x, y = width - 1, height - 1
+    area = bytes([0, x >> 8, x & 0xFF, 0, y >> 8, y & 0xFF])  # x 0..x, y 0..y, 12 bits each
+    show = (
+        b"\x03\x01\x23" + b"\x04\xff\xf0" + b"\x05" + area + b"\x06"
+        + top.to_bytes(2, "big") + bottom.to_bytes(2, "big") + b"\x01\xff"
+    )  # fmt: skip  # colours, contrast, area, the fields' offsets, show, end
+    hide_at = show_at + 4 + len(show)
+    ticks = round(shown_ms * 90 / 1024)  # the delay's unit: 1024 ticks of 90 kHz
+    unit = (
+        fields
+        + (0).to_bytes(2, "big") + hide_at.to_bytes(2, "big") + show
+        + ticks.to_bytes(2, "big") + hide_at.to_bytes(2, "big") + b"\x02\xff"
+    )  # fmt: skip
+    return (4 + len(unit)).to_bytes(2, "big") + show_at.to_bytes(2, "big") + unit
 
 
 def frame_caption(index: int) -> bytes:

@@ -3,8 +3,9 @@
 Checked before any work starts, so a job that cannot write its output fails in seconds,
 not after hours of upscaling. Audio is only ever stream-copied (packets unchanged); text
 subtitles are converted to the container's text format when it cannot carry the source's
-(mov_text for MP4/MOV, WebVTT for WebM); anything else that does not fit is a
-``ContainerError`` naming the stream and the containers that would take it.
+(mov_text for MP4/MOV, WebVTT for WebM); bitmap subtitles (DVD, Blu-ray, DVB) are copied
+into Matroska; anything else that does not fit is a ``ContainerError`` naming the stream
+and the containers that would take it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ _TEXT_SUBTITLE_TARGET = {
     "matroska": "subrip",
 }
 _TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
+# Where a bitmap subtitle stream (DVD, Blu-ray PGS, DVB) is copied: Matroska keeps each
+# cue's time and duration; MP4 stretches every cue to the next one (no gaps between samples).
+_BITMAP_SUBTITLE_FORMATS = ("matroska",)
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,29 @@ def output_format(output_uri: str) -> tuple[str, str]:
 
 @functools.cache
 def _supported(format_name: str) -> frozenset[str]:
+    """The codecs ``format_name`` carries, by the names a probe gives them ("dts",
+    "dvd_subtitle") as well as by their coders' ("dca", "dvdsub"), which are all FFmpeg
+    lists."""
     with av.open(io.BytesIO(), "w", format=format_name) as container:
-        return frozenset(container.supported_codecs)
+        names = container.supported_codecs
+    return frozenset(names) | {_codec_name(name) for name in names}
 
 
-def _takers(codec: str) -> str:
-    exts = [e for e, f in OUTPUT_FORMATS.items() if codec in _supported(f)]
+def _codec_name(coder: str) -> str:
+    """The codec's own name for the decoder or encoder ``coder``."""
+    try:
+        return av.Codec(coder, "r").canonical_name
+    except av.codec.codec.UnknownCodecError:
+        return av.Codec(coder, "w").canonical_name
+
+
+def _takers(codec: str, formats: tuple[str, ...] | None = None) -> str:
+    """The output extensions whose container carries ``codec`` (of ``formats``: all)."""
+    exts = [
+        e
+        for e, f in OUTPUT_FORMATS.items()
+        if (formats is None or f in formats) and codec in _supported(f)
+    ]
     return ", ".join(exts) or "none of " + ", ".join(OUTPUT_FORMATS)
 
 
@@ -90,14 +111,18 @@ def plan_output(source: MediaInfo, output_uri: str, video_codec: str) -> OutputP
                 )
             copy.append(stream.index)
         elif isinstance(stream, SubtitleStreamInfo):
-            if stream.codec in supported:
+            if stream.codec in _TEXT_SUBTITLES:
+                if stream.codec in supported:
+                    copy.append(stream.index)
+                else:
+                    convert.append((stream.index, _TEXT_SUBTITLE_TARGET[format_name]))
+            elif format_name in _BITMAP_SUBTITLE_FORMATS and stream.codec in supported:
                 copy.append(stream.index)
-            elif stream.codec in _TEXT_SUBTITLES:
-                convert.append((stream.index, _TEXT_SUBTITLE_TARGET[format_name]))
             else:
+                takers = _takers(stream.codec, _BITMAP_SUBTITLE_FORMATS)
                 raise ContainerError(
                     f"The source's subtitle stream #{stream.index} ({stream.codec}, not text) "
-                    f"cannot be carried in {ext}; containers that can: {_takers(stream.codec)}"
+                    f"cannot be carried in {ext}; containers that can: {takers}"
                 )
         elif isinstance(stream, OtherStreamInfo) and stream.kind != "timecode":
             # A timecode track is not copied: the video stream's start timecode makes one.

@@ -53,16 +53,21 @@ def _without_adts(frame: bytes) -> bytes:
 
 def stream_cues(uri: str) -> list[list[Cue]]:
     """Per subtitle stream: (start_ms, end_ms, text) of every non-empty cue, decoded, so
-    that a cue converted to another text format compares equal to its source."""
+    that a cue converted to another text format compares equal to its source; a bitmap
+    cue (DVD, Blu-ray, DVB), only ever copied, gives its packet's bytes."""
     with _open(uri) as container:
         cues: list[list[Cue]] = []
         for stream in container.streams.subtitles:
             found: list[Cue] = []
+            bitmap = stream.codec_context.codec.bitmap_sub
             for packet in container.demux(stream):
                 if not packet.size:
                     continue
                 start = round(packet.pts * packet.time_base * 1000)
                 end = start + round(packet.duration * packet.time_base * 1000)
+                if bitmap:
+                    found.append((start, end, bytes(packet)))
+                    continue
                 found += [(start, end, _styled(s.dialogue)) for s in stream.decode(packet)]
             cues.append(found)
             container.seek(0)

@@ -127,3 +127,50 @@ def test_styled_subrip_cues_keep_their_styles_in_mov_text(tmp_path: Path, ext: s
     }  # fmt: skip
     assert stream_cues(out) == [[(0, 300, b"{i}italic{} and plain"), (400, 800, b"plain")]]
     assert _styled(rb"{\i1}italic{\r} and plain") != _styled(b"italic and plain")
+
+
+def test_dvd_subtitles_are_copied_into_matroska_only(tmp_path: Path) -> None:
+    """A DVD rip's bitmap subtitles go into .mkv as they are, each cue's bytes and times
+    certified (they were refused: the container check looked for "dvd_subtitle" among
+    coder names, and the certificate read a text from every cue). MP4 would stretch each
+    cue to the next one, so .mp4 is refused before any work, naming .mkv."""
+    import av
+
+    from rayapp.video import stream_cues
+
+    cues = (SubtitleCue(0, 300, "one"), SubtitleCue(500, 900, "three"))
+    src = make_test_video(str(tmp_path / "rip.mkv"), frames=24, dvd_subtitles=cues)
+    out = str(tmp_path / "hd.mkv")
+    result = upscale_locally(src, out, NearestUpscaler(2))
+    assert result.report["integrity"]["subtitles"] == {
+        "streams": [{"items": 2, "identical": True}], "ok": True
+    }  # fmt: skip
+    assert [s.codec for s in probe(out).subtitles] == ["dvd_subtitle"]
+    [got] = stream_cues(out)
+    assert got == stream_cues(src)[0]
+    assert [(start, end) for start, end, _ in got] == [(0, 300), (500, 900)]
+    with av.open(out) as container:
+        stream = container.streams.subtitles[0]
+        bars = [(s.width, s.height) for p in container.demux(stream) for s in stream.decode(p)]
+    assert bars == [(3, 2), (5, 2)]  # as wide as each cue's text has letters
+    with pytest.raises(ContainerError, match=r"\(dvd_subtitle, not text\).*can: \.mkv$"):
+        plan_output(probe(src), "out.mp4", "h264")
+
+
+def test_dts_audio_goes_into_matroska(bframes_mkv: str) -> None:
+    """A probe names DTS "dts"; FFmpeg lists what Matroska carries by coder, "dca": both
+    names count (a Blu-ray rip's DTS track was refused)."""
+    from dataclasses import replace
+
+    from rayapp.video._info import AudioStreamInfo
+
+    info = probe(bframes_mkv)
+    dts = tuple(
+        replace(s, codec="dts") if isinstance(s, AudioStreamInfo) else s for s in info.streams
+    )
+    plan = plan_output(replace(info, streams=dts), "out.mkv", "h264")
+    assert plan.copy_streams == (1, 2)
+    with pytest.raises(
+        ContainerError, match=r"audio stream #1 \(dts\) cannot be carried in \.webm"
+    ):
+        plan_output(replace(info, streams=dts), "out.webm", "vp9")
