@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rayapp import storage
-from rayapp.video import Chunk, decode_frames_at, probe
+from rayapp.video import Chunk, decode_encoded_frames, probe
 
 __all__ = [
     "chunk_quality",
@@ -108,7 +108,8 @@ def chunk_quality(
     mine = [t for t in frames if first <= t < stop]
     if not mine:
         return None
-    decoded = decode_frames_at(probe(chunk.uri), [t - first for t in mine], depth=depth)
+    pts = probe(chunk.uri).video.frame_pts
+    decoded = decode_encoded_frames(chunk.uri, pts, [t - first for t in mine], depth=depth)
     measured = measure_frames(
         {t: decoded[t - first] for t in mine}, {t: source[t - first] for t in mine}
     )

@@ -13,7 +13,12 @@ from rayapp.video._captions import captioned_packet
 from rayapp.video._codecs import EncodeSettings, encoder_usable
 from rayapp.video._colour import Colour, HdrMetadata
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
-from rayapp.video._decode import DecodedFrame, decode_frames_at, decode_segment
+from rayapp.video._decode import (
+    DecodedFrame,
+    decode_encoded_frames,
+    decode_frames_at,
+    decode_segment,
+)
 from rayapp.video._encode import Chunk, ChunkEncoder, chunk_uri
 from rayapp.video._film import film_frames, film_rate
 from rayapp.video._hls import (
@@ -71,6 +76,7 @@ __all__ = [
     "check_coverage",
     "check_video_header",
     "chunk_uri",
+    "decode_encoded_frames",
     "decode_frames_at",
     "decode_segment",
     "deinterlace_for",

@@ -10,7 +10,7 @@ none of the segment's frames can still be pending.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -24,7 +24,7 @@ from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import MediaInfo
 from rayapp.video._segments import Deinterlace, Segment, plan_segments
 
-__all__ = ["DecodedFrame", "decode_frames_at", "decode_segment"]
+__all__ = ["DecodedFrame", "decode_encoded_frames", "decode_frames_at", "decode_segment"]
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,42 @@ def decode_frames_at(
             part = replace(part, deinterlace=replace(window, after=tuple(after)))
         for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):
             images[frame.frame_index] = frame.image
+    return images
+
+
+def decode_encoded_frames(
+    uri: str, frame_pts: Sequence[int], indices: Iterable[int], *, depth: int = 8
+) -> dict[int, np.ndarray]:
+    """The frames ``indices`` (RGB, as ``decode_segment`` gives them) of a file whose one
+    video stream holds the frames ``frame_pts`` (in presentation order), decoded from its
+    start, as far as the last of them: a chunk this job encoded. An H.264 frame that no
+    other frame refers to is skipped unless asked for (x264's B-frames: about half the
+    frames at its defaults); the frames asked for are exactly those of a whole decode."""
+    wanted = {frame_pts[i]: i for i in indices}
+    images: dict[int, np.ndarray] = {}
+    decoded = 0
+    with storage.open_input(uri) as f, _open(f, uri) as container:
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        context = video.codec_context
+        skips = context.codec.canonical_name == "h264"
+        try:
+            for packet in container.demux(video):
+                if skips and packet.pts is not None:
+                    # Read at each packet's decode, by every decoding thread.
+                    context.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+                for frame in video.decode(packet):
+                    decoded += 1
+                    if frame.pts in wanted:
+                        images[wanted[frame.pts]] = _to_rgb(frame, depth)
+                if len(images) == len(wanted):
+                    break
+        except av.FFmpegError as e:
+            raise InvalidVideoError(f"{uri}: decoding failed: {e}") from e
+    if len(images) != len(wanted):
+        missing = sorted(set(wanted.values()) - set(images))
+        raise InvalidVideoError(f"{uri}: frames {missing} were not decoded")
+    log.debug("%s: %d frames decoded for the %d asked for", uri, decoded, len(wanted))
     return images
 
 

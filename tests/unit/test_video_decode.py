@@ -69,3 +69,30 @@ def test_decode_rejects_unknown_depth(bframes_mkv: str) -> None:
     segment = plan_segments(probe(bframes_mkv), 1)[0]
     with pytest.raises(ConfigError, match="depth 8 or 16"):
         next(decode_segment(bframes_mkv, segment, depth=10))
+
+
+def test_encoded_frames_skip_what_no_frame_refers_to(tmp_path, caplog) -> None:  # noqa: ANN001
+    """decode_encoded_frames (the certificate's samples, decoded back from a chunk): the
+    frames asked for equal a whole decode's, pixel for pixel, while the H.264 B-frames no
+    frame refers to, and not asked for, are not decoded."""
+    import logging
+
+    from rayapp.testing import make_test_video
+    from rayapp.video import decode_encoded_frames, decode_frames_at
+
+    uri = make_test_video(
+        str(tmp_path / "chunk.mp4"), frames=48, width=64, height=48, gop=48, bframes=3,
+        texture=True, audio=False,
+    )  # fmt: skip
+    info = probe(uri)
+    asked = [0, 5, 6, 7, 29, 47]  # the first, B-frames, the last (a seam pair's side)
+    with caplog.at_level(logging.DEBUG, logger="rayapp.video._decode"):
+        got = decode_encoded_frames(uri, info.video.frame_pts, asked)
+    whole = decode_frames_at(info, asked)
+    assert sorted(got) == asked
+    for i in asked:
+        assert np.array_equal(got[i], whole[i]), i
+        assert read_frame_index(got[i]) == i
+    [line] = [r.getMessage() for r in caplog.records if "frames decoded" in r.getMessage()]
+    decoded = int(line.split(": ")[-1].split()[0])
+    assert len(asked) < decoded < 48, line
