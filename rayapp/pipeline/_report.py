@@ -51,9 +51,54 @@ from rayapp.video import (
     stream_payloads,
 )
 
-__all__ = ["REPORT_SUFFIX", "certify", "integrity", "quality", "sample_pairs", "summary"]
+__all__ = [
+    "FAILED_REPORT",
+    "REPORT_SUFFIX",
+    "certify",
+    "check_assembled",
+    "integrity",
+    "quality",
+    "sample_pairs",
+    "summary",
+]
 
 REPORT_SUFFIX = ".report.json"
+FAILED_REPORT = "failed" + REPORT_SUFFIX  # in the work prefix: an output that failed
+
+
+def check_assembled(
+    source: MediaInfo,
+    path: str,
+    output_uri: str,
+    chunks: Sequence[ChunkRecord],
+    *,
+    elapsed_s: float,
+    failed_uri: str,
+    deinterlace: Deinterlace | None = None,
+) -> dict[str, Any]:
+    """The ``integrity`` of the output assembled at the local ``path``, checked before it
+    is published at ``output_uri`` (``certify`` then certifies it). When it fails, nothing
+    is published: ``FrameAccountingError`` carries the report (integrity and speed, no
+    quality), also written at ``failed_uri`` (in the work prefix, which a failed job
+    keeps), and whatever ``output_uri`` held stays. ``deinterlace``: as ``certify``'s."""
+    checks = integrity(source, probe(path), deinterlace)
+    if checks["ok"]:
+        return checks
+    report = {
+        "input": source.uri,
+        "output": output_uri,
+        "integrity": checks,
+        "quality": None,
+        "speed": _speed(source, chunks, elapsed_s),
+    }
+    storage.write_bytes(failed_uri, json.dumps(report, indent=1).encode())
+    failed = [k for k, v in checks.items() if k != "ok" and not v["ok"]]
+    error = FrameAccountingError(
+        f"{output_uri} failed its integrity checks ({', '.join(failed)}) and was not "
+        f"written; see {failed_uri}"
+    )
+    error.report = report  # the job publishes it with its error
+    raise error
 
 
 def certify(
@@ -61,6 +106,7 @@ def certify(
     output_uri: str,
     chunks: Sequence[ChunkRecord],
     *,
+    checks: dict[str, Any],
     samples: int,
     elapsed_s: float,
     measure: Callable[..., dict[str, Any]],
@@ -69,51 +115,48 @@ def certify(
     deinterlace: Deinterlace | None = None,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
-    written beside the output; ``FrameAccountingError`` when the output fails its integrity.
-    The sampled quality comes from the chunks' own measures; where they lack one (chunks
-    from a run that sampled other frames), ``measure`` runs ``quality`` on the output where
-    torch is loaded (a runner's ``call``). ``estimate``: the plan's estimated seconds
-    against the actual ones, when the job was planned. ``made_by``: the fingerprint of what
-    decides the output (``_resume.output_fingerprint``): a rerun of an archive skips a video
-    whose certificate is ok and names the same. ``deinterlace``: how the job deinterlaced
-    the source (None: it did not); at field rate, ``source`` is at field rate too."""
-    output = probe(output_uri)
+    written beside the output: ``checks``, its integrity as ``check_assembled`` found it
+    before it was published, and its sampled quality. The sampled quality comes from the
+    chunks' own measures; where they lack one (chunks from a run that sampled other
+    frames), ``measure`` runs ``quality`` on the output where torch is loaded (a runner's
+    ``call``). ``estimate``: the plan's estimated seconds against the actual ones, when the
+    job was planned. ``made_by``: the fingerprint of what decides the output
+    (``_resume.output_fingerprint``): a rerun of an archive skips a video whose
+    certificate is ok and names the same. ``deinterlace``: how the job deinterlaced the
+    source (None: it did not); at field rate, ``source`` is at field rate too."""
     starts = [c.chunk.first_frame_index for c in chunks]
-    made = [c for c in chunks if not c.reused]
     measured = None
     if samples:
         pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
         measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
         if measured is None:
+            output = probe(output_uri)
             measured = measure(quality, source, output, starts, samples, deinterlace)
     report = {
         "input": source.uri,
         "output": output_uri,
-        "integrity": integrity(source, output, deinterlace),
+        "integrity": checks,
         "quality": measured,
-        "speed": {
-            "elapsed_s": elapsed_s,
-            "frames_per_s": source.video.frame_count / elapsed_s if elapsed_s else None,
-            "replica_s": sum(c.elapsed_s for c in made),
-            "frames_skipped": sum(c.frames_skipped for c in chunks),
-            "chunks": len(chunks),
-            "chunks_reused": len(chunks) - len(made),
-        },
+        "speed": _speed(source, chunks, elapsed_s),
     }
     if estimate is not None:
         report["estimate"] = estimate
     if made_by is not None:
         report["made_by"] = made_by
-    uri = output_uri + REPORT_SUFFIX
-    storage.write_bytes(uri, json.dumps(report, indent=1).encode())
-    if not report["integrity"]["ok"]:
-        failed = [k for k, v in report["integrity"].items() if k != "ok" and not v["ok"]]
-        error = FrameAccountingError(
-            f"{output_uri} fails its integrity checks ({', '.join(failed)}); see {uri}"
-        )
-        error.report = report  # the job publishes it with its error
-        raise error
+    storage.write_bytes(output_uri + REPORT_SUFFIX, json.dumps(report, indent=1).encode())
     return report
+
+
+def _speed(source: MediaInfo, chunks: Sequence[ChunkRecord], elapsed_s: float) -> dict[str, Any]:
+    made = [c for c in chunks if not c.reused]
+    return {
+        "elapsed_s": elapsed_s,
+        "frames_per_s": source.video.frame_count / elapsed_s if elapsed_s else None,
+        "replica_s": sum(c.elapsed_s for c in made),
+        "frames_skipped": sum(c.frames_skipped for c in chunks),
+        "chunks": len(chunks),
+        "chunks_reused": len(chunks) - len(made),
+    }
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from rayapp.pipeline._metrics import JobMetrics
 from rayapp.pipeline._plan import lanes_on, plan_video_job
 from rayapp.pipeline._preview import Preview
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
-from rayapp.pipeline._report import certify
+from rayapp.pipeline._report import FAILED_REPORT, certify, check_assembled
 from rayapp.pipeline._resume import finished_chunks, output_fingerprint, work_prefix
 from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
 from rayapp.pipeline._sampled import sampled_frames
@@ -149,17 +149,34 @@ def video_on(
     try:
         chunks = _make_chunks(make, plan, job, progress, preview)
         video = plan.info.video
+        checks: dict = {}
+
+        def check(path: str) -> None:  # the assembled output, before it is published
+            checks.update(
+                check_assembled(
+                    plan.info,
+                    path,
+                    config.output,
+                    chunks,
+                    elapsed_s=time.monotonic() - started,
+                    failed_uri=storage.join(work, FAILED_REPORT),
+                    deinterlace=plan.deinterlace,
+                )
+            )
+
         assembled = assemble(
             [c.chunk for c in chunks],
             plan.info,
             config.output,
             plan=plan.output,
             original_size=(video.width, video.height) if config.mode == "downscale" else None,
+            check=check,
         )
         report = certify(
             plan.info,
             config.output,
             chunks,
+            checks=checks,
             samples=config.report_frames,
             elapsed_s=time.monotonic() - started,
             measure=make.call,

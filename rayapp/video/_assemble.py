@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -77,10 +77,13 @@ def assemble(
     *,
     plan: OutputPlan | None = None,
     original_size: tuple[int, int] | None = None,
+    check: Callable[[str], object] | None = None,
 ) -> AssembledVideo:
     """Remux ``chunks`` plus the source's audio/subtitles into ``output_uri``, atomically.
     ``original_size`` (width, height) is recorded in the container (``ORIGINAL_SIZE_TAG``):
-    the output is a small copy that an upscale job restores to that size."""
+    the output is a small copy that an upscale job restores to that size. ``check`` is
+    called with the written file's local path before it is published: what it raises
+    leaves ``output_uri`` as it was."""
     ordered = check_coverage(chunks, source.video.frame_count)
     video_packets = VideoPackets(ordered, source.video)
     plan = plan or plan_output(source, output_uri, video_packets.codec)
@@ -107,6 +110,8 @@ def assemble(
                 streams.append(extra.packets())
             for packet in heapq.merge(*streams, key=time_key):
                 out.mux(packet)
+        if check is not None:
+            check(tmp)
     log.info(
         "assembled %d frames from %d chunks into %s",
         source.video.frame_count,

@@ -242,6 +242,8 @@ function showReport(report) {
       const why = "over 10 dB below the median, or under 20 dB";
       warnings.push(`Consistency outliers at frames ${outliers.join(", ")} (${why})`);
     }
+  } else if (!report.integrity.ok) {  // never written: nothing to measure
+    fillRows($("job-quality"), [["Not measured", "the output failed its integrity checks"]]);
   } else {
     fillRows($("job-quality"), [["Not measured", "no frames were sampled"]]);
     warnings.push("Quality not measured (no frames sampled)");
@@ -254,7 +256,7 @@ function showReport(report) {
     ["Chunks", `${speed.chunks} (${speed.chunks_reused} reused from an earlier run)`],
     ["Repeated frames skipped", `${speed.frames_skipped}`],
     ["Replica time", `${fixed(speed.replica_s, 1)} s`],
-    ["Output", report.output],
+    ["Output", report.integrity.ok ? report.output : `${report.output} (not written)`],
   ]);
 
   const items = warnings.length ? warnings : ["none"];

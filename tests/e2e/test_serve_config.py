@@ -164,7 +164,7 @@ def test_status_names_the_preview_while_it_runs_then_the_output_or_the_failed_ce
     assert (done.preview, done.output) == (None, f"/v1/jobs/{job_id}/output")
     assert job_status(job_id, "RUNNING", None, {**asked, "preview": False}).preview is None
     report = {"integrity": {"ok": False, "frames": {"ok": False}}}
-    error = {"message": "s3://media/videos/out.mp4 fails its integrity checks (frames)"}
+    error = {"message": "s3://media/videos/out.mp4 failed its integrity checks (frames)"}
     failed = job_status(job_id, "FAILED", None, {**asked, "report": report, "error": error})
     assert (failed.report, failed.error, failed.output) == (report, error["message"], None)
     archive = {"output": "s3://media/videos/hd/", "preview": True}

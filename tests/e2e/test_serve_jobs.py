@@ -20,6 +20,7 @@ from rayapp.video._probe import check_video_header
 from tests.e2e.conftest import ARTIFACTS, CHROMIUM, ServeCluster, chromium_page, serve_app
 from tests.hostile import VIDEO_CASES, make_case
 from tests.hostile_check import CASES, assert_frame_exact, output_for, upload
+from tests.meddling import finished_chunks, strip_captions
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
@@ -249,11 +250,13 @@ def _check_failed_certificate(page, job: dict, out: str, frames: int) -> None:  
     its state (GET) and the page give the error and the certificate."""
     half = frames // 2
     assert job["status"] == "FAILED" and job["output"] is None, job
+    failed_at = storage.join(storage.parent(finished_chunks(out)[0]), "failed.report.json")
     assert job["error"] == (
-        f"{out} fails its integrity checks (captions); see {out}.report.json"
+        f"{out} failed its integrity checks (captions) and was not written; see {failed_at}"
     ), job["error"]
+    assert not storage.exists(out) and not storage.exists(out + ".report.json")
     report = job["report"]
-    assert report == json.loads(storage.read_bytes(out + ".report.json"))
+    assert report == json.loads(storage.read_bytes(failed_at))
     assert report["integrity"]["ok"] is False
     assert report["integrity"]["captions"] == {"source": frames, "output": half, "ok": False}
     failed = [k for k, v in report["integrity"].items() if k != "ok" and not v["ok"]]
@@ -268,6 +271,10 @@ def _check_failed_certificate(page, job: dict, out: str, frames: int) -> None:  
     assert {verdict for verdict, _ in rows.values()} == {"passed"}
     warnings = page.eval_on_selector_all("#job-warnings li", "(li) => li.map((l) => l.textContent)")
     assert warnings == [f"Captions (608/708): {half} of {frames} captioned frames"]
+    assert _rows(page, "#job-quality") == [
+        ["Not measured", "the output failed its integrity checks"]
+    ]
+    assert _rows(page, "#job-run")[-1] == ["Output", f"{out} (not written)"]
     assert json.loads(page.text_content("#job-report-json")) == report
     page.screenshot(path=str(ARTIFACTS / "serve-page-failed-certificate.png"), full_page=True)
 
@@ -275,34 +282,6 @@ def _check_failed_certificate(page, job: dict, out: str, frames: int) -> None:  
 def _job_id(page) -> str:  # noqa: ANN001 - a Playwright page
     """The id of the job the page follows, from its status line."""
     return page.text_content("#job-status").split(":")[0]
-
-
-def _finished_chunks(out: str) -> list[str]:
-    """The chunks that jobs writing ``out`` finished: under its one work prefix, each with
-    its record."""
-    base = f"{out}.rayapp-work"
-    [work] = [storage.join(base, name) for name in storage.list_names(base)]
-    names = storage.list_names(work)
-    return sorted(storage.join(work, n) for n in names if n + ".json" in names)
-
-
-def _strip_captions(uri: str) -> None:
-    """Rewrites the H.264 chunk at ``uri`` without its SEI units, where its captions are (the
-    stream's parameter sets and every frame unchanged)."""
-    import io
-
-    import av
-
-    written = io.BytesIO()
-    with av.open(io.BytesIO(storage.read_bytes(uri))) as chunk, av.open(written, "w", "mp4") as out:
-        stream = chunk.streams.video[0]
-        kept = out.add_stream_from_template(stream, opaque=True)
-        strip = av.BitStreamFilterContext("filter_units=remove_types=6", stream, kept)
-        for packet in chunk.demux(stream):  # the last is empty: the filter's flush
-            for stripped in strip.filter(packet if packet.size else None):
-                stripped.stream = kept
-                out.mux(stripped)
-    storage.write_bytes(uri, written.getvalue())
 
 
 def _rows(page, table: str) -> list[list[str]]:
@@ -365,9 +344,9 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
         page.wait_for_function(f"/STOPPED|SUCCEEDED|FAILED/.test({status})", timeout=120_000)
         assert "STOPPED" in page.text_content("#job-status"), page.text_content("#job-status")
         assert not storage.exists(out)
-        [chunk] = _finished_chunks(out)
+        [chunk] = finished_chunks(out)
         kept = storage.read_bytes(chunk)
-        _strip_captions(chunk)
+        strip_captions(chunk)
         page.click("#job-form button[type=submit]")  # the same job again
         page.wait_for_function(
             f"/^(?!{job_id}).*(STOPPED|SUCCEEDED|FAILED)/.test({status})", timeout=420_000

@@ -10,10 +10,12 @@ import av
 import numpy as np
 import pytest
 
+from rayapp.errors import FrameAccountingError
 from rayapp.pipeline._report import integrity, quality, sample_pairs, summary
 from rayapp.testing import NearestUpscaler, SubtitleCue, make_test_video
 from rayapp.video import probe
 from tests.local_job import upscale_locally
+from tests.meddling import finished_chunks, strip_captions
 
 CUES = (SubtitleCue(0, 400, "first cue"), SubtitleCue(600, 900, "second cue"))
 
@@ -83,6 +85,33 @@ def test_a_dropped_frame_fails_integrity(job: tuple[str, str, dict], tmp_path: P
     assert not checks["ok"]
     assert (checks["frames"]["output"], checks["frames"]["ok"]) == (23, False)
     assert checks["pts"] == {"first_mismatch": 9, "ok": False}
+
+
+def test_an_output_that_fails_its_integrity_is_not_written(tmp_path: Path) -> None:
+    """A finished chunk meddled with from outside (its captions removed), the rerun that
+    reuses it fails its integrity before its output is published: the earlier output and
+    its certificate stay byte for byte, the failed certificate is in the work prefix, and
+    the error names both."""
+    src = make_test_video(
+        str(tmp_path / "in.mp4"), frames=12, width=32, height=24, gop=6, captions=True
+    )
+    out = str(tmp_path / "out.mp4")
+    upscale_locally(src, out, NearestUpscaler(2), chunk_frames=6, keep_work=True)
+    kept = Path(out).read_bytes(), Path(out + ".report.json").read_bytes()
+    first = finished_chunks(out)[0]
+    strip_captions(first)
+    with pytest.raises(FrameAccountingError) as failed:
+        upscale_locally(src, out, NearestUpscaler(2), chunk_frames=6)
+    failed_at = str(Path(first).parent / "failed.report.json")
+    assert str(failed.value) == (
+        f"{out} failed its integrity checks (captions) and was not written; see {failed_at}"
+    )
+    report = failed.value.report
+    assert report == json.loads(Path(failed_at).read_text())
+    assert report["integrity"]["captions"] == {"source": 12, "output": 6, "ok": False}
+    assert (report["quality"], report["speed"]["chunks_reused"]) == (None, 2)
+    assert (Path(out).read_bytes(), Path(out + ".report.json").read_bytes()) == kept
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".rayapp-")]
 
 
 def test_a_grey_frame_is_a_consistency_outlier(job: tuple[str, str, dict], tmp_path: Path) -> None:
