@@ -127,6 +127,9 @@ def _pyav_ffmpeg(clip: str, out: str, size: tuple[int, int]) -> None:
                 continue
             for frame in packet.decode():
                 scaled = frame.reformat(size[0], size[1], "yuv420p", interpolation="POINT")
+                # As ffmpeg does: x264 picks each frame's type (a decoded frame says the
+                # source's, which x264 would obey: every frame a P-frame, no B-frames).
+                scaled.pict_type = av.video.frame.PictureType.NONE
                 dst.mux(vout.encode(scaled))
         dst.mux(vout.encode(None))
 
