@@ -168,20 +168,32 @@ def _when_one_ended_and_one_began(
     archive: str, out: Path, job: subprocess.Popen
 ) -> tuple[set[str], tuple[str, int]]:
     """Waits (at most 60 s) until the archive's table has a row and a video not in it has
-    a finished chunk: (the inputs in the table, (that video's input, its finished chunks))."""
+    a finished chunk, and leaves ``job`` stopped (SIGSTOP) there, so that nothing ends
+    between this look and the kill: (the inputs in the table, (that video's input, its
+    finished chunks))."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and job.poll() is None:
-        table = out / "rayapp-archive.csv"
-        if table.exists():
-            ended = {r["input"] for r in _table(out)}
-            for work in out.rglob("*.rayapp-work"):
-                video = str(work)[: -len(".rayapp-work")]
-                records = len(list(work.rglob("*.json")))
-                source = archive + os.path.relpath(video, out)
-                if records and source not in ended:
-                    return ended, (source, records)
+        if _one_ended_and_one_began(archive, out) is not None:
+            job.send_signal(signal.SIGSTOP)
+            state = _one_ended_and_one_began(archive, out)  # again, the job frozen
+            if state is not None:
+                return state
+            job.send_signal(signal.SIGCONT)
         time.sleep(0.01)
     raise AssertionError(f"no video ended while another was half done (exit {job.poll()})")
+
+
+def _one_ended_and_one_began(archive: str, out: Path) -> tuple[set[str], tuple[str, int]] | None:
+    if not (out / "rayapp-archive.csv").exists():
+        return None
+    ended = {r["input"] for r in _table(out)}
+    for work in out.rglob("*.rayapp-work"):
+        video = str(work)[: -len(".rayapp-work")]
+        records = len(list(work.rglob("*.json")))
+        source = archive + os.path.relpath(video, out)
+        if records and source not in ended:
+            return ended, (source, records)
+    return None
 
 
 def test_the_jobs_parser_takes_an_input_list_instead_of_an_input() -> None:
