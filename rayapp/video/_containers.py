@@ -82,6 +82,14 @@ def _codec_name(coder: str) -> str:
         return av.Codec(coder, "w").canonical_name
 
 
+def _is_bitmap(codec: str) -> bool:
+    """Whether ``codec`` (a probe's name) is a bitmap subtitle format (DVD, PGS, DVB)."""
+    try:
+        return av.Codec(codec, "r").bitmap_sub
+    except av.codec.codec.UnknownCodecError:
+        return False
+
+
 def _takers(codec: str, formats: tuple[str, ...] | None = None) -> str:
     """The output extensions whose container carries ``codec`` (of ``formats``: all)."""
     exts = [
@@ -111,18 +119,16 @@ def plan_output(source: MediaInfo, output_uri: str, video_codec: str) -> OutputP
                 )
             copy.append(stream.index)
         elif isinstance(stream, SubtitleStreamInfo):
-            if stream.codec in _TEXT_SUBTITLES:
-                if stream.codec in supported:
-                    copy.append(stream.index)
-                else:
-                    convert.append((stream.index, _TEXT_SUBTITLE_TARGET[format_name]))
-            elif format_name in _BITMAP_SUBTITLE_FORMATS and stream.codec in supported:
+            formats = _BITMAP_SUBTITLE_FORMATS if _is_bitmap(stream.codec) else None
+            if stream.codec in supported and (formats is None or format_name in formats):
                 copy.append(stream.index)
+            elif stream.codec in _TEXT_SUBTITLES:
+                convert.append((stream.index, _TEXT_SUBTITLE_TARGET[format_name]))
             else:
-                takers = _takers(stream.codec, _BITMAP_SUBTITLE_FORMATS)
                 raise ContainerError(
                     f"The source's subtitle stream #{stream.index} ({stream.codec}, not text) "
-                    f"cannot be carried in {ext}; containers that can: {takers}"
+                    f"cannot be carried in {ext}; containers that can: "
+                    f"{_takers(stream.codec, formats)}"
                 )
         elif isinstance(stream, OtherStreamInfo) and stream.kind != "timecode":
             # A timecode track is not copied: the video stream's start timecode makes one.

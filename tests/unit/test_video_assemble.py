@@ -157,6 +157,24 @@ def test_dvd_subtitles_are_copied_into_matroska_only(tmp_path: Path) -> None:
         plan_output(probe(src), "out.mp4", "h264")
 
 
+@pytest.mark.parametrize(("codec", "ext"), [("eia_608", ".mov"), ("ttml", ".mp4")])
+def test_other_subtitle_tracks_a_container_carries_are_copied(
+    bframes_mkv: str, codec: str, ext: str
+) -> None:
+    """Only bitmap subtitles are held to Matroska: a MOV's CEA-608 track or an MP4's TTML
+    one still goes into its own container as it is."""
+    from dataclasses import replace
+
+    from rayapp.video._info import SubtitleStreamInfo
+
+    info = probe(bframes_mkv)
+    streams = tuple(
+        replace(s, codec=codec) if isinstance(s, SubtitleStreamInfo) else s for s in info.streams
+    )
+    plan = plan_output(replace(info, streams=streams), f"out{ext}", "h264")
+    assert (plan.copy_streams, plan.convert_subtitles) == ((1, 2), ())
+
+
 def test_dts_audio_goes_into_matroska(bframes_mkv: str) -> None:
     """A probe names DTS "dts"; FFmpeg lists what Matroska carries by coder, "dca": both
     names count (a Blu-ray rip's DTS track was refused)."""
