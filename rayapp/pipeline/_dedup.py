@@ -26,18 +26,26 @@ BLOCK = 16
 
 def block_difference(a: np.ndarray, b: np.ndarray) -> float:
     """The largest mean absolute difference of two HxWx3 frames over BLOCK x BLOCK blocks
-    (partial blocks at the edges count as blocks), on a 0-255 scale (uint16: /257)."""
-    diff = np.abs(a.astype(np.int32) - b.astype(np.int32)).mean(axis=2, dtype=np.float32)
-    if a.dtype == np.uint16:
-        diff /= 257.0
-    h, w = diff.shape
+    (partial blocks at the edges count as blocks), on a 0-255 scale (uint16: /257).
+
+    In whole numbers until the last division: the absolute difference in the frames' own
+    type (the larger less the smaller, never negative), summed per block with its channels
+    at once. A replica runs this on every frame, so it keeps to one pass or two over the
+    frame (a tenth of the time of a float difference). A block of uint16 sums to at most
+    16 * 16 * 3 * 65535: uint32 holds it."""
+    diff = np.maximum(a, b)
+    diff -= np.minimum(a, b)
+    h, w, c = diff.shape
     rows, cols = -(-h // BLOCK), -(-w // BLOCK)
-    sums = np.zeros((rows * BLOCK, cols * BLOCK), np.float32)
-    sums[:h, :w] = diff
-    block_sums = sums.reshape(rows, BLOCK, cols, BLOCK).sum(axis=(1, 3))
+    if h % BLOCK or w % BLOCK:
+        padded = np.zeros((rows * BLOCK, cols * BLOCK, c), diff.dtype)
+        padded[:h, :w] = diff
+        diff = padded
+    sums = diff.reshape(rows, BLOCK, cols, BLOCK * c).sum(axis=(1, 3), dtype=np.uint32)
     heights = np.minimum(BLOCK, h - np.arange(rows) * BLOCK)
     widths = np.minimum(BLOCK, w - np.arange(cols) * BLOCK)
-    return float((block_sums / np.outer(heights, widths)).max())
+    largest = float((sums / (np.outer(heights, widths) * c)).max())
+    return largest / 257.0 if a.dtype == np.uint16 else largest
 
 
 def network_sources(frames: np.ndarray, threshold: float | None) -> list[int]:

@@ -62,6 +62,23 @@ def test_block_difference_sees_a_small_local_change_and_not_noise() -> None:
     assert network_sources(np.stack([frame, frame, noise]), 0.0) == [0, 0, 2]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_block_difference_is_the_largest_block_mean_of_the_absolute_difference(dtype) -> None:
+    """Against the definition, in float64 block by block, on a frame with partial blocks at
+    its right and bottom edges and differences of either sign."""
+    rng = np.random.default_rng(2)
+    top = np.iinfo(dtype).max
+    a, b = (rng.integers(0, top + 1, (37, 53, 3), dtype=dtype) for _ in range(2))
+    a[32:, 48:] = top  # the corner block (5x5): the largest difference
+    b[32:, 48:] = 0
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64)).mean(axis=2) / (top / 255)
+    corners = [(i, j) for i in range(0, 37, 16) for j in range(0, 53, 16)]
+    blocks = [diff[i : i + 16, j : j + 16].mean() for i, j in corners]
+    assert block_difference(a, b) == pytest.approx(max(blocks), rel=1e-12)
+    assert block_difference(a, b) == pytest.approx(255.0, rel=1e-12)
+    assert block_difference(b, a) == block_difference(a, b)
+
+
 def test_near_repeats_are_compared_with_the_last_frame_upscaled() -> None:
     """A slow drift of 1 level a frame never adds up to a stale frame."""
     base = np.full((32, 32, 3), 100, np.uint8)
