@@ -18,7 +18,7 @@ import time
 import av
 import numpy as np
 
-from rayapp.testing.patterns import NearestUpscaler, _repeat
+from rayapp.testing.patterns import NearestUpscaler
 from rayapp.video import Yuv420
 
 __all__ = ["SimulatedGpuUpscaler"]
@@ -54,8 +54,9 @@ class SimulatedGpuUpscaler(NearestUpscaler):
             yuv = _yuv444(frame, planes)
             # Each output pixel, and each 2x2 block's chroma, from the source pixel that
             # nearest-neighbour puts at its top left.
-            y[...] = _nearest(yuv[0], height, width)
-            c[...] = [_nearest(p, height // 2, width // 2, step=2) for p in yuv[1:]]
+            _nearest(yuv[0], y)
+            for plane, into in zip(yuv[1:], c, strict=True):
+                _nearest(plane, into, step=2)
         return out
 
 
@@ -66,12 +67,17 @@ def _yuv444(frame: np.ndarray, planes: Yuv420) -> np.ndarray:
     return yuv.to_ndarray().reshape(3, *frame.shape[:2])
 
 
-def _nearest(plane: np.ndarray, height: int, width: int, step: int = 1) -> np.ndarray:
-    """``plane`` to (height, width) by nearest neighbour, sample i taken where output pixel
-    ``i * step`` would be."""
+def _nearest(plane: np.ndarray, out: np.ndarray, step: int = 1) -> None:
+    """``plane`` into ``out`` (a larger plane) by nearest neighbour, sample i taken where
+    output pixel ``i * step`` would be. Whole repeats (x2, x4) widen each row once and copy
+    it down its block of rows: a pass over ``out`` at memory speed, as cheap for the CPU as
+    a GPU's planes arriving."""
     h, w = plane.shape
+    height, width = out.shape
     if height % h == 0 and height // h == width // w and width % w == 0:
-        return _repeat(plane[None, :, :, None], height // h)[0, :, :, 0]  # whole repeats
+        scale = height // h
+        out.reshape(h, scale, width)[...] = np.repeat(plane, scale, axis=1)[:, None, :]
+        return
     rows = np.arange(height) * step * h // (height * step)
     cols = np.arange(width) * step * w // (width * step)
-    return plane[rows[:, None], cols]
+    out[...] = plane[rows[:, None], cols]
