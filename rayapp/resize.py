@@ -2,7 +2,10 @@
 certificate (an output back at the source's size), the evaluation job and the object store
 (an original down to its stored size, and back) all use.
 
-Bicubic (a = -0.75, PyTorch's), antialiased when shrinking, clamped to the value range.
+Bicubic (a = -0.75, PyTorch's), antialiased when shrinking, clamped to the value range. An
+8-bit image made smaller (no side larger) takes PyTorch's 8-bit path: the same filter in
+fixed point, within one level of the float path and about a tenth of its time (the job's
+certificate shrinks every sampled frame from the output's size, on the replicas' CPUs).
 """
 
 from __future__ import annotations
@@ -40,6 +43,17 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise InputImageError(f"Expected a size of at least 1x1, but got {size}")
     top = peak(image.dtype)
     hwc = torch.from_numpy(np.ascontiguousarray(image if image.ndim == 3 else image[..., None]))
+    height, width = hwc.shape[:2]
+    if (
+        image.dtype == np.uint8
+        and size[0] <= height
+        and size[1] <= width
+        and (size != (height, width))
+    ):
+        nchw = hwc.permute(2, 0, 1)[None]  # channels last, as the image lies
+        y = F.interpolate(nchw, size=size, mode="bicubic", align_corners=False, antialias=True)
+        y = y[0].permute(1, 2, 0).numpy()
+        return np.ascontiguousarray(y[..., 0] if image.ndim == 2 else y)
     # Channels last, as the image lies: the same pixels as NCHW, a quarter less time.
     x = hwc.permute(2, 0, 1)[None].to(torch.float32, memory_format=torch.channels_last)
     y = resize_tensor(x.div_(top), size)[0].mul_(top).round_()
