@@ -14,10 +14,12 @@ are exactly those of ``rayapp.pipeline._report.quality`` on the finished output.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import statistics
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -74,19 +76,21 @@ def sampled_frames(
 
 
 def measure_frames(
-    out: dict[int, np.ndarray], src: dict[int, np.ndarray]
+    out: dict[int, np.ndarray], src: dict[int, np.ndarray], threads: int | None = None
 ) -> dict[int, tuple[float, float, np.ndarray]]:
     """Per frame: (PSNR, SSIM, luma difference) of the output frame downscaled to the
-    source's size against the source frame (HxWx3, both uint8 or both uint16)."""
+    source's size against the source frame (HxWx3, both uint8 or both uint16). ``threads``:
+    torch's CPU threads for it (None: the process's own)."""
     from rayapp import quality as iq
     from rayapp.resize import resize_image  # torch
 
     frames = sorted(out)
     size = src[frames[0]].shape[:2]
-    small = {t: resize_image(out[t], size) for t in frames}
-    a = np.stack([small[t] for t in frames])
-    b = np.stack([src[t] for t in frames])
-    psnr, ssim = iq.psnr(a, b), iq.ssim(a, b)
+    with _torch_threads(threads):
+        small = {t: resize_image(out[t], size) for t in frames}
+        a = np.stack([small[t] for t in frames])
+        b = np.stack([src[t] for t in frames])
+        psnr, ssim = iq.psnr(a, b), iq.ssim(a, b)
     return {
         t: (float(p), float(s), iq.luma(small[t]) - iq.luma(src[t]))
         for t, p, s in zip(frames, psnr, ssim, strict=True)
@@ -99,11 +103,13 @@ def chunk_quality(
     pairs: Sequence[int],
     frames: Sequence[int],
     depth: int,
+    threads: int | None = None,
 ) -> dict[str, Any] | None:
     """The measures of the sampled ``frames`` that ``chunk`` holds (None: it holds none),
     against ``source`` (its run's source frames, NHWC), as the chunk's record keeps them:
     ``{frames: {t: [psnr or None for inf, ssim]}, inside: {t: flicker}, edges: {t: uri}}``;
-    the luma difference of a frame at a seam pair's end is written at ``edges[t]``."""
+    the luma difference of a frame at a seam pair's end is written at ``edges[t]``.
+    ``threads``: torch's CPU threads for the measures (``measure_frames``)."""
     first, stop = chunk.first_frame_index, chunk.stop
     mine = [t for t in frames if first <= t < stop]
     if not mine:
@@ -111,7 +117,7 @@ def chunk_quality(
     pts = probe(chunk.uri).video.frame_pts
     decoded = decode_encoded_frames(chunk.uri, pts, [t - first for t in mine], depth=depth)
     measured = measure_frames(
-        {t: decoded[t - first] for t in mine}, {t: source[t - first] for t in mine}
+        {t: decoded[t - first] for t in mine}, {t: source[t - first] for t in mine}, threads
     )
     edges = {}
     for t in mine:
@@ -129,6 +135,27 @@ def chunk_quality(
         },
         "edges": edges,
     }
+
+
+# torch's thread count is the process's: measures that set their own take turns.
+_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch on ``threads`` CPU threads while inside (None: as it is), then as it was."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def report(

@@ -267,13 +267,18 @@ def encode_frames(
 
 
 def keep_chunk(
-    job: EncodeJob, chunk: Chunk, source: np.ndarray, frames_skipped: int
+    job: EncodeJob,
+    chunk: Chunk,
+    source: np.ndarray,
+    frames_skipped: int,
+    threads: int | None = None,
 ) -> dict[str, Any] | None:
     """Once ``chunk`` is written: its sampled quality, measured against its run's
-    ``source`` frames (``_sampled.chunk_quality``), kept in its record under the work
-    prefix with its skipped repeats (what a rerun reuses); returns the quality."""
+    ``source`` frames (``_sampled.chunk_quality``, on ``threads`` torch threads), kept in
+    its record under the work prefix with its skipped repeats (what a rerun reuses);
+    returns the quality."""
     depth = 16 if source.dtype == np.uint16 else 8
-    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth)
+    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth, threads)
     record_chunk(job.work, chunk, frames_skipped, quality)
     return quality
 
@@ -356,6 +361,9 @@ class UpscaleEncode:
             model_on_gpu=device_type(upscaler) == "cuda",
             encoders=encoders,
         )
+        # A replica whose model runs on a GPU gives its CPUs to its encoders: the sampled
+        # frames' measures take one thread beside them, not torch's one per core.
+        self._measure_threads = 1 if device_type(upscaler) == "cuda" else None
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
         self._metrics = ReplicaMetrics(upscaler.name) if metrics else NoMetrics()
         self._in_flight = 0
@@ -403,7 +411,7 @@ class UpscaleEncode:
             with self._lock:
                 self._in_flight -= 1
         chunk = made.chunk
-        quality = keep_chunk(job, chunk, frames, made.frames_skipped)
+        quality = keep_chunk(job, chunk, frames, made.frames_skipped, self._measure_threads)
         finished = time.time()
         self._metrics.chunk_done(chunk.frame_count, made.frames_skipped, finished - started)
         return {

@@ -12,7 +12,7 @@ import pytest
 
 from rayapp.errors import FrameAccountingError
 from rayapp.pipeline._report import integrity, quality, sample_pairs, summary
-from rayapp.testing import NearestUpscaler, SubtitleCue, make_test_video
+from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, SubtitleCue, make_test_video
 from rayapp.video import probe
 from tests.local_job import upscale_locally
 from tests.meddling import finished_chunks, strip_captions
@@ -173,3 +173,33 @@ def test_every_chunk_measures_the_sampled_frames_it_holds(tmp_path: Path) -> Non
     chunk_measures = [c.quality for c in result.chunks]
     assert all(m is not None for m in chunk_measures)
     assert sorted(int(t) for m in chunk_measures for t in m["frames"]) == list(range(30))
+
+
+def test_a_gpu_replica_measures_on_one_torch_thread_and_gives_the_rest_back(
+    tmp_path: Path,
+) -> None:
+    """A replica whose model runs on a GPU leaves its CPUs to its encoders: the sampled
+    frames are measured on one torch thread, with the same figures, and torch has its
+    threads back afterwards."""
+    import torch
+
+    from rayapp.pipeline._sampled import _torch_threads
+
+    before = torch.get_num_threads()
+    with _torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    src = make_test_video(str(tmp_path / "in.mp4"), frames=12, gop=6, texture=True)
+    out = str(tmp_path / "out.mp4")
+    gpu = SimulatedGpuUpscaler(scale=2, frame_s=0)
+    report = upscale_locally(src, out, gpu, chunk_frames=6).report
+    assert torch.get_num_threads() == before
+    again = quality(probe(src), probe(out), [0, 6], samples=32)
+    assert report["quality"]["sampled_frames"] == again["sampled_frames"] == list(range(12))
+    for mine, theirs in zip(
+        report["quality"]["consistency"]["per_frame"],
+        again["consistency"]["per_frame"],
+        strict=True,
+    ):
+        assert mine["ssim"] == pytest.approx(theirs["ssim"], abs=1e-6)
+        assert mine["psnr_db"] == pytest.approx(theirs["psnr_db"], abs=1e-4)
