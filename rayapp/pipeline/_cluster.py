@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -74,8 +75,28 @@ def ensure_ray() -> None:
     # Stopped when this process exits, before Ray's own exit hook, which first sleeps half
     # a second for worker logs: this job's lines were printed long before (exit hooks run
     # last registered first).
-    atexit.register(ray.shutdown)
+    atexit.register(_stop_local_ray)
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
+
+
+STOP_TIMEOUT_S = 5.0
+
+
+def _stop_local_ray() -> None:
+    """``ray.shutdown`` of the local Ray this process started, its autoscaler monitor
+    first. Ray stops the GCS before the monitor, whose SIGTERM handler then reports its end
+    to the GCS that is gone, and is killed a second later: a second of every job's exit.
+    A local Ray has no nodes to scale, and the monitor keeps no state of this job, so it is
+    killed outright (SIGKILL: no handler runs), then Ray stops the rest as it does."""
+    import ray
+    from ray._private import ray_constants, worker
+
+    node = worker._global_node  # noqa: SLF001 - the node ray.init started, in this process
+    for info in (node.all_processes if node else {}).get(ray_constants.PROCESS_TYPE_MONITOR, []):
+        info.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            info.process.wait(STOP_TIMEOUT_S)
+    ray.shutdown()
 
 
 def node_resources() -> tuple[float, float]:

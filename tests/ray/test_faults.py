@@ -178,16 +178,32 @@ def clip(tmp_path: Path) -> str:
     return make_test_video(str(tmp_path / "in.mp4"), frames=FRAMES, width=192, height=144)
 
 
+def processes_under(folder: Path) -> list[str]:
+    """The command lines of the live processes that name ``folder`` (a Ray's temp dir: its
+    GCS, raylet, monitor, dashboard and agents all name their session's folder)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if str(folder) in cmdline and state != "Z":
+                found.append(cmdline)
+    return found
+
+
 def test_no_ray_address_starts_a_local_ray_whatever_the_cluster_file_says(
-    clip: str, env: dict[str, str], tmp_path: Path
+    clip: str, env: dict[str, str], ray_tmp: Path, tmp_path: Path
 ) -> None:
     """``ray.init()`` would join the dead head named in ``ray_current_cluster`` and retry
-    it for minutes; the job starts its own Ray and says so."""
+    it for minutes; the job starts its own Ray and says so, and stops every process of it
+    when it exits (its autoscaler monitor, killed first, too)."""
     out = str(tmp_path / "out.mp4")
     code, log, err = run("--input", clip, "--output", out, *CUT, env=env)
     assert (code, err) == (0, "")
     assert re.search(r"started a local Ray \(no RAY_ADDRESS\): [\d.]+:\d+", log)
     assert_frame_exact(clip, out)
+    assert list((ray_tmp / "ray").glob("session_*/logs/monitor*.log"))  # it ran a monitor
+    assert processes_under(ray_tmp) == []
 
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
