@@ -10,7 +10,7 @@ as each video ends (``rayapp-archive.csv`` and ``.json``).
 One runner (one cluster connection, one replica pool) serves the whole archive. Two videos
 are in hand at a time, each in a thread of the driver: while one video's chunks go through
 the replicas, the next is probed and planned, and the last one assembled and certified. On
-Ray their chunks share the replicas' encoders (``_ray_runner._Lanes``): the next video's
+Ray their chunks share the replicas' encoders (``_ray_schedule.Lanes``): the next video's
 runs take the encoders a video's last chunks leave free. The local runner makes one video's
 chunks at a time. A video that fails (a broken file, a stream we cannot decode, a chunk out
 of retries) gets its one line from the error table in its row and nothing at its output;
