@@ -35,7 +35,7 @@ from rayapp.pipeline._bound import StageRates, stage_rates
 from rayapp.pipeline._cluster import replica_node
 from rayapp.pipeline._dedup import network_sources
 from rayapp.pipeline._plan import lanes_on, plan_video_job
-from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
+from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads, torch_threads
 from rayapp.video import (
     ChunkEncoder,
     EncodeSettings,
@@ -478,9 +478,7 @@ def _time_network(
 
     from rayapp.upscaler import Upscaler
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         up = Upscaler.from_config(config.upscale)
         batch = np.stack(frames[: max(1, config.micro_batch)])
         up.upscale_batch(batch[:1])
@@ -491,8 +489,6 @@ def _time_network(
         if up.device.type == "cuda":
             torch.cuda.synchronize(up.device)
         return str(up.device), (time.perf_counter() - started) / (runs * len(batch))
-    finally:
-        torch.set_num_threads(before)
 
 
 def _encode_s(

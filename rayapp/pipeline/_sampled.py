@@ -14,17 +14,16 @@ are exactly those of ``rayapp.pipeline._report.quality`` on the finished output.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import statistics
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from rayapp import storage
+from rayapp.pipeline._sizing import torch_threads
 from rayapp.video import Chunk, decode_encoded_frames, probe
 
 __all__ = [
@@ -86,7 +85,7 @@ def measure_frames(
 
     frames = sorted(out)
     size = src[frames[0]].shape[:2]
-    with _torch_threads(threads):
+    with torch_threads(threads):
         small = {t: resize_image(out[t], size) for t in frames}
         a = np.stack([small[t] for t in frames])
         b = np.stack([src[t] for t in frames])
@@ -135,27 +134,6 @@ def chunk_quality(
         },
         "edges": edges,
     }
-
-
-# torch's thread count is the process's: measures that set their own take turns.
-_THREADS = threading.Lock()
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """torch on ``threads`` CPU threads while inside (None: as it is), then as it was."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    with _THREADS:
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
 
 def report(

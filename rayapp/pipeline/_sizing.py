@@ -12,12 +12,22 @@ cores in turn: one chunk at a time, every thread to each.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rayapp.config import ReplicaConfig
 
-__all__ = ["EncoderPool", "encoder_pool", "job_lanes", "replica_cpus", "replica_threads"]
+__all__ = [
+    "EncoderPool",
+    "encoder_pool",
+    "job_lanes",
+    "replica_cpus",
+    "replica_threads",
+    "torch_threads",
+]
 
 
 @dataclass(frozen=True)
@@ -68,3 +78,24 @@ def job_lanes(rep: ReplicaConfig, node_cpus: float, node_gpus: float, *, model_o
     cpus = replica_cpus(rep, node_cpus, node_gpus)
     pool = encoder_pool(cpus, model_on_gpu=model_on_gpu, encoders=rep.encoders_per_replica)
     return rep.max_replicas * pool.encoders
+
+
+# torch's thread count is the process's: the callers that set their own take turns.
+_TORCH_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch on ``threads`` CPU threads while inside (None: as it is), then as it was."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    with _TORCH_THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)

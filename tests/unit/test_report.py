@@ -183,10 +183,10 @@ def test_a_gpu_replica_measures_on_one_torch_thread_and_gives_the_rest_back(
     threads back afterwards."""
     import torch
 
-    from rayapp.pipeline._sampled import _torch_threads
+    from rayapp.pipeline._sizing import torch_threads
 
     before = torch.get_num_threads()
-    with _torch_threads(1):
+    with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     src = make_test_video(str(tmp_path / "in.mp4"), frames=12, gop=6, texture=True)
