@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig
@@ -149,19 +150,16 @@ def video_on(
     try:
         chunks = _make_chunks(make, plan, job, progress, preview)
         video = plan.info.video
-        checks: dict = {}
 
-        def check(path: str) -> None:  # the assembled output, before it is published
-            checks.update(
-                check_assembled(
-                    plan.info,
-                    path,
-                    config.output,
-                    chunks,
-                    elapsed_s=time.monotonic() - started,
-                    failed_uri=storage.join(work, FAILED_REPORT),
-                    deinterlace=plan.deinterlace,
-                )
+        def check(path: str) -> dict[str, Any]:  # the assembled output, before it is published
+            return check_assembled(
+                plan.info,
+                path,
+                config.output,
+                chunks,
+                elapsed_s=time.monotonic() - started,
+                failed_uri=storage.join(work, FAILED_REPORT),
+                deinterlace=plan.deinterlace,
             )
 
         assembled = assemble(
@@ -176,7 +174,7 @@ def video_on(
             plan.info,
             config.output,
             chunks,
-            checks=checks,
+            checks=assembled.checked,
             samples=config.report_frames,
             elapsed_s=time.monotonic() - started,
             measure=make.call,

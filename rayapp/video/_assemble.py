@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -37,6 +38,7 @@ class AssembledVideo:
     width: int
     height: int
     video_codec: str
+    checked: Any = None  # what ``assemble``'s ``check`` returned
 
 
 def check_coverage(chunks: Iterable[Chunk], frame_count: int) -> list[Chunk]:
@@ -77,13 +79,13 @@ def assemble(
     *,
     plan: OutputPlan | None = None,
     original_size: tuple[int, int] | None = None,
-    check: Callable[[str], object] | None = None,
+    check: Callable[[str], Any] | None = None,
 ) -> AssembledVideo:
     """Remux ``chunks`` plus the source's audio/subtitles into ``output_uri``, atomically.
     ``original_size`` (width, height) is recorded in the container (``ORIGINAL_SIZE_TAG``):
     the output is a small copy that an upscale job restores to that size. ``check`` is
     called with the written file's local path before it is published: what it raises
-    leaves ``output_uri`` as it was."""
+    leaves ``output_uri`` as it was; what it returns is the result's ``checked``."""
     ordered = check_coverage(chunks, source.video.frame_count)
     video_packets = VideoPackets(ordered, source.video)
     plan = plan or plan_output(source, output_uri, video_packets.codec)
@@ -110,8 +112,7 @@ def assemble(
                 streams.append(extra.packets())
             for packet in heapq.merge(*streams, key=time_key):
                 out.mux(packet)
-        if check is not None:
-            check(tmp)
+        checked = check(tmp) if check is not None else None
     log.info(
         "assembled %d frames from %d chunks into %s",
         source.video.frame_count,
@@ -125,6 +126,7 @@ def assemble(
         width=video_packets.width,
         height=video_packets.height,
         video_codec=video_packets.codec,
+        checked=checked,
     )
 
 
