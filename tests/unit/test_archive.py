@@ -189,7 +189,9 @@ def _one_ended_and_one_began(archive: str, out: Path) -> tuple[set[str], tuple[s
     ended = {r["input"] for r in _table(out)}
     for work in out.rglob("*.rayapp-work"):
         video = str(work)[: -len(".rayapp-work")]
-        records = len(list(work.rglob("*.json")))
+        # A record being written is a temporary file beside it (.rayapp-*.json), not yet
+        # a finished chunk: only the records themselves count.
+        records = len([p for p in work.rglob("*.json") if not p.name.startswith(".rayapp-")])
         source = archive + os.path.relpath(video, out)
         if records and source not in ended:
             return ended, (source, records)
