@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -65,38 +64,57 @@ def ensure_ray() -> None:
         # A local embedded Ray, reachable from this machine only, and quiet: its start-up
         # lines (and the token notice) are not the job's to print; its dashboard is not
         # needed while the job lives (the metrics endpoint is not the dashboard's).
-        ray.init(
-            address="local",
-            runtime_env=runtime_env,
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            logging_level=logging.ERROR,
-        )
+        with _lean_head():
+            ray.init(
+                address="local",
+                runtime_env=runtime_env,
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                logging_level=logging.ERROR,
+            )
     # Stopped when this process exits, before Ray's own exit hook, which first sleeps half
     # a second for worker logs: this job's lines were printed long before (exit hooks run
     # last registered first).
-    atexit.register(_stop_local_ray)
+    atexit.register(ray.shutdown)
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
 
 
-STOP_TIMEOUT_S = 5.0
+# What a local head starts that a job does not use (``_lean_head``).
+_UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")
 
 
-def _stop_local_ray() -> None:
-    """``ray.shutdown`` of the local Ray this process started, its autoscaler monitor
-    first. Ray stops the GCS before the monitor, whose SIGTERM handler then reports its end
-    to the GCS that is gone, and is killed a second later: a second of every job's exit.
-    A local Ray has no nodes to scale, and the monitor keeps no state of this job, so it is
-    killed outright (SIGKILL: no handler runs), then Ray stops the rest as it does."""
-    import ray
-    from ray._private import ray_constants, worker
+@contextlib.contextmanager
+def _lean_head() -> Iterator[None]:
+    """``ray.init``'s local head without two processes no job of ours uses, which Ray's
+    ``ray.init`` cannot leave out:
 
-    node = worker._global_node  # noqa: SLF001 - the node ray.init started, in this process
-    for info in (node.all_processes if node else {}).get(ray_constants.PROCESS_TYPE_MONITOR, []):
-        info.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            info.process.wait(STOP_TIMEOUT_S)
-    ray.shutdown()
+    - the API server: with ``include_dashboard=False`` it loads only usage statistics, yet
+      ray.init waits for its import (1.2 s here) before it starts the raylet;
+    - the autoscaler monitor: one machine has no nodes to add. Ray also stops the GCS before
+      it at shutdown, and its exit handler then waits a second on the GCS that is gone.
+
+    The head's ``Node`` skips their start while ``ray.init`` runs (a private Ray class:
+    check it on each Ray upgrade; if a method is gone, Ray starts that process as before).
+    The raylet, its agents (metrics, runtime environments) and the log monitor (workers'
+    lines to the driver) start as always."""
+    from ray._private import node
+
+    kept = {
+        name: getattr(node.Node, name)
+        for name in _UNUSED_HEAD_PROCESSES
+        if hasattr(node.Node, name)
+    }
+    for name in kept:
+        setattr(node.Node, name, _not_started)
+    try:
+        yield
+    finally:
+        for name, method in kept.items():
+            setattr(node.Node, name, method)
+
+
+def _not_started(*_: Any, **__: Any) -> None:
+    """A head process ``_lean_head`` leaves out."""
 
 
 def node_resources() -> tuple[float, float]:

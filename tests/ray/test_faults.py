@@ -195,14 +195,16 @@ def test_no_ray_address_starts_a_local_ray_whatever_the_cluster_file_says(
     clip: str, env: dict[str, str], ray_tmp: Path, tmp_path: Path
 ) -> None:
     """``ray.init()`` would join the dead head named in ``ray_current_cluster`` and retry
-    it for minutes; the job starts its own Ray and says so, and stops every process of it
-    when it exits (its autoscaler monitor, killed first, too)."""
+    it for minutes; the job starts its own Ray and says so, without the API server and the
+    autoscaler monitor it has no use for, and stops every process of it when it exits."""
     out = str(tmp_path / "out.mp4")
     code, log, err = run("--input", clip, "--output", out, *CUT, env=env)
     assert (code, err) == (0, "")
     assert re.search(r"started a local Ray \(no RAY_ADDRESS\): [\d.]+:\d+", log)
     assert_frame_exact(clip, out)
-    assert list((ray_tmp / "ray").glob("session_*/logs/monitor*.log"))  # it ran a monitor
+    logs = ray_tmp / "ray" / "session_latest" / "logs"
+    assert list(logs.glob("raylet*.out")) and list(logs.glob("log_monitor*.log"))
+    assert list(logs.glob("dashboard.*")) == list(logs.glob("monitor*")) == []
     assert processes_under(ray_tmp) == []
 
 
