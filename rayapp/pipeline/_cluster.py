@@ -71,6 +71,7 @@ def ensure_ray() -> None:
                 _node_ip_address="127.0.0.1",
                 include_dashboard=False,
                 logging_level=logging.ERROR,
+                _system_config=_QUICK_CONNECT,
             )
     # Stopped when this process exits, before Ray's own exit hook, which first sleeps half
     # a second for worker logs: this job's lines were printed long before (exit hooks run
@@ -78,6 +79,14 @@ def ensure_ray() -> None:
     atexit.register(ray.shutdown)
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
 
+
+# A process of the local Ray that finds a socket of another not yet open (the raylet its
+# object store's, a worker its raylet's) tries again after this wait: Ray's own is a second,
+# which on two busy cores delayed half the starts by a whole second. The same 10 s in all.
+_QUICK_CONNECT = {
+    "raylet_client_connect_timeout_milliseconds": 50,
+    "raylet_client_num_connect_attempts": 200,
+}
 
 # What a local head starts that a job does not use (``_lean_head``).
 _UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")

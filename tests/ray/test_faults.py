@@ -9,6 +9,7 @@ Ray for the in-process one) on a small generated clip. Every wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -205,6 +206,38 @@ def test_no_ray_address_starts_a_local_ray_whatever_the_cluster_file_says(
     logs = ray_tmp / "ray" / "session_latest" / "logs"
     assert list(logs.glob("raylet*.out")) and list(logs.glob("log_monitor*.log"))
     assert list(logs.glob("dashboard.*")) == list(logs.glob("monitor*")) == []
+    assert processes_under(ray_tmp) == []
+
+
+LOCAL_RAY = """
+import json, ray
+from ray._private import node, worker
+from rayapp.pipeline._cluster import ensure_ray
+ensure_ray()
+print(json.dumps({
+    "task": ray.get(ray.remote(lambda: 7).remote()),
+    "config": worker._global_node._config,
+    "restored": node.Node.start_api_server.__name__ + " " + node.Node.start_monitor.__name__,
+}))
+"""
+
+
+def test_a_local_ray_retries_its_sockets_often_within_the_same_bound(
+    env: dict[str, str], ray_tmp: Path
+) -> None:
+    """A raylet that finds its object store's socket not yet open, or a worker its raylet's,
+    tries again every 50 ms (Ray's own wait is a second), 200 times: the same 10 s bound.
+    The head's processes left out while ``ray.init`` ran start as before in later ones."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCAL_RAY], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    config = seen["config"]
+    assert seen["task"] == 7
+    assert config["raylet_client_connect_timeout_milliseconds"] == 50
+    assert config["raylet_client_num_connect_attempts"] == 200
+    assert seen["restored"] == "start_api_server start_monitor"
     assert processes_under(ray_tmp) == []
 
 
