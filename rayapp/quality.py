@@ -7,7 +7,8 @@ PSNR and SSIM written out here in torch as torchmetrics computes them (SSIM's Ga
 window as a row then a column; a test holds both to its values), so that measuring a frame
 does not import torchmetrics (6 s here); MS-SSIM its own.
 PSNR runs on float64 pixels in [0, peak], the peak 255 or 65535 (``peak``: the one rule of
-a full pixel). SSIM and MS-SSIM run on float32 pixels divided by the peak (their Gaussian
+a full pixel); on RGB its squared errors are summed in whole numbers, which is the same
+float64 value, exactly, at a fraction of the time. SSIM and MS-SSIM run on float32 pixels divided by the peak (their Gaussian
 windows as float64 convolutions take 121 times the image's memory: 44 GB for 32 VGA
 frames), a megapixel at a time; they stay within 1e-4 of the float64 values:
 
@@ -61,10 +62,24 @@ def peak(dtype: np.dtype | type) -> float:
 
 def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
     """PSNR in dB of each image of ``a`` against the same image of ``b``."""
-    x, y, top = _pair(a, b, channel)
-    mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).numpy()
+    if channel == "rgb":
+        mse = _rgb_mse(a, b)
+        top = peak(a.dtype)
+    else:
+        x, y, top = _pair(a, b, channel)
+        mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).numpy()
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(top**2 / mse)
+
+
+def _rgb_mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The MSE of each RGB image pair, summed in whole numbers (exact, as float64's sum of
+    these squares is below 2^53): the float64 value at a quarter of the float path's time."""
+    _check_pair(a, b)
+    wide = np.int32 if a.dtype == np.uint8 else np.int64  # 255^2, 65535^2
+    diff = np.subtract(_batch(a), _batch(b), dtype=wide)
+    squares = np.multiply(diff, diff, out=diff)
+    return squares.reshape(len(squares), -1).sum(axis=1, dtype=np.int64) / squares[0].size
 
 
 def ssim(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
@@ -170,11 +185,7 @@ def _pair(a: np.ndarray, b: np.ndarray, channel: Channel, *, unit: bool = False)
     divided by the peak (in [0, 1], Y a little above 0)."""
     import torch
 
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise InputImageError(
-            f"Expected two arrays of one shape and dtype, but got {a.shape} {a.dtype} "
-            f"and {b.shape} {b.dtype}"
-        )
+    _check_pair(a, b)
     top = peak(a.dtype)
     dtype = np.float32 if unit else np.float64
     if channel == "y":
@@ -185,6 +196,15 @@ def _pair(a: np.ndarray, b: np.ndarray, channel: Channel, *, unit: bool = False)
         x /= top
         y /= top
     return torch.from_numpy(x), torch.from_numpy(y), top
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise InputImageError(
+            f"Expected two arrays of one shape and dtype, but got {a.shape} {a.dtype} "
+            f"and {b.shape} {b.dtype}"
+        )
+    peak(a.dtype)
 
 
 def _batch(images: np.ndarray) -> np.ndarray:

@@ -100,6 +100,22 @@ def test_luma_measures_match_scikit_image_on_bt601_y() -> None:
     )
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_rgb_psnr_is_the_float64_definition_to_the_last_bit(dtype: type) -> None:
+    """RGB PSNR sums its squared errors in whole numbers: exactly the float64 value (whose
+    sum of these squares is exact too), also at the extremes of the range."""
+    a, b = _pair(dtype, noise=40)
+    peak = float(np.iinfo(dtype).max)
+    b[0, :4] = 0
+    a[0, :4] = peak  # the largest error there is
+    mse = ((a.astype(np.float64) - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    assert np.array_equal(quality.psnr(a, b), 10 * np.log10(peak**2 / mse))
+    with pytest.raises(InputImageError, match="one shape and dtype"):
+        quality.psnr(a, b[:, 1:])
+    with pytest.raises(InputImageError, match="uint8 or uint16"):
+        quality.psnr(a.astype(np.float32), b.astype(np.float32))
+
+
 def test_known_values() -> None:
     a, b = _pair()
     assert np.all(np.isinf(quality.psnr(a, a)))
