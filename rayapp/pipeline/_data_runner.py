@@ -41,6 +41,7 @@ from rayapp.pipeline._cluster import (
     node_resources,
     replica_node,
 )
+from rayapp.pipeline._memory import without_huge_pages
 from rayapp.pipeline._records import ChunkRecord, EncodeJob, OnChunk, PipelineWork
 from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
 from rayapp.pipeline._stages import (
@@ -115,6 +116,8 @@ class _Replica:
                 cpus=cpus,
                 encoders=replicas.encoders_per_replica,
             )
+            if self._stage.model_on_gpu:
+                without_huge_pages()  # as the Ray runner's replicas (_memory)
         else:
             self._stage = None
             self._upscaler = upscaler or load_replica(upscale, threads)

@@ -21,6 +21,7 @@ import ray
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import RayappError
 from rayapp.pipeline._cluster import check_shared, ensure_ray, node_resources, replica_node
+from rayapp.pipeline._memory import without_huge_pages
 from rayapp.pipeline._metrics import chunk_retries
 from rayapp.pipeline._ray_schedule import REPLICA_LOST, Lanes, Schedule
 from rayapp.pipeline._records import OnChunk, PipelineWork
@@ -38,7 +39,8 @@ _MAX_CONCURRENCY = 64
 
 class UpscaleEncodeReplica:
     """``UpscaleEncode`` as a Ray actor, its encoders sized from its share of its node's
-    CPUs (``replicas``). A model that fails to load does not kill the actor (Ray would keep
+    CPUs (``replicas``); with its model on a GPU, its process has no transparent huge
+    pages (``_memory``). A model that fails to load does not kill the actor (Ray would keep
     only the error's text and restart it): every call raises it instead."""
 
     def __init__(self, *args: Any, replicas: ReplicaConfig, **kwargs: Any) -> None:
@@ -48,6 +50,8 @@ class UpscaleEncodeReplica:
             self._stage = UpscaleEncode(
                 *args, cpus=cpus, encoders=replicas.encoders_per_replica, **kwargs
             )
+            if self._stage.model_on_gpu:
+                without_huge_pages()
         except Exception as e:  # noqa: BLE001 - raised again by every call, with its type
             self._error = e
 

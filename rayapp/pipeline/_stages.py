@@ -363,12 +363,16 @@ class UpscaleEncode:
         )
         # A replica whose model runs on a GPU gives its CPUs to its encoders: the sampled
         # frames' measures take one thread beside them, not torch's one per core.
-        self._measure_threads = 1 if device_type(upscaler) == "cuda" else None
+        self._measure_threads = 1 if self.model_on_gpu else None
         self._replica = f"{os.getpid()}@{socket.gethostname()}"
         self._metrics = ReplicaMetrics(upscaler.name) if metrics else NoMetrics()
         self._in_flight = 0
         self._lock = threading.Lock()
         self._ready_at = time.time()
+
+    @property
+    def model_on_gpu(self) -> bool:
+        return device_type(self._upscaler) == "cuda"
 
     def describe(self, settings: EncodeSettings) -> dict[str, Any]:
         """Who this replica is, how it runs its model, which encoder its chunks of a job

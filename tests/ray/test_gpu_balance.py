@@ -10,7 +10,8 @@ import pytest
 
 from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.pipeline import run_video_job
-from rayapp.testing import SimulatedGpuUpscaler, decode_video, make_test_video
+from rayapp.pipeline._ray_runner import UpscaleEncodeReplica
+from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, decode_video, make_test_video
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -71,3 +72,28 @@ def test_an_archives_videos_share_the_replicas_encoders(ray_local: str, tmp_path
     assert not (spans[2][0] < spans[0][1] and spans[2][0] < spans[1][1])
     for k in range(3):
         assert decode_video(f"{tmp_path}/out/v{k}.mp4").indices == list(range(12))
+
+
+def _huge_pages() -> str:
+    """This process's ``THP_enabled`` (0: turned off for it by prctl)."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(line.split()[1] for line in status if line.startswith("THP_enabled:"))
+
+
+@pytest.mark.parametrize(
+    ("upscaler", "huge_pages"), [(SimulatedGpuUpscaler(scale=2), "0"), (NearestUpscaler(2), "1")]
+)
+def test_a_gpu_replica_turns_off_huge_pages_for_its_process(
+    ray_local: str, upscaler: NearestUpscaler, huge_pages: str
+) -> None:
+    """x264's huge pages are zeroed afresh for every chunk; a replica whose model is on a
+    GPU gives that CPU to its encoders. One on the CPU keeps them (torch's tensors)."""
+    import ray
+
+    replica = ray.remote(UpscaleEncodeReplica).remote(
+        upscaler=upscaler, replicas=ReplicaConfig(num_cpus_per_replica=0.25)
+    )
+    try:
+        assert ray.get(replica.call.remote(_huge_pages), timeout=60) == huge_pages
+    finally:
+        ray.kill(replica)
