@@ -358,7 +358,7 @@ class UpscaleEncode:
         self._upscaler = upscaler
         self.pool = encoder_pool(
             cpus or threads or os.cpu_count() or 1,
-            model_on_gpu=device_type(upscaler) == "cuda",
+            model_on_gpu=self.model_on_gpu,
             encoders=encoders,
         )
         # A replica whose model runs on a GPU gives its CPUs to its encoders: the sampled
