@@ -17,6 +17,7 @@ from rayapp import storage
 from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
 from rayapp.entrypoint import STOP_SIGNALS
 from rayapp.errors import ClusterUnreachableError, ConfigError
+from rayapp.pipeline._memory import MALLOC_TUNABLES
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler
@@ -94,15 +95,17 @@ _UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")
 
 @contextlib.contextmanager
 def _lean_head() -> Iterator[None]:
-    """``ray.init``'s local head without two processes no job of ours uses, which Ray's
-    ``ray.init`` cannot leave out:
+    """``ray.init``'s local head as a job needs it, which Ray's ``ray.init`` cannot ask for:
 
-    - the API server: with ``include_dashboard=False`` it loads only usage statistics, yet
-      ray.init waits for its import (1.2 s here) before it starts the raylet;
-    - the autoscaler monitor: one machine has no nodes to add. Ray also stops the GCS before
-      it at shutdown, and its exit handler then waits a second on the GCS that is gone.
+    - without the API server: with ``include_dashboard=False`` it loads only usage
+      statistics, yet ray.init waits for its import (1.2 s here) before it starts the raylet;
+    - without the autoscaler monitor: one machine has no nodes to add. Ray also stops the GCS
+      before it at shutdown, and its exit handler then waits a second on the GCS that is gone;
+    - its processes started with ``_memory.MALLOC_TUNABLES`` (unless this process's
+      environment names its own ``GLIBC_TUNABLES``): a replica's encoders reuse the memory
+      of the chunk before.
 
-    The head's ``Node`` skips their start while ``ray.init`` runs (a private Ray class:
+    The head's ``Node`` skips those starts while ``ray.init`` runs (a private Ray class:
     check it on each Ray upgrade; if a method is gone, Ray starts that process as before).
     The raylet, its agents (metrics, runtime environments) and the log monitor (workers'
     lines to the driver) start as always."""
@@ -115,11 +118,16 @@ def _lean_head() -> Iterator[None]:
     }
     for name in kept:
         setattr(node.Node, name, _not_started)
+    tunables = "GLIBC_TUNABLES" not in os.environ
+    if tunables:
+        os.environ["GLIBC_TUNABLES"] = MALLOC_TUNABLES
     try:
         yield
     finally:
         for name, method in kept.items():
             setattr(node.Node, name, method)
+        if tunables:
+            del os.environ["GLIBC_TUNABLES"]
 
 
 def _not_started(*_: Any, **__: Any) -> None:

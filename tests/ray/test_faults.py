@@ -23,13 +23,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
 from rayapp import storage
 from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.errors import ChunkFailedError, describe
+from rayapp.pipeline._memory import MALLOC_TUNABLES
 from rayapp.testing import decode_video, make_test_video
 from tests.ray_head import free_port
 from tests.waiting import wait_until
@@ -210,16 +211,28 @@ def test_no_ray_address_starts_a_local_ray_whatever_the_cluster_file_says(
 
 
 LOCAL_RAY = """
-import json, ray
+import json, os, ray
 from ray._private import node, worker
 from rayapp.pipeline._cluster import ensure_ray
 ensure_ray()
 print(json.dumps({
     "task": ray.get(ray.remote(lambda: 7).remote()),
+    "worker_tunables": ray.get(ray.remote(lambda: os.environ.get("GLIBC_TUNABLES")).remote()),
+    "own_tunables": os.environ.get("GLIBC_TUNABLES"),
     "config": worker._global_node._config,
-    "restored": node.Node.start_api_server.__name__ + " " + node.Node.start_monitor.__name__,
+    "restored": " ".join(
+        f.__name__ for f in (node.Node.start_api_server, node.Node.start_monitor)
+    ),
 }))
 """
+
+
+def _local_ray(env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCAL_RAY], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
 
 
 def test_a_local_ray_retries_its_sockets_often_within_the_same_bound(
@@ -227,17 +240,25 @@ def test_a_local_ray_retries_its_sockets_often_within_the_same_bound(
 ) -> None:
     """A raylet that finds its object store's socket not yet open, or a worker its raylet's,
     tries again every 50 ms (Ray's own wait is a second), 200 times: the same 10 s bound.
-    The head's processes left out while ``ray.init`` ran start as before in later ones."""
-    proc = subprocess.run(
-        [sys.executable, "-c", LOCAL_RAY], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    seen = json.loads(proc.stdout.splitlines()[-1])
+    Its processes start with the malloc tunables that let an encoder reuse the last one's
+    memory; the job's own environment is as it was. The head's processes left out while
+    ``ray.init`` ran start as before in later ones."""
+    seen = _local_ray({k: v for k, v in env.items() if k != "GLIBC_TUNABLES"})
     config = seen["config"]
     assert seen["task"] == 7
     assert config["raylet_client_connect_timeout_milliseconds"] == 50
     assert config["raylet_client_num_connect_attempts"] == 200
+    assert (seen["worker_tunables"], seen["own_tunables"]) == (MALLOC_TUNABLES, None)
     assert seen["restored"] == "start_api_server start_monitor"
+    assert processes_under(ray_tmp) == []
+
+
+def test_a_local_ray_keeps_the_malloc_tunables_a_user_gives(
+    env: dict[str, str], ray_tmp: Path
+) -> None:
+    mine = "glibc.malloc.arena_max=2"
+    seen = _local_ray(env | {"GLIBC_TUNABLES": mine})
+    assert (seen["worker_tunables"], seen["own_tunables"]) == (mine, mine)
     assert processes_under(ray_tmp) == []
 
 

@@ -30,6 +30,7 @@ from ray.autoscaler._private.kuberay.autoscaling_config import (
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from cluster_configs import render_rayservice
+from rayapp.pipeline._memory import MALLOC_TUNABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 CC = ROOT / "cluster_configs"
@@ -112,6 +113,8 @@ def test_aws_config_installs_like_readme_and_keeps_token_auth(aws: dict[str, Any
         assert "RAY_AUTH_MODE=token" in start
         assert "ray start" in start
         assert ".venv/bin/ray start" in start  # the venv setup.sh built
+    # On the workers each chunk's encoder reuses the memory of the one before.
+    assert f"GLIBC_TUNABLES={MALLOC_TUNABLES} " in " ".join(aws["worker_start_ray_commands"])
     assert "--head" in " ".join(aws["head_start_ray_commands"])
 
 
@@ -170,6 +173,8 @@ def _check_cluster_spec(spec: dict[str, Any], name: str) -> None:
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert "video" in env["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+    # Each chunk's encoder reuses the memory of the one before.
+    assert env["GLIBC_TUNABLES"] == MALLOC_TUNABLES
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-L4"}
 
 
