@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from rayapp import storage
@@ -91,6 +93,7 @@ _QUICK_CONNECT = {
 
 # What a local head starts that a job does not use (``_lean_head``).
 _UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")
+_RAYLET_WAIT_S = 30.0  # ray.init's own bound on its raylet's registration
 
 
 @contextlib.contextmanager
@@ -101,15 +104,20 @@ def _lean_head() -> Iterator[None]:
       statistics, yet ray.init waits for its import (1.2 s here) before it starts the raylet;
     - without the autoscaler monitor: one machine has no nodes to add. Ray also stops the GCS
       before it at shutdown, and its exit handler then waits a second on the GCS that is gone;
+    - ready as soon as its raylet is: ray.init asks the GCS for the new node, and when the
+      node is not there yet, asks again a whole second later. The raylet registers about a
+      second after it starts (its metrics agent's import), so half the starts waited two
+      seconds for it. ``_node_when_registered`` asks every 20 ms first;
     - its processes started with ``_memory.MALLOC_TUNABLES`` (unless this process's
       environment names its own ``GLIBC_TUNABLES``): a replica's encoders reuse the memory
       of the chunk before.
 
-    The head's ``Node`` skips those starts while ``ray.init`` runs (a private Ray class:
-    check it on each Ray upgrade; if a method is gone, Ray starts that process as before).
-    The raylet, its agents (metrics, runtime environments) and the log monitor (workers'
-    lines to the driver) start as always."""
-    from ray._private import node
+    The head's ``Node`` skips those starts, and Ray's ``services.get_node`` is
+    ``_node_when_registered``, while ``ray.init`` runs: private Ray names, checked on each
+    Ray upgrade (where one is gone, Ray does as before). The raylet, its agents (metrics,
+    runtime environments) and the log monitor (workers' lines to the driver) start as
+    always."""
+    from ray._private import node, services
 
     kept = {
         name: getattr(node.Node, name)
@@ -118,6 +126,9 @@ def _lean_head() -> Iterator[None]:
     }
     for name in kept:
         setattr(node.Node, name, _not_started)
+    get_node = getattr(services, "get_node", None)
+    if get_node is not None:
+        services.get_node = functools.partial(_node_when_registered, get_node)
     tunables = "GLIBC_TUNABLES" not in os.environ
     if tunables:
         os.environ["GLIBC_TUNABLES"] = MALLOC_TUNABLES
@@ -126,8 +137,27 @@ def _lean_head() -> Iterator[None]:
     finally:
         for name, method in kept.items():
             setattr(node.Node, name, method)
+        if get_node is not None:
+            services.get_node = get_node
         if tunables:
             del os.environ["GLIBC_TUNABLES"]
+
+
+def _node_when_registered(get_node: Callable[[str, str], Any], gcs: str, node_id: str) -> Any:
+    """Ray's ``get_node(gcs, node_id)``, called once the GCS lists the node as alive: asked
+    every 20 ms, for as long as ``ray.init`` waits for a raylet (30 s). Where the GCS
+    cannot be asked so, Ray's call waits as before."""
+    from ray._private import services, state
+
+    deadline = time.monotonic() + _RAYLET_WAIT_S
+    with contextlib.suppress(Exception):  # a private API: Ray's own call decides
+        nodes = state.GlobalState()
+        nodes._initialize_global_state(services._get_gcs_client_options(gcs))
+        while time.monotonic() < deadline:
+            if any(n["NodeID"] == node_id and n["Alive"] for n in nodes.node_table()):
+                break
+            time.sleep(0.02)
+    return get_node(gcs, node_id)
 
 
 def _not_started(*_: Any, **__: Any) -> None:

@@ -212,7 +212,7 @@ def test_no_ray_address_starts_a_local_ray_whatever_the_cluster_file_says(
 
 LOCAL_RAY = """
 import json, os, ray
-from ray._private import node, worker
+from ray._private import node, services, worker
 from rayapp.pipeline._cluster import ensure_ray
 ensure_ray()
 print(json.dumps({
@@ -221,7 +221,7 @@ print(json.dumps({
     "own_tunables": os.environ.get("GLIBC_TUNABLES"),
     "config": worker._global_node._config,
     "restored": " ".join(
-        f.__name__ for f in (node.Node.start_api_server, node.Node.start_monitor)
+        f.__name__ for f in (node.Node.start_api_server, node.Node.start_monitor, services.get_node)
     ),
 }))
 """
@@ -241,15 +241,15 @@ def test_a_local_ray_retries_its_sockets_often_within_the_same_bound(
     """A raylet that finds its object store's socket not yet open, or a worker its raylet's,
     tries again every 50 ms (Ray's own wait is a second), 200 times: the same 10 s bound.
     Its processes start with the malloc tunables that let an encoder reuse the last one's
-    memory; the job's own environment is as it was. The head's processes left out while
-    ``ray.init`` ran start as before in later ones."""
+    memory; the job's own environment is as it was. What ``ray.init`` did otherwise while
+    it ran (the head's processes left out, the node asked for every 20 ms) is undone."""
     seen = _local_ray({k: v for k, v in env.items() if k != "GLIBC_TUNABLES"})
     config = seen["config"]
     assert seen["task"] == 7
     assert config["raylet_client_connect_timeout_milliseconds"] == 50
     assert config["raylet_client_num_connect_attempts"] == 200
     assert (seen["worker_tunables"], seen["own_tunables"]) == (MALLOC_TUNABLES, None)
-    assert seen["restored"] == "start_api_server start_monitor"
+    assert seen["restored"] == "start_api_server start_monitor get_node"
     assert processes_under(ray_tmp) == []
 
 
