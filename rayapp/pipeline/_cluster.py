@@ -67,7 +67,7 @@ def ensure_ray() -> None:
         # A local embedded Ray, reachable from this machine only, and quiet: its start-up
         # lines (and the token notice) are not the job's to print; its dashboard is not
         # needed while the job lives (the metrics endpoint is not the dashboard's).
-        with _lean_head():
+        with _job_head():
             ray.init(
                 address="local",
                 runtime_env=runtime_env,
@@ -91,13 +91,13 @@ _QUICK_CONNECT = {
     "raylet_client_num_connect_attempts": 200,
 }
 
-# What a local head starts that a job does not use (``_lean_head``).
+# What a local head starts that a job does not use (``_job_head``).
 _UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")
 _RAYLET_WAIT_S = 30.0  # ray.init's own bound on its raylet's registration
 
 
 @contextlib.contextmanager
-def _lean_head() -> Iterator[None]:
+def _job_head() -> Iterator[None]:
     """``ray.init``'s local head as a job needs it, which Ray's ``ray.init`` cannot ask for:
 
     - without the API server: with ``include_dashboard=False`` it loads only usage
@@ -161,7 +161,7 @@ def _node_when_registered(get_node: Callable[[str, str], Any], gcs: str, node_id
 
 
 def _not_started(*_: Any, **__: Any) -> None:
-    """A head process ``_lean_head`` leaves out."""
+    """A head process ``_job_head`` leaves out."""
 
 
 def node_resources() -> tuple[float, float]:

@@ -13,13 +13,12 @@ it as it is. Two settings spare the kernel that work:
   process; one whose model runs on the CPU keeps them for torch's large tensors.
 - **glibc's allocator keeps what is freed** (``MALLOC_TUNABLES``, read by glibc when a process
   starts: a local Ray's processes start with them, ``_cluster``, and a cluster's workers
-  with ``cluster_configs/``'s ``GLIBC_TUNABLES``): one arena
-  (a thread's own arena gives a block of 64 MB back to the kernel once it is empty), blocks up
-  to 32 MB from it rather than from their own mappings, and no trimming of its top. A second
-  encoder in a process then faults under a hundredth of the pages of the first. Measured on
-  the 12 s clip: the replica's page faults 0.7 million against 1.5, its system time 2.2-2.7 s
-  against 4.6-5.2, about 3 of its 73 core-seconds in all. A process keeps the most it held
-  until it exits.
+  with ``cluster_configs/``'s ``GLIBC_TUNABLES``): one arena (a thread's own arena gives a
+  block of 64 MB back to the kernel once it is empty), blocks up to 32 MB from it rather
+  than from their own mappings, and no trimming of its top. A second encoder in a process
+  then faults under a hundredth of the pages of the first. Measured on the 12 s clip: the
+  replica's page faults 0.7 million against 1.5, its system time 2.2-2.7 s against 4.6-5.2,
+  about 3 of its 73 core-seconds in all. A process keeps the most it held until it exits.
 """
 
 from __future__ import annotations
