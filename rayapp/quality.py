@@ -64,8 +64,8 @@ def peak(dtype: np.dtype | type) -> float:
 def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarray:
     """PSNR in dB of each image of ``a`` against the same image of ``b``."""
     if channel == "rgb":
+        top = _check_pair(a, b)
         mse = _rgb_mse(a, b)
-        top = peak(a.dtype)
     else:
         x, y, top = _pair(a, b, channel)
         mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).numpy()
@@ -74,9 +74,9 @@ def psnr(a: np.ndarray, b: np.ndarray, *, channel: Channel = "rgb") -> np.ndarra
 
 
 def _rgb_mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The MSE of each RGB image pair, summed in whole numbers (exact, as float64's sum of
-    these squares is below 2^53): the float64 value at a quarter of the float path's time."""
-    _check_pair(a, b)
+    """The MSE of each RGB image pair (checked by ``_check_pair``), summed in whole numbers
+    (exact, as float64's sum of these squares is below 2^53): the float64 value at a
+    quarter of the float path's time."""
     wide = np.int32 if a.dtype == np.uint8 else np.int64  # 255^2, 65535^2
     diff = np.subtract(_batch(a), _batch(b), dtype=wide)
     squares = np.multiply(diff, diff, out=diff)
@@ -186,8 +186,7 @@ def _pair(a: np.ndarray, b: np.ndarray, channel: Channel, *, unit: bool = False)
     divided by the peak (in [0, 1], Y a little above 0)."""
     import torch
 
-    _check_pair(a, b)
-    top = peak(a.dtype)
+    top = _check_pair(a, b)
     dtype = np.float32 if unit else np.float64
     if channel == "y":
         x, y = (luma(_batch(v))[:, None].astype(dtype) for v in (a, b))
@@ -199,13 +198,14 @@ def _pair(a: np.ndarray, b: np.ndarray, channel: Channel, *, unit: bool = False)
     return torch.from_numpy(x), torch.from_numpy(y), top
 
 
-def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
+def _check_pair(a: np.ndarray, b: np.ndarray) -> float:
+    """The pair's peak, once ``a`` and ``b`` are of one shape and a pixel dtype."""
     if a.shape != b.shape or a.dtype != b.dtype:
         raise InputImageError(
             f"Expected two arrays of one shape and dtype, but got {a.shape} {a.dtype} "
             f"and {b.shape} {b.dtype}"
         )
-    peak(a.dtype)
+    return peak(a.dtype)
 
 
 def _batch(images: np.ndarray) -> np.ndarray:
