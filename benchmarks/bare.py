@@ -10,6 +10,7 @@ import numpy as np
 
 from rayapp import storage
 from rayapp.config import UpscaleConfig
+from rayapp.video import to_rgb
 
 __all__ = ["BareForward", "decode_frames", "time_frames"]
 
@@ -42,4 +43,4 @@ class BareForward:
 def decode_frames(uri: str) -> np.ndarray:
     """Every frame of ``uri``'s first video stream: NHWC uint8 RGB."""
     with storage.open_input(uri) as f, av.open(f) as container:
-        return np.stack([fr.to_ndarray(format="rgb24") for fr in container.decode(video=0)])
+        return np.stack([to_rgb(fr) for fr in container.decode(video=0)])

@@ -50,9 +50,10 @@ def _frames(clip: str, size: tuple[int, int], count: int) -> list[np.ndarray]:
     import av
 
     from rayapp.resize import resize_image
+    from rayapp.video import to_rgb
 
     with av.open(clip) as container:
-        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)][:count]
+        decoded = [to_rgb(f) for f in container.decode(video=0)][:count]
     return [resize_image(f, (size[1], size[0])) for f in decoded]
 
 

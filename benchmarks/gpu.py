@@ -33,7 +33,7 @@ from benchmarks.table import table
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.upscaler import Upscaler
-from rayapp.video import encoder_usable
+from rayapp.video import encoder_usable, to_rgb
 
 __all__ = ["section_gpu"]
 
@@ -80,7 +80,7 @@ def _frames(clip: str) -> list[np.ndarray]:
     import av
 
     with av.open(clip) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [to_rgb(f) for f in container.decode(video=0)]
 
 
 def _model_fps(

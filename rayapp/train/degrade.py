@@ -21,6 +21,7 @@ from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rayapp.errors import ConfigError
+from rayapp.video import to_rgb
 
 __all__ = ["DegradeConfig", "degrade"]
 
@@ -137,4 +138,4 @@ def _h264(x: np.ndarray, crf: int) -> np.ndarray:
     packets = ctx.encode(frame) + ctx.encode(None)
     dec = av.CodecContext.create("h264", "r")
     frames = [f for p in packets for f in dec.decode(p)] + dec.decode(None)
-    return frames[0].to_ndarray(format="rgb24")[:h, :w]
+    return to_rgb(frames[0])[:h, :w]

@@ -11,7 +11,7 @@ from rayapp.codecs import CODECS
 from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
 from rayapp.video._captions import captioned_packet
 from rayapp.video._codecs import EncodeSettings, encoder_usable
-from rayapp.video._colour import Colour, HdrMetadata
+from rayapp.video._colour import Colour, HdrMetadata, to_rgb
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
 from rayapp.video._decode import (
     DecodedFrame,
@@ -94,6 +94,7 @@ __all__ = [
     "probe",
     "stream_cues",
     "stream_payloads",
+    "to_rgb",
     "write_hls_segment",
     "yuv420_planes",
 ]

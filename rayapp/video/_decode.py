@@ -20,7 +20,7 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import ConfigError, InvalidVideoError
 from rayapp.video._captions import frame_captions
-from rayapp.video._colour import sws_matrix, sws_range
+from rayapp.video._colour import to_rgb
 from rayapp.video._info import MediaInfo
 from rayapp.video._segments import Deinterlace, Segment, plan_segments
 
@@ -73,7 +73,7 @@ def decode_segment(
                 pts = segment.frame_pts[index - segment.start]
             # A source frame's captions go with its first field's frame only.
             captions = b"" if double and index % 2 else frame_captions(frame)
-            yield DecodedFrame(index, pts, _to_rgb(frame, depth), captions)
+            yield DecodedFrame(index, pts, to_rgb(frame, depth), captions)
 
 
 def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFrame]]:
@@ -245,7 +245,7 @@ def decode_encoded_frames(
                 for frame in video.decode(packet):
                     decoded += 1
                     if frame.pts in wanted:
-                        images[wanted[frame.pts]] = _to_rgb(frame, depth)
+                        images[wanted[frame.pts]] = to_rgb(frame, depth)
                 if len(images) == len(wanted):
                     break
         except av.FFmpegError as e:
@@ -314,13 +314,3 @@ def _frames(
             f"{uri}: decoding segment {segment.index} (frames {segment.start}-"
             f"{segment.stop - 1}) failed: {e}"
         ) from e
-
-
-def _to_rgb(frame: av.VideoFrame, depth: int) -> np.ndarray:
-    rgb = frame.reformat(
-        format="rgb24" if depth == 8 else "rgb48le",
-        src_colorspace=sws_matrix(frame.colorspace),
-        src_color_range=sws_range(frame.color_range),
-        dst_color_range="JPEG",
-    )
-    return rgb.to_ndarray()

@@ -13,7 +13,15 @@ from rayapp.pipeline._records import EncodeJob
 from rayapp.pipeline._stages import device_planes
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, frame_pattern
 from rayapp.upscaler import Upscaler
-from rayapp.video import Colour, EncodeSettings, Yuv420, probe, yuv420_planes
+from rayapp.video import (
+    Colour,
+    EncodeSettings,
+    Yuv420,
+    decode_segment,
+    plan_segments,
+    probe,
+    yuv420_planes,
+)
 from rayapp.video._encode import ChunkEncoder
 
 # (matrix, full range): BT.709 tv, BT.601 pc, BT.2020 tv, untagged (BT.601, as swscale).
@@ -57,6 +65,26 @@ def test_the_simulated_gpus_planes_are_exactly_its_rgb_converted(planes: Yuv420)
     made = upscaler.upscale_batch_yuv420(frames, planes)
     assert made.shape == (3, 180, 160)
     np.testing.assert_array_equal(made, _swscale(upscaler.upscale_batch(frames), planes))
+
+
+@pytest.mark.parametrize("fixture", ["bframes_mkv", "vfr_mp4"])  # untagged; BT.709 tv
+def test_a_decoded_frame_converts_back_to_its_own_planes(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """The decode's RGB, converted as the encoder converts it, is the source's 4:2:0 planes
+    again: luma exactly (but where RGB clips), chroma within a level. What a model leaves
+    as it was reaches the encoder as it was."""
+    uri = request.getfixturevalue(fixture)
+    info = probe(uri)
+    segment = plan_segments(info, 10)[0]
+    decoded = np.stack([f.image for f in decode_segment(uri, segment)])
+    with av.open(uri) as container:
+        source = np.stack([f.to_ndarray() for f in container.decode(video=0)])
+    again = _swscale(decoded, yuv420_planes("yuv420p", info.video.colour))
+    height = decoded.shape[1]
+    luma = again[:, :height].astype(int) - source[:, :height]
+    assert (luma == 0).mean() > 0.99
+    assert np.abs(again[:, height:].astype(int) - source[:, height:]).max() <= 1
 
 
 def test_a_chunk_written_from_planes_holds_those_planes(bframes_mkv: str, tmp_path: Path) -> None:

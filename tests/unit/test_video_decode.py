@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import av
 import fsspec
 import numpy as np
 import pytest
 
 from rayapp.errors import ConfigError
 from rayapp.testing import read_frame_index
-from rayapp.video import probe
+from rayapp.video import Yuv420, probe, to_rgb
 from rayapp.video._decode import decode_segment
 from rayapp.video._segments import plan_segments
 
@@ -52,6 +53,41 @@ def test_sixteen_bit_path_for_ten_bit_source(ten_bit_mkv: str) -> None:
     assert [read_frame_index(f.image) for f in frames] == list(range(24))
     # A 10-bit source uses values an 8-bit scale cannot express.
     assert np.any(frames[0].image % 257 != 0)
+
+
+def _matrix_rgb(planes: np.ndarray, matrix: Yuv420) -> np.ndarray:
+    """The RGB (0-255, unrounded) that ``matrix`` gives 8-bit 4:2:0 planes, each pixel
+    with the chroma sample it sits in."""
+    height = planes.shape[0] * 2 // 3
+    luma = planes[:height].astype(float)
+    chroma = planes[height:].reshape(2, height // 2, -1).astype(float) - 128
+    cb, cr = (c.repeat(2, 0).repeat(2, 1) for c in chroma)
+    if matrix.full_range:
+        y, cb, cr = luma, cb, cr
+    else:
+        y, cb, cr = (luma - 16) * 255 / 219, cb * 255 / 224, cr * 255 / 224
+    kr, kb = matrix.weights
+    r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
+    return np.stack([r, (y - kr * r - kb * b) / (1 - kr - kb), b], axis=-1)
+
+
+# Untagged (BT.601, as swscale), BT.709 tv, BT.601 pc.
+@pytest.mark.parametrize("matrix", [Yuv420(2, False), Yuv420(1, False), Yuv420(5, True)])
+def test_a_decoded_frame_is_its_matrix_to_the_nearest_level(matrix: Yuv420) -> None:
+    """Every value of a coloured frame is the one its matrix gives, rounded to the nearest
+    level (swscale's quick conversion gives coloured pixels up to 3 levels less)."""
+    rng = np.random.default_rng(7)
+    low, high = (0, 256) if matrix.full_range else (16, 236)
+    planes = np.concatenate(
+        [rng.integers(low, high, (32, 48)), rng.integers(64, 192, (16, 48))]
+    ).astype(np.uint8)
+    frame = av.VideoFrame.from_ndarray(planes, "yuv420p")
+    frame.colorspace, frame.color_range = matrix.matrix, 2 if matrix.full_range else 1
+    rgb = to_rgb(frame)
+    assert (rgb.shape, rgb.dtype) == ((32, 48, 3), np.dtype(np.uint8))
+    error = rgb - np.clip(_matrix_rgb(planes, matrix), 0, 255)
+    assert np.abs(error).max() < 0.52
+    assert abs(error.mean()) < 0.01
 
 
 def test_decode_from_memory_uri(bframes_mkv: str) -> None:
