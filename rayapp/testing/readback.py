@@ -11,7 +11,7 @@ import av
 
 from rayapp import storage
 from rayapp.testing.patterns import read_frame_index
-from rayapp.video import stream_cues
+from rayapp.video import stream_cues, to_rgb
 
 __all__ = ["Decoded", "decode_video", "stream_packets", "subtitle_cues"]
 
@@ -35,10 +35,7 @@ def _open(uri: str) -> Iterator[av.container.InputContainer]:
 def decode_video(uri: str) -> Decoded:
     with _open(uri) as container:
         stream = container.streams.video[0]
-        frames = [
-            (f.pts, read_frame_index(f.to_ndarray(format="rgb24")))
-            for f in container.decode(stream)
-        ]
+        frames = [(f.pts, read_frame_index(to_rgb(f))) for f in container.decode(stream)]
         return Decoded([p for p, _ in frames], stream.time_base, [i for _, i in frames])
 
 

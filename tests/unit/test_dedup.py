@@ -21,8 +21,10 @@ FRAMES, HOLDS, CHUNK = 30, (2, 3), 6
 def frames_of(uri: str) -> np.ndarray:
     import av
 
+    from rayapp.video import to_rgb
+
     with av.open(uri) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+        return np.stack([to_rgb(f) for f in container.decode(video=0)])
 
 
 def repeats(drawings: list[int], chunk: int) -> int:
