@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -24,9 +25,22 @@ from rayapp.video._colour import HDR_ENCODERS, HLG, PQ, HdrMetadata
 from rayapp.video._info import VideoStreamInfo
 from rayapp.video._nvenc import gpu_model, nvenc_reason
 
-__all__ = ["EncodeSettings", "bit_depth", "encoder_usable"]
+__all__ = ["EncodeSettings", "before_open", "bit_depth", "encoder_usable"]
 
 log = logging.getLogger(__name__)
+
+
+# SVT-AV1 logs at its info level by default: a banner of about 20 lines each time an encoder
+# opens, that is every chunk. It reads its level (SVT_LOG: 1 errors, 2 warnings, 3 info)
+# once, when the first encoder of the process opens.
+_SVT_LOG_ERRORS = "1"
+
+
+def before_open(name: str) -> None:
+    """What the encoder ``name`` needs set before its first open in this process: SVT-AV1
+    logs errors only (a user's own ``SVT_LOG`` is kept)."""
+    if name == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", _SVT_LOG_ERRORS)
 
 
 def bit_depth(pix_fmt: str) -> int:
@@ -69,6 +83,7 @@ def _open_error(
 ) -> Exception | None:
     """Why the encoder ``name`` does not open for frames of that size and format (None: it
     does). The context is freed on return: PyAV has no close, and x264 holds frame buffers."""
+    before_open(name)
     ctx = av.CodecContext.create(name, "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
     ctx.time_base = Fraction(1, 25)

@@ -20,7 +20,7 @@ import numpy as np
 from rayapp import storage
 from rayapp.errors import FrameAccountingError, VideoError
 from rayapp.video._captions import CAPTION_CODECS, captioned_packet
-from rayapp.video._codecs import EncodeSettings, bit_depth
+from rayapp.video._codecs import EncodeSettings, before_open, bit_depth
 from rayapp.video._colour import sws_matrix, sws_range
 from rayapp.video._info import VideoStreamInfo
 from rayapp.video._planes import yuv420_planes
@@ -210,6 +210,7 @@ class ChunkEncoder:
 
     def _add_stream(self, container: av.container.OutputContainer) -> av.VideoStream:
         src, settings = self.source, self.settings
+        before_open(settings.codec)
         stream = container.add_stream(settings.codec, rate=src.average_rate or src.real_rate)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
         # Encoder and stream both count in the source's time base, so pts pass through.

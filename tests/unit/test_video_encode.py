@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -79,6 +82,39 @@ def test_svtav1_chunk(bframes_mkv: str, tmp_path: Path) -> None:
     _encode_segment(bframes_mkv, 2, out, EncodeSettings("libsvtav1", preset="8"))
     assert probe(out).video.codec in {"av1", "libdav1d", "libaom-av1"}
     assert decode_video(out).indices == list(range(24, 36))
+
+
+# A process that asks whether SVT-AV1 opens, then encodes two chunks with it.
+SVT_CHUNKS = """
+import sys
+from rayapp.video import EncodeSettings, encoder_usable
+from tests.unit.test_video_encode import _encode_segment
+
+assert encoder_usable("libsvtav1") is None
+for i in range(2):
+    out = f"{sys.argv[2]}/c{i}.mp4"
+    _encode_segment(sys.argv[1], i, out, EncodeSettings("libsvtav1", preset="8"))
+"""
+
+
+@pytest.mark.parametrize("level", [None, "3"], ids=["default", "users-info"])
+def test_svtav1_says_only_its_errors_unless_asked(
+    bframes_mkv: str, tmp_path: Path, level: str | None
+) -> None:
+    """SVT-AV1's banner (about 20 lines at its info level) would come with every chunk."""
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    if level is not None:
+        env["SVT_LOG"] = level
+    run = subprocess.run(
+        [sys.executable, "-c", SVT_CHUNKS, bframes_mkv, str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+        cwd=Path(__file__).parents[2],  # the repository: the subprocess imports tests/
+    )  # fmt: skip
+    banners = run.stderr.count("Svt[info]: SVT [version]")  # at least one per encoder
+    if level is None:
+        assert (banners, "Svt[" in run.stderr) == (0, False)
+    else:
+        assert banners >= 3
 
 
 def test_unknown_codec_and_bad_options_are_refused() -> None:
