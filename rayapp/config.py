@@ -16,6 +16,8 @@ from rayapp.image_formats import IMAGE_FORMATS
 
 __all__ = [
     "DEFAULT_DEDUP_THRESHOLD",
+    "DEFAULT_DEFLICKER_STRENGTH",
+    "DEFLICKER_REACH",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL",
     "INSTANCES",
@@ -45,6 +47,12 @@ DEFAULT_MAX_PIXELS = 64_000_000
 # A frame whose 16x16 blocks differ from the last frame upscaled by at most this mean
 # absolute difference (0-255) repeats it; chosen by measurement (rayapp.pipeline._dedup).
 DEFAULT_DEDUP_THRESHOLD = 4.0
+# --deflicker's weight of each neighbour against the frame itself; chosen by measurement
+# (docs/benchmarks.md, "temporal").
+DEFAULT_DEFLICKER_STRENGTH = 1.0
+# Frames --deflicker reads on either side of a frame (rayapp.deflicker), so a chunk's plan
+# gives it that many frames around it.
+DEFLICKER_REACH = 1
 MAX_OUTSCALE = 16.0
 MAX_URI_LENGTH = 2048
 # Forwarded from the submitting process to every Ray worker of a job, so that the same command
@@ -229,8 +237,30 @@ class VideoJobConfig(BaseModel):
         None,
         ge=1,
         le=10_000,
-        description="Most frames per encoded chunk (the unit of retry and resume); default: "
-        "48, fewer on a short clip where that keeps every replica's encoders busy to the end.",
+        description="Most frames per encoded chunk (the unit of retry and resume). Chunks are "
+        "cut at the source's scene cuts and split inside a scene only where it is longer; "
+        "default: 10 seconds' worth (a longer scene in equal parts, finer on a short clip "
+        "where that keeps every replica's encoders busy to the end).",
+    )
+    scene_cuts: bool = Field(
+        True,
+        description="Cut chunks where the picture cuts, so that no chunk's keyframe steps "
+        "inside a scene (every frame is decoded once more before the job, at about the "
+        "source's decode speed); off: chunks by frame count alone.",
+    )
+    deflicker: bool = Field(
+        False,
+        description="Blend each upscaled frame with its neighbours brought onto it along the "
+        "source's motion, where that motion can be trusted, never across a scene cut: less "
+        "shimmer and crawl from frame-by-frame upscaling. A chunk reads the frames around it, "
+        "so where the video is cut never changes a frame.",
+    )
+    deflicker_strength: float = Field(
+        DEFAULT_DEFLICKER_STRENGTH,
+        gt=0,
+        le=8,
+        allow_inf_nan=False,
+        description="--deflicker: how much each neighbour weighs against the frame itself.",
     )
     # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
     micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")
@@ -252,8 +282,8 @@ class VideoJobConfig(BaseModel):
         32,
         ge=0,
         le=10_000,
-        description="Frames the job's certificate decodes for consistency and flicker, "
-        "spread over the clip (0: integrity only).",
+        description="Frames the job's certificate decodes for consistency and temporal "
+        "quality, spread over the clip (0: integrity only).",
     )
     estimate: bool = Field(
         False,

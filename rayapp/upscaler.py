@@ -38,7 +38,7 @@ from rayapp.resize import resize_tensor
 if TYPE_CHECKING:
     from rayapp.video import Yuv420
 
-__all__ = ["Upscaler"]
+__all__ = ["Upscaler", "frames_from_tensor", "planes_from_tensor"]
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,17 @@ class Upscaler:
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``, or at
         exactly (height, width) ``size``."""
+        return frames_from_tensor(self.upscale_batch_tensor(frames, size), frames.dtype)
+
+    def upscale_batch_tensor(
+        self, frames: np.ndarray, size: tuple[int, int] | None = None
+    ) -> torch.Tensor:
+        """Frames ``NHWC`` RGB uint8/uint16 -> ``NCHW`` float32 in [0, 1] on this device:
+        ``upscale_batch``'s frames before they are rounded (``frames_from_tensor``), for a
+        stage that works on them where they are (``rayapp.deflicker``)."""
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise InputImageError(f"Expected NHWC frames with 3 channels, but got {frames.shape}")
-        peak = quality.peak(frames.dtype)
-        y = self._upscale_tensor(self._to_tensor(frames, peak), size)
-        return _to_numpy(y, frames.dtype, peak)
+        return self._upscale_tensor(self._to_tensor(frames, quality.peak(frames.dtype)), size)
 
     def upscale_batch_yuv420(
         self, frames: np.ndarray, planes: Yuv420, size: tuple[int, int] | None = None
@@ -132,9 +138,9 @@ class Upscaler:
             raise InputImageError(
                 f"Expected NHWC uint8 frames with 3 channels, but got {frames.shape} {frames.dtype}"
             )
-        y = self._upscale_tensor(self._to_tensor(frames, 255.0), size)
-        with torch.inference_mode():
-            return _yuv420(y, planes).cpu().numpy()
+        return planes_from_tensor(
+            self._upscale_tensor(self._to_tensor(frames, 255.0), size), planes
+        )
 
     def upscale(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16; at
@@ -208,13 +214,23 @@ class Upscaler:
         return contextlib.nullcontext()
 
 
-def _to_numpy(y: torch.Tensor, dtype: np.dtype, peak: float) -> np.ndarray:
-    """NCHW float in [0, 1] on any device -> NHWC ``dtype`` on the host. uint8 is made on
-    the device, so a GPU sends one byte a sample (as int32 a 4K frame took 32 ms to copy)."""
-    y = (y * peak).round_().permute(0, 2, 3, 1)
-    if dtype == np.uint8:
-        return y.to(torch.uint8).cpu().numpy()
-    return y.to("cpu", torch.int32).numpy().astype(dtype)
+def frames_from_tensor(y: torch.Tensor, dtype: np.dtype | type) -> np.ndarray:
+    """NCHW float in [0, 1] on any device -> NHWC ``dtype`` (uint8 or uint16) on the host,
+    rounded. uint8 is made on the device, so a GPU sends one byte a sample (as int32 a 4K
+    frame took 32 ms to copy)."""
+    peak = quality.peak(dtype)
+    with torch.inference_mode():
+        y = (y * peak).round_().permute(0, 2, 3, 1)
+        if np.dtype(dtype) == np.uint8:
+            return y.to(torch.uint8).cpu().numpy()
+        return y.to("cpu", torch.int32).numpy().astype(dtype)
+
+
+def planes_from_tensor(y: torch.Tensor, planes: Yuv420) -> np.ndarray:
+    """NCHW float RGB in [0, 1] on any device -> ``(N, H * 3 / 2, W)`` uint8 on the host:
+    the encoder's 8-bit 4:2:0 planes, converted where the frames are."""
+    with torch.inference_mode():
+        return _yuv420(y, planes).cpu().numpy()
 
 
 def _yuv420(rgb: torch.Tensor, planes: Yuv420) -> torch.Tensor:

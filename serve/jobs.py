@@ -72,8 +72,11 @@ CLIENT_FIELDS = (
     "crf",
     "segment_s",
     "chunk_frames",
+    "scene_cuts",
     "deinterlace",
     "ivtc",
+    "deflicker",
+    "deflicker_strength",
     "preview",
 )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.ray_head import free_port
+from tests.scenes import SceneClip, make_scene_clip
 
 DATA = Path(__file__).resolve().parents[1] / "rayapp" / "data"
 
@@ -71,3 +72,9 @@ def s3_bucket(s3_server: dict[str, str], request: pytest.FixtureRequest) -> str:
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server["AWS_ENDPOINT_URL"]})
     fs.mkdir(name)
     return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def scene_clip(tmp_path_factory: pytest.TempPathFactory) -> SceneClip:
+    """Three scenes of sub-pixel pans over photographs, and their ground truth."""
+    return make_scene_clip(tmp_path_factory.mktemp("scenes"))

@@ -39,6 +39,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rayapp.images",
             "rayapp.resize",
             "rayapp.quality",
+            "rayapp.flow",
+            "rayapp.temporal",
+            "rayapp.deflicker",
             "rayapp.sample",
             "rayapp._tiling",
             "rayapp._inductor",
@@ -49,7 +52,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry points", ("rayapp.cli", "jobs.*", "serve.*", "benchmarks.*")),
 )
 # What the foundation may not load when it is imported: media libraries, frameworks.
-HEAVY = ("av", "PIL", "torch", "torchvision", "torchmetrics", "spandrel", "ray", "numpy")
+HEAVY = ("av", "cv2", "PIL", "torch", "torchvision", "torchmetrics", "spandrel", "ray", "numpy")
 PACKAGES = ("rayapp", "jobs", "serve", "benchmarks")
 
 

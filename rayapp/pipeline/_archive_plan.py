@@ -106,9 +106,10 @@ def _spread(videos: tuple[ArchiveVideo, ...], count: int) -> list[ArchiveVideo]:
 
 def _work_of(config: VideoJobConfig) -> Totals:
     """One video's frames, seconds, segments and chunks, from its packets, cut as the job
-    cuts it (``plan_video_job``: for one chunk per replica, where the job on a GPU node cuts
-    a short clip for every encoder, a little finer)."""
-    plan = plan_video_job(config)
+    cuts it by length (``plan_video_job``: for one chunk per replica, where the job on a GPU
+    node cuts a short clip for every encoder, a little finer), but not at its scene cuts:
+    finding them decodes every frame, too long a wait for a plan of many videos."""
+    plan = plan_video_job(config.model_copy(update={"scene_cuts": False}))
     video = plan.info.video
     return Totals(video.frame_count, video.duration_s, len(plan.segments), len(plan.runs))
 

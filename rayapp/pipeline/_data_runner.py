@@ -54,7 +54,7 @@ from rayapp.pipeline._stages import (
     encode_frames,
     keep_chunk,
     segment_rows,
-    upscaled_frames,
+    upscaled_run,
 )
 
 __all__ = ["DataRunner"]
@@ -70,12 +70,12 @@ def _decode(batch: dict[str, np.ndarray], *, uri: str, depth: int) -> Iterator[d
     """One segment row -> one block per run: ``{frames, pts, first_frame_index}``, a row."""
     row = {"segment": batch["segment"][0], "runs": [list(r) for r in batch["runs"][0]]}
     for run in decode_runs(row, uri=uri, depth=depth):
-        yield {k: np.asarray([v]) if k == "first_frame_index" else v[None] for k, v in run.items()}
+        yield {k: v[None] if isinstance(v, np.ndarray) else np.asarray([v]) for k, v in run.items()}
 
 
-def _one(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    frames, pts, first = batch["frames"][0], batch["pts"][0], int(batch["first_frame_index"][0])
-    return frames, pts, first, batch["captions"][0]
+def _one(batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The run row of ``decode_runs`` a block of one row holds."""
+    return {k: v[0] if k in ("frames", "pts", "captions") else int(v[0]) for k, v in batch.items()}
 
 
 def _row(job: EncodeJob, source: np.ndarray, chunk: Any, made: dict[str, Any]) -> dict[str, Any]:
@@ -125,27 +125,31 @@ class _Replica:
         self._ready_at = time.time()
 
     def __call__(self, batch: dict[str, np.ndarray], job: EncodeJob) -> dict[str, Any]:
-        frames, pts, first, captions = _one(batch)
+        run = _one(batch)
         if self._stage is not None:  # encode_chunk names the frames of a chunk that fails
-            run = {"frames": frames, "pts": pts, "first_frame_index": first, "captions": captions}
             row = self._stage.encode_chunk(job, run)
             return {k: [v] for k, v in {**row, "quality": json.dumps(row["quality"])}.items()}
+        first, core = run["first_frame_index"], slice(run["before"], -run["after"] or None)
         try:
-            return {**self._upscale(frames, pts, first, job), "captions": captions[None]}
+            return {**self._upscale(run, job), "captions": run["captions"][core][None]}
         except RayappError as e:
-            raise ChunkFailedError(f"Frames {first}-{first + len(frames) - 1} failed: {e}") from e
+            last = first + len(run["pts"][core]) - 1
+            raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
 
-    def _upscale(
-        self, frames: np.ndarray, pts: np.ndarray, first: int, job: EncodeJob
-    ) -> dict[str, Any]:
+    def _upscale(self, run: dict[str, Any], job: EncodeJob) -> dict[str, Any]:
         started = time.time()
         cost = ForwardCost()
+        frames, first = run["frames"], run["first_frame_index"]
+        before, after = run["before"], run["after"]
         planes = device_planes(self._upscaler, job, frames.dtype)
-        images = upscaled_frames(self._upscaler, job, frames, first, cost, planes)
+        images = upscaled_run(
+            self._upscaler, job, frames, first, cost, planes, before=before, after=after
+        )
+        core = slice(before, len(frames) - after)
         return {
             "upscaled": np.stack(list(images))[None],
-            "source": frames[None],
-            "pts": pts[None],
+            "source": frames[core][None],
+            "pts": run["pts"][core][None],
             "first_frame_index": [first],
             "device": [device_type(self._upscaler)],
             "replica": [self._replica],

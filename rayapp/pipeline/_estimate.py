@@ -118,6 +118,7 @@ class VideoPlan:
     segments: int
     chunks: int
     chunk_frames: int
+    cut: str  # the scenes, the chunks, and why a seam falls inside a scene (Cut.describe)
     duplicate_share: float  # of the sampled frames, those that repeat the one before
     sampled_frames: int
     calibration: Calibration
@@ -150,6 +151,7 @@ class VideoPlan:
             f"work: {self.segments} segments, {self.chunks} chunks of up to {self.chunk_frames} "
             f"frames; {self.duplicate_share:.0%} of {self.sampled_frames} sampled frames "
             "repeat the one before (not run through the network)",
+            f"cut: {self.cut}",
             f"per frame ({c.source}): network {c.model_s * 1000:.1f} ms, encode "
             f"{c.encode_s * 1000:.1f} ms, decode {c.decode_s * 1000:.1f} ms",
             f"estimate: {_hms(self.estimated_s)} at {self.replicas} replicas "
@@ -199,7 +201,7 @@ def estimate_s(
     *,
     frames: int,
     chunks: int,
-    chunk_frames: int,
+    longest_chunk: int,
     calibration: Calibration,
     duplicate_share: float,
     replicas: int,
@@ -217,7 +219,8 @@ def estimate_s(
     job's rate is the least of: the replicas'; the CPUs' (each frame costs decode + encode
     CPU seconds, plus the network's ``threads`` cores per second when it runs on the CPU);
     the GPUs' (network seconds per frame, when it runs on a GPU). The last chunks cannot be
-    split: no job is faster than its rounds of whole chunks through every encoder."""
+    split: no job is faster than its rounds of whole chunks through every encoder (chunks
+    of the mean length), nor than its ``longest_chunk``."""
     c = calibration
     network = (1.0 - duplicate_share) * c.model_s
     w = network + c.encode_s
@@ -227,7 +230,8 @@ def estimate_s(
     if on_gpu and network > 0:
         rates.append(max(gpus, 1e-9) / network)
     work = frames / min(rates)
-    rounds = math.ceil(chunks / (replicas * encoders)) * chunk_frames * w
+    mean = frames / max(chunks, 1)
+    rounds = max(math.ceil(chunks / (replicas * encoders)) * mean, longest_chunk) * w
     return startup_s + max(work, min(rounds, frames * w))
 
 
@@ -271,6 +275,7 @@ def plan_video(
     encode_s = _encode_s(plan, encoded, settings, pool.threads)
     calibration = Calibration(device, model_s, encode_s, decode_s, source)
     n = options.replicas or config.replicas.max_replicas
+    longest = max((r.frame_count for r in plan.runs), default=0) if totals is None else 0
 
     def estimate(count: int) -> tuple[float, int | None]:
         nodes = None
@@ -282,7 +287,7 @@ def plan_video(
             nodes = max(1, math.ceil(count / max(per_node, 1e-9)))
             c, g = nodes * node.vcpus, nodes * node.gpus
         seconds = estimate_s(
-            frames=work.frames, chunks=work.chunks, chunk_frames=plan.chunk_frames,
+            frames=work.frames, chunks=work.chunks, longest_chunk=longest,
             calibration=calibration, duplicate_share=share, replicas=count, cpus=c, gpus=g,
             threads=threads, encoders=pool.encoders, startup_s=STARTUP_S + ray_start_s,
         )  # fmt: skip
@@ -308,6 +313,7 @@ def plan_video(
         segments=work.segments,
         chunks=work.chunks,
         chunk_frames=plan.chunk_frames,
+        cut=plan.cut.describe() if totals is None else "as each video's (scenes not counted)",
         duplicate_share=share,
         sampled_frames=len(sample),
         calibration=calibration,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from rayapp.config import VideoJobConfig, final_scale, scaled_size
+from rayapp.config import DEFLICKER_REACH, VideoJobConfig, final_scale, scaled_size
 from rayapp.models import resolve
 from rayapp.pipeline._sizing import job_lanes
 from rayapp.pipeline._stages import FrameUpscaler, device_type
@@ -26,9 +26,10 @@ def encode_settings(config: VideoJobConfig) -> EncodeSettings:
 def plan_video_job(
     config: VideoJobConfig, upscaler: FrameUpscaler | None = None, *, lanes: int | None = None
 ) -> JobPlan:
-    """Probe the input and cut it into segments and chunks as the job will (for ``lanes``
-    chunks at once, ``_sizing.job_lanes``; None: one per replica), with every check that
-    needs no decode (``rayapp.video.plan_job``)."""
+    """Probe the input and cut it into segments and chunks as the job will (at its scene
+    cuts; for ``lanes`` chunks at once, ``_sizing.job_lanes``; None: one per replica; each
+    chunk with the frames around it that ``--deflicker`` reads), with every check that
+    needs no decode of the frames themselves (``rayapp.video.plan_job``)."""
     return plan_job(
         config.input,
         config.output,
@@ -39,6 +40,8 @@ def plan_video_job(
         lanes=lanes or config.replicas.max_replicas,
         deinterlace=config.deinterlace,
         ivtc=config.ivtc,
+        scenes=config.scene_cuts,
+        reach=DEFLICKER_REACH if config.deflicker else 0,
     )
 
 

@@ -31,6 +31,8 @@ class EncodeJob:
     # frame to measure; a chunk that holds some measures them.
     sampled_pairs: tuple[int, ...] = ()
     sampled: tuple[int, ...] = ()
+    # --deflicker's strength (None: off): each chunk's run brings the frames around it.
+    deflicker: float | None = None
 
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:

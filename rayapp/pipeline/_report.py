@@ -9,16 +9,18 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
   video packets carrying captions (CEA-608/708).
   ``ok`` only when all hold.
 - ``quality`` (decoded, sampled over ``samples`` frames spread across the clip, in pairs of
-  consecutive frames, half of them across the seams between chunks; measured per chunk by
+  consecutive frames, half of them across the seams inside scenes; measured per chunk by
   the replicas while the job runs, ``rayapp.pipeline._sampled``, or here on the finished
   output when the chunks lack a measure):
   - consistency: each output frame downscaled back to the source size (bicubic,
     antialiased) against the decoded source frame, PSNR and SSIM (``rayapp.quality``). No
     ground truth needed: a colour shift, a misaligned or a broken frame shows up. Outliers:
     frames more than 10 dB below the median, or under 20 dB.
-  - flicker: per pair, the mean absolute difference (luma, 0-255) between the frame-to-frame
-    change of the output (downscaled) and that of the source: what the upscale adds to the
-    motion. Reported per chunk, for the pair across its seam and for a pair inside it.
+  - temporal: per pair of consecutive frames (never across a scene cut), the warping
+    error at the output's size (``rayapp.temporal``: frame t brought onto frame t + 1
+    along the source's motion), beside the same on a bicubic upscale of the source: for
+    pairs inside chunks, and for the seams between chunks that fall inside a scene, the
+    worst of them named (where a keyframe steps, it shows there).
 """
 
 from __future__ import annotations
@@ -32,13 +34,7 @@ from typing import Any
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
 from rayapp.pipeline._records import ChunkRecord
-from rayapp.pipeline._sampled import (
-    flicker,
-    measure_frames,
-    quality_report,
-    sample_pairs,
-    sampled_frames,
-)
+from rayapp.pipeline._sampled import measure_frames, pair_error, quality_report, sampled_frames
 from rayapp.pipeline._sampled import report as sampled_report
 from rayapp.video import (
     Colour,
@@ -58,7 +54,6 @@ __all__ = [
     "check_assembled",
     "integrity",
     "quality",
-    "sample_pairs",
     "summary",
 ]
 
@@ -113,6 +108,7 @@ def certify(
     estimate: dict[str, float] | None = None,
     made_by: str | None = None,
     deinterlace: Deinterlace | None = None,
+    scene_starts: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output: ``checks``, its integrity as ``check_assembled`` found it
@@ -123,15 +119,20 @@ def certify(
     job was planned. ``made_by``: the fingerprint of what decides the output
     (``_resume.output_fingerprint``): a rerun of an archive skips a video whose
     certificate is ok and names the same. ``deinterlace``: how the job deinterlaced the
-    source (None: it did not); at field rate, ``source`` is at field rate too."""
+    source (None: it did not); at field rate, ``source`` is at field rate too.
+    ``scene_starts``: the first frame of each scene (no pair crosses a cut)."""
     starts = [c.chunk.first_frame_index for c in chunks]
     measured = None
     if samples:
-        pairs, frames = sampled_frames(source.video.frame_count, starts, samples)
-        measured = sampled_report(pairs, frames, starts, [c.quality for c in chunks])
+        count = source.video.frame_count
+        pairs, frames = sampled_frames(count, starts, scene_starts, samples)
+        kept = [c.quality for c in chunks]
+        measured = sampled_report(pairs, frames, starts, scene_starts, kept)
         if measured is None:
             output = probe(output_uri)
-            measured = measure(quality, source, output, starts, samples, deinterlace)
+            measured = measure(
+                quality, source, output, starts, samples, deinterlace, tuple(scene_starts)
+            )
     report = {
         "input": source.uri,
         "output": output_uri,
@@ -173,13 +174,29 @@ def summary(report: dict[str, Any]) -> str:
         line += f"; consistency PSNR median {shown[0]} dB, min {shown[1]} dB"
         if measured["consistency"]["outliers"]:
             line += f", outliers at frames {measured['consistency']['outliers']}"
-        line += f"; flicker max {measured['flicker']['max']:.2f}"
+        line += "; " + _temporal_line(measured["temporal"])
     if estimate := report.get("estimate"):
         line += (
             f"; planned {estimate['estimated_s']:.1f} s, took {estimate['actual_s']:.1f} s "
             f"(x{estimate['ratio']:.2f})"
         )
     return f"{line} -> {report['output']}{REPORT_SUFFIX}"
+
+
+def _temporal_line(temporal: dict[str, Any]) -> str:
+    """The temporal quality in a few words: inside chunks, and the worst seam in a scene."""
+    inside, seams = temporal["inside"], temporal["seams"]
+    line = "warping error"
+    if inside["pairs"]:
+        line += f" {inside['mean']:.3f} inside chunks (bicubic {inside['bicubic_mean']:.3f})"
+    if worst := seams["worst"]:
+        line += (
+            f", worst seam {worst['warping_error']:.3f} into frame {worst['first_frame_index']}"
+            f" (bicubic {worst['bicubic']:.3f})"
+        )
+    elif not seams["inside_scenes"]:
+        line += ", no seam inside a scene"
+    return line
 
 
 def integrity(
@@ -266,20 +283,22 @@ def quality(
     chunk_starts: Sequence[int],
     samples: int,
     deinterlace: Deinterlace | None = None,
+    scene_starts: Sequence[int] = (0,),
 ) -> dict[str, Any]:
-    """Consistency and flicker on sampled frames of the finished output (module
+    """Consistency and temporal quality on sampled frames of the finished output (module
     docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
-    pairs, frames = sampled_frames(source.video.frame_count, chunk_starts, samples)
+    count = source.video.frame_count
+    pairs, frames = sampled_frames(count, chunk_starts, scene_starts, samples)
     depth = 16 if source.video.bit_depth > 8 else 8
     src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace)
     out = decode_frames_at(output, frames, depth=depth)
     measured = measure_frames(out, src)
-    added = {t: flicker(measured[t][2], measured[t + 1][2]) for t in pairs}
+    errors = {t: pair_error(out[t], out[t + 1], src[t], src[t + 1]) for t in pairs}
     return quality_report(
-        list(pairs),
         list(frames),
         chunk_starts,
+        scene_starts,
         [measured[t][0] for t in frames],
         [measured[t][1] for t in frames],
-        added,
+        errors,
     )

@@ -46,7 +46,10 @@ def _what_decides(config: VideoJobConfig, model: str) -> dict[str, Any]:
         "encoder": [config.codec, config.crf, config.preset],
         "dedup": config.effective_dedup_threshold,
         "deinterlace": config.deinterlace,
-        **({"ivtc": True} if config.ivtc else {}),  # earlier jobs' fingerprints unchanged
+        # Each only where it is not the default: earlier jobs' fingerprints unchanged.
+        **({"ivtc": True} if config.ivtc else {}),
+        **({"scene_cuts": False} if not config.scene_cuts else {}),
+        **({"deflicker": config.deflicker_strength} if config.deflicker else {}),
     }
 
 

@@ -19,9 +19,10 @@ import pickle
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from rayapp.pipeline._sizing import encoder_pool
 from rayapp.video import (
     Chunk,
     ChunkEncoder,
+    DecodedFrame,
     EncodeSettings,
     Run,
     Segment,
@@ -61,9 +63,13 @@ __all__ = [
     "packed_captions",
     "segment_rows",
     "upscaled_frames",
+    "upscaled_run",
+    "upscaled_tensors",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -115,51 +121,75 @@ class PlanesUpscaler(FrameUpscaler, Protocol):
         ...
 
 
+@runtime_checkable
+class TensorUpscaler(FrameUpscaler, Protocol):
+    """A ``FrameUpscaler`` that can also hand its frames over where it made them, before
+    they are rounded (``rayapp.Upscaler``): a stage that works on them (``--deflicker``)
+    then runs on its device."""
+
+    def upscale_batch_tensor(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> Any:
+        """frames: NHWC RGB uint8/uint16 -> an ``NCHW`` float32 torch tensor in [0, 1] on
+        its device, at ``output_size`` (or ``size``)."""
+        ...
+
+
 def segment_rows(
     segments: Sequence[Segment], runs: Sequence[Run]
 ) -> list[tuple[list[Run], dict[str, Any]]]:
     """Per segment that has runs to do: its runs, and the row ``decode_runs`` takes:
-    ``{segment: pickled Segment, runs: [[start, stop], ...]}``."""
+    ``{segment: pickled Segment, runs: [[start, stop, before, after], ...]}``."""
     by_segment: dict[int, list[Run]] = {}
     for run in runs:
         by_segment.setdefault(run.segment, []).append(run)
     return [
-        (r, {"segment": pickle.dumps(segments[i]), "runs": [[x.start, x.stop] for x in r]})
+        (
+            r,
+            {
+                "segment": pickle.dumps(segments[i]),
+                "runs": [[x.start, x.stop, x.before, x.after] for x in r],
+            },
+        )
         for i, r in by_segment.items()
     ]
 
 
 def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[str, Any]]:
-    """Decode one segment row into its requested runs, each yielded as soon as it is whole."""
+    """Decode one segment row into its requested runs, each yielded as soon as it is whole,
+    with the frames around it that a stage reading neighbours needs (``before`` frames
+    first and ``after`` frames last in ``frames``, ``pts`` and ``captions``)."""
     segment: Segment = pickle.loads(row["segment"])
-    bounds = {int(start): int(stop) for start, stop in row["runs"]}
-    frames: list[np.ndarray] = []
-    pts: list[int] = []
-    captions: list[bytes] = []
-    start = None
+    wanted = deque(Run(segment.index, *map(int, r)) for r in row["runs"])
+    count = len(wanted)
+    reading: list[tuple[Run, list[DecodedFrame]]] = []
     emitted = 0
     for frame in decode_segment(uri, segment, depth=depth):
-        if start is None and frame.frame_index in bounds:
-            start = frame.frame_index
-        if start is None:
-            continue  # a run already finished on an earlier attempt
-        frames.append(frame.image)
-        pts.append(frame.pts)
-        captions.append(frame.captions)
-        if frame.frame_index + 1 == bounds[start]:
-            yield {
-                "frames": np.stack(frames),
-                "pts": np.asarray(pts, np.int64),
-                "captions": packed_captions(captions),
-                "first_frame_index": start,
-            }
+        while wanted and wanted[0].reads[0] <= frame.frame_index:
+            reading.append((wanted.popleft(), []))
+        for run, frames in reading:
+            if run.reads[0] <= frame.frame_index:
+                frames.append(frame)
+        while reading and reading[0][0].reads[1] == frame.frame_index + 1:
+            run, frames = reading.pop(0)
+            if len(frames) != run.reads[1] - run.reads[0]:
+                break  # reported below: a run whose first frames never came
+            yield _run_row(run, frames)
             emitted += 1
-            frames, pts, captions, start = [], [], [], None
-    if start is not None or emitted != len(bounds):
+    if emitted != count:
         raise VideoError(
-            f"Segment {segment.index}: decoded {emitted} of {len(bounds)} runs of frames "
+            f"Segment {segment.index}: decoded {emitted} of {count} runs of frames "
             f"{segment.start}-{segment.stop - 1}"
         )
+
+
+def _run_row(run: Run, frames: list[DecodedFrame]) -> dict[str, Any]:
+    return {
+        "frames": np.stack([f.image for f in frames]),
+        "pts": np.asarray([f.pts for f in frames], np.int64),
+        "captions": packed_captions([f.captions for f in frames]),
+        "first_frame_index": run.start,
+        "before": run.before,
+        "after": run.after,
+    }
 
 
 @dataclass
@@ -184,32 +214,116 @@ def upscaled_frames(
     one upscaled taking its result (``rayapp.pipeline._dedup``). Adds to ``cost``. With
     ``planes`` (``device_planes``), each is the encoder's planes instead of RGB."""
     height, width = job.size
-    own = upscaler.output_size(*frames.shape[1:3])
-    size = None if own == (height, width) else (height, width)  # restoring a recorded size
-    sources = network_sources(frames, job.dedup_threshold)
-    through = [j for j, source in enumerate(sources) if source == j]
-    cost.frames_skipped += len(frames) - len(through)
-    done: dict[int, np.ndarray] = {}
-    written = 0
-    for i in range(0, len(through), job.micro_batch):
-        indices = through[i : i + job.micro_batch]
-        batch = frames[indices]
-        started = time.perf_counter()
+    size = _asked_size(upscaler, job, frames)
+    one = planes.shape(height, width) if planes is not None else (height, width, 3)
+
+    def upscale(batch: np.ndarray) -> np.ndarray:
         if planes is not None:
             upscaled = upscaler.upscale_batch_yuv420(batch, planes, size)
         elif size is None:
             upscaled = upscaler.upscale_batch(batch)
         else:
             upscaled = upscaler.upscale_batch(batch, size)
-        cost.model_s += time.perf_counter() - started
-        one = planes.shape(height, width) if planes is not None else (height, width, 3)
-        expected = (len(batch), *one)
-        if upscaled.shape != expected or upscaled.dtype != batch.dtype:
+        _check_upscaled(upscaled.shape, upscaled.dtype, (len(batch), *one), batch.dtype)
+        return upscaled
+
+    yield from _through_network(job, frames, first_frame_index, cost, upscale)
+
+
+def upscaled_tensors(
+    upscaler: FrameUpscaler,
+    job: EncodeJob,
+    frames: np.ndarray,
+    first_frame_index: int,
+    cost: ForwardCost,
+) -> Iterator[Any]:
+    """``upscaled_frames``' frames as ``(1, 3, H, W)`` float32 torch tensors in [0, 1], where
+    the upscaler keeps them (``TensorUpscaler``: its device), else on the CPU: for a stage
+    that works on them before they are rounded (``--deflicker``)."""
+    import torch
+
+    height, width = job.size
+    size = _asked_size(upscaler, job, frames)
+    peak = float(np.iinfo(frames.dtype).max)
+
+    def upscale(batch: np.ndarray) -> list[torch.Tensor]:
+        if isinstance(upscaler, TensorUpscaler):
+            y = upscaler.upscale_batch_tensor(batch, size)
+            shape = (len(batch), 3, height, width)
+            _check_upscaled(tuple(y.shape), batch.dtype, shape, batch.dtype)
+        else:
+            out = upscaler.upscale_batch(batch, *([size] if size else []))
+            _check_upscaled(out.shape, out.dtype, (len(batch), height, width, 3), batch.dtype)
+            y = torch.from_numpy(np.ascontiguousarray(out)).permute(0, 3, 1, 2).float().div_(peak)
+        return [y[k : k + 1] for k in range(len(y))]
+
+    return _through_network(job, frames, first_frame_index, cost, upscale)
+
+
+def _deflickered(
+    upscaled: Iterator[Any],
+    frames: np.ndarray,
+    job: EncodeJob,
+    planes: Yuv420 | None,
+    reach: tuple[int, int],
+) -> Iterator[np.ndarray]:
+    """The frames ``upscaled`` holds, but for the ``reach`` (before, after) around them,
+    blended with their neighbours along the motion of ``frames`` (``rayapp.deflicker``,
+    strength ``job.deflicker``), as RGB of ``frames``' type, or ``planes``."""
+    from rayapp.deflicker import deflickered
+    from rayapp.upscaler import frames_from_tensor, planes_from_tensor
+
+    before, after = reach
+    strength = job.deflicker or 0.0
+    for y in deflickered(upscaled, frames, before=before, after=after, strength=strength):
+        if planes is not None:
+            yield planes_from_tensor(y, planes)[0]
+        else:
+            yield frames_from_tensor(y, frames.dtype)[0]
+
+
+def _asked_size(
+    upscaler: FrameUpscaler, job: EncodeJob, frames: np.ndarray
+) -> tuple[int, int] | None:
+    """The size to ask the upscaler for: None, its own, unless the job restores a small
+    copy's recorded size."""
+    own = upscaler.output_size(*frames.shape[1:3])
+    return None if own == job.size else job.size
+
+
+def _check_upscaled(
+    shape: tuple[int, ...], dtype: Any, expected: tuple[int, ...], want: Any
+) -> None:
+    if tuple(shape) != expected or dtype != want:
+        raise VideoError(
+            f"Expected the upscaler to return {expected} {want}, but got {tuple(shape)} {dtype}"
+        )
+
+
+def _through_network(
+    job: EncodeJob,
+    frames: np.ndarray,
+    first_frame_index: int,
+    cost: ForwardCost,
+    upscale: Callable[[np.ndarray], Sequence[T]],
+) -> Iterator[T]:
+    """Each of ``frames`` upscaled by ``upscale`` (a micro-batch -> one result a frame), in
+    order, as soon as it is made; a frame that repeats the last one upscaled takes its
+    result. Adds to ``cost``."""
+    sources = network_sources(frames, job.dedup_threshold)
+    through = [j for j, source in enumerate(sources) if source == j]
+    cost.frames_skipped += len(frames) - len(through)
+    done: dict[int, T] = {}
+    written = 0
+    for i in range(0, len(through), job.micro_batch):
+        indices = through[i : i + job.micro_batch]
+        started = time.perf_counter()
+        try:
+            upscaled = upscale(frames[indices])
+        except VideoError as e:
             first, last = first_frame_index + indices[0], first_frame_index + indices[-1]
-            raise VideoError(
-                f"Expected the upscaler to return {expected} {batch.dtype}, but got "
-                f"{upscaled.shape} {upscaled.dtype} (frames {first}-{last})"
-            )
+            raise VideoError(f"{e} (frames {first}-{last})") from e
+        cost.model_s += time.perf_counter() - started
         done.update(zip(indices, upscaled, strict=True))
         while written < len(frames) and sources[written] in done:
             yield done[sources[written]]
@@ -291,6 +405,29 @@ class EncodedRun:
     encoder: str
 
 
+def upscaled_run(
+    upscaler: FrameUpscaler,
+    job: EncodeJob,
+    frames: np.ndarray,
+    first_frame_index: int,
+    cost: ForwardCost,
+    planes: Yuv420 | None = None,
+    *,
+    before: int = 0,
+    after: int = 0,
+) -> Iterator[np.ndarray]:
+    """A run's chunk frames upscaled, one by one: ``frames[before : len(frames) - after]``
+    (the first is frame ``first_frame_index``); when the job asks for --deflicker, blended
+    with their neighbours (``rayapp.deflicker``, which reads the frames around them: they
+    are upscaled too, on the upscaler's device where it hands them over there), else as
+    ``upscaled_frames`` makes them."""
+    if job.deflicker is not None:
+        tensors = upscaled_tensors(upscaler, job, frames, first_frame_index - before, cost)
+        return _deflickered(tensors, frames, job, planes, (before, after))
+    core = frames[before : len(frames) - after]
+    return upscaled_frames(upscaler, job, core, first_frame_index, cost, planes)
+
+
 def encode_run(
     upscaler: FrameUpscaler,
     job: EncodeJob,
@@ -299,14 +436,22 @@ def encode_run(
     first_frame_index: int,
     threads: int = 0,
     captions: np.ndarray | None = None,
+    *,
+    before: int = 0,
+    after: int = 0,
 ) -> EncodedRun:
-    """Upscale ``frames`` and encode them as they come into one chunk (``upscaled_frames``,
-    ``encode_frames``): the one upscale-and-encode of a replica, on every runner where the
-    model and its encoders share a process."""
+    """Upscale a run's chunk frames and encode them as they come into one chunk
+    (``upscaled_run``, ``encode_frames``): the one upscale-and-encode of a replica, on every
+    runner where the model and its encoders share a process. ``frames``, ``pts`` and
+    ``captions`` hold the ``before`` and ``after`` frames around the chunk's."""
     cost = ForwardCost()
     device = device_type(upscaler)
     planes = device_planes(upscaler, job, frames.dtype)
-    images = upscaled_frames(upscaler, job, frames, first_frame_index, cost, planes)
+    core = slice(before, len(frames) - after)
+    images = upscaled_run(
+        upscaler, job, frames, first_frame_index, cost, planes, before=before, after=after
+    )
+    pts, captions = pts[core], None if captions is None else captions[core]
     chunk = encode_frames(job, images, pts, first_frame_index, device, threads, captions)
     encoder = job.settings.for_device(device).spec.name
     return EncodedRun(chunk, cost.model_s, cost.frames_skipped, encoder)
@@ -393,6 +538,7 @@ class UpscaleEncode:
         """One run row of ``decode_runs`` -> one chunk of ``job`` (a row of its timings)."""
         frames, pts = run["frames"], run["pts"]
         first = int(run["first_frame_index"])
+        before, after = int(run.get("before", 0)), int(run.get("after", 0))
         started = time.time()
         with self._lock:
             alongside = self._in_flight
@@ -407,15 +553,18 @@ class UpscaleEncode:
                     first,
                     threads=self.pool.threads,
                     captions=run.get("captions"),
+                    before=before,
+                    after=after,
                 )
         except RayappError as e:
-            last = first + len(frames) - 1
+            last = first + len(frames) - before - after - 1
             raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
         finally:
             with self._lock:
                 self._in_flight -= 1
         chunk = made.chunk
-        quality = keep_chunk(job, chunk, frames, made.frames_skipped, self._measure_threads)
+        source = frames[before : len(frames) - after]
+        quality = keep_chunk(job, chunk, source, made.frames_skipped, self._measure_threads)
         finished = time.time()
         self._metrics.chunk_done(chunk.frame_count, made.frames_skipped, finished - started)
         return {

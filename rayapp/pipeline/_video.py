@@ -134,7 +134,10 @@ def video_on(
     identity = model_identity(config.upscale, upscaler)
     work = work_prefix(config, identity, plan.size, plan.chunk_frames)
     pairs, sampled = sampled_frames(
-        plan.info.video.frame_count, [r.start for r in plan.runs], config.report_frames
+        plan.info.video.frame_count,
+        [r.start for r in plan.runs],
+        plan.cut.scenes,
+        config.report_frames,
     )
     job = EncodeJob.of(
         plan.info.video,
@@ -145,6 +148,7 @@ def video_on(
         dedup_threshold=config.effective_dedup_threshold,
         sampled_pairs=pairs if config.report_frames else (),
         sampled=sampled if config.report_frames else (),
+        deflicker=config.deflicker_strength if config.deflicker else None,
     )
     preview = Preview(plan, config.output) if config.preview else None
     try:
@@ -181,6 +185,7 @@ def video_on(
             estimate=None if estimated_s is None else _estimate(estimated_s, planned),
             made_by=output_fingerprint(config, identity),
             deinterlace=plan.deinterlace,
+            scene_starts=plan.cut.scenes,
         )
         if preview is not None:
             preview.close()
@@ -228,11 +233,11 @@ def _make_chunks(
     todo = tuple(r for r in plan.runs if r.start not in done)
     video = plan.info.video
     log.info(
-        "%s: %d frames, %d segments, %d chunks (%d finished earlier) -> %dx%d",
+        "%s: %d frames, %d segments, %s (%d finished earlier) -> %dx%d",
         plan.info.uri,
         video.frame_count,
         len(plan.segments),
-        len(plan.runs),
+        plan.cut.describe(),
         len(reused),
         plan.size[1],
         plan.size[0],

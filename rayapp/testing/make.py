@@ -62,6 +62,7 @@ def make_test_video(
     chapters: Sequence[tuple[int, int, str]] = (),
     captions: bool = False,
     dvd_subtitles: Sequence[SubtitleCue] = (),
+    cuts: Sequence[int] = (),
 ) -> str:
     """Write a small test video at ``uri`` (any fsspec URI; format from the extension).
 
@@ -81,7 +82,9 @@ def make_test_video(
     ``chapters``: (start ms, end ms, title) each. ``captions`` (H.264): each frame's
     access unit carries CEA-608 caption bytes of its own, :func:`frame_caption` (index).
     ``dvd_subtitles``: a DVD (bitmap) subtitle stream, a cue a bar as wide as its text has
-    letters (:func:`dvd_subpicture`; Matroska and MP4 carry it).
+    letters (:func:`dvd_subpicture`; Matroska and MP4 carry it). ``cuts``: the frames that
+    start a new scene, each scene darker or lighter and tinted otherwise than the one before
+    (:func:`frame_pattern`'s ``scene``), so that a scene-cut detector finds them.
     Returns ``uri``.
     """
     with storage.atomic_write(uri) as tmp, av.open(tmp, "w") as container:
@@ -116,13 +119,14 @@ def make_test_video(
         container.start_encoding()
         pts_list = _frame_pts(frames, fps, vfr)
         dtype = np.uint16 if "10" in pix_fmt else np.uint8
-        for pts, drawing in zip(pts_list, held_drawings(frames, holds), strict=True):
+        scenes = [sum(i >= c for c in cuts) for i in range(frames)]
+        for pts, drawing, scene in zip(pts_list, held_drawings(frames, holds), scenes, strict=True):
             if telecine:
                 image = telecined_frame(drawing, height, width)
             elif interlaced is not None:
                 image = woven_frame(drawing, height, width, interlaced)
             else:
-                image = frame_pattern(drawing, height, width, texture=texture)
+                image = frame_pattern(drawing, height, width, texture=texture, scene=scene)
             fmt = "rgb24"
             if dtype == np.uint16:
                 image, fmt = image.astype(np.uint16) * 257, "rgb48le"

@@ -24,6 +24,8 @@ __all__ = [
 _GRID_ROWS, _GRID_COLS = 4, 8
 _BITS = 16
 _HIGH, _LOW = 215, 40  # comfortably inside tv range, far from the 128 threshold
+# Every other scene: 40 levels darker in luma, its colours shifted; the cells still read.
+_SCENE_TINT = np.array([-50.0, -40.0, -20.0], dtype=np.float32)
 
 
 class NearestUpscaler:
@@ -76,9 +78,10 @@ def _repeat(frames: np.ndarray, scale: int) -> np.ndarray:
 
 
 def frame_pattern(
-    index: int, height: int, width: int, *, texture: bool = False, seed: int = 0
+    index: int, height: int, width: int, *, texture: bool = False, seed: int = 0, scene: int = 0
 ) -> np.ndarray:
-    """An HxWx3 uint8 RGB frame showing ``index`` as the bit-grid pattern."""
+    """An HxWx3 uint8 RGB frame showing ``index`` as the bit-grid pattern; an odd
+    ``scene`` darker and tinted (``_SCENE_TINT``): what a cut to another shot looks like."""
     if not 0 <= index < 2**_BITS:
         raise ValueError(f"Expected a frame index in [0, {2**_BITS}), but got {index}")
     bits = [(index >> b) & 1 for b in range(_BITS)]
@@ -89,6 +92,8 @@ def frame_pattern(
     rgb = np.repeat(level[:, :, None], 3, axis=2)
     # A gentle tint, so chroma is not trivially flat and colour conversions show.
     rgb += np.array([8.0, 0.0, -8.0], dtype=np.float32)
+    if scene % 2:
+        rgb += _SCENE_TINT
     if texture:
         rgb += _texture(height, width, index, seed)
     return np.clip(rgb, 0, 255).astype(np.uint8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rayapp.codecs import CODECS
 from rayapp.video._assemble import AssembledVideo, assemble, check_coverage
 from rayapp.video._captions import captioned_packet
+from rayapp.video._chunks import SCENE_CHUNK_S, Cut, Run
 from rayapp.video._codecs import EncodeSettings, encoder_usable
 from rayapp.video._colour import Colour, HdrMetadata, to_rgb
 from rayapp.video._containers import OUTPUT_FORMATS, VIDEO_SUFFIXES
@@ -42,7 +43,8 @@ from rayapp.video._plan import JobPlan, deinterlace_for, field_rate, plan_job, p
 from rayapp.video._planes import Yuv420, yuv420_planes
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
-from rayapp.video._segments import Deinterlace, Run, Segment, plan_segments
+from rayapp.video._scenes import SceneScores, scene_cuts, scene_scores
+from rayapp.video._segments import Deinterlace, Segment, plan_segments
 from rayapp.video._subtitles import add_text_subtitle_stream
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "ChunkEncoder",
     "Colour",
     "Cue",
+    "Cut",
     "DecodedFrame",
     "Deinterlace",
     "EncodeSettings",
@@ -66,6 +69,8 @@ __all__ = [
     "OtherStreamInfo",
     "PlaylistEntry",
     "Run",
+    "SCENE_CHUNK_S",
+    "SceneScores",
     "Segment",
     "SubtitleStreamInfo",
     "VideoStreamInfo",
@@ -92,6 +97,8 @@ __all__ = [
     "plan_segments",
     "preflight",
     "probe",
+    "scene_cuts",
+    "scene_scores",
     "stream_cues",
     "stream_payloads",
     "to_rgb",

@@ -3,6 +3,7 @@ segments and chunks (``rayapp.pipeline`` derives a job's from its config, once).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -10,6 +11,7 @@ from fractions import Fraction
 from rayapp import storage
 from rayapp.errors import ConfigError, ContainerError, UnsupportedCodecError
 from rayapp.video._captions import CAPTION_CODECS
+from rayapp.video._chunks import Cut, Run, cut_chunks, scene_frames, with_reach
 from rayapp.video._codecs import EncodeSettings
 from rayapp.video._containers import OutputPlan, output_format, plan_output
 from rayapp.video._encode import frame_depth
@@ -17,14 +19,8 @@ from rayapp.video._film import film_frames, film_rate
 from rayapp.video._idet import detected_field_order
 from rayapp.video._info import Keyframe, MediaInfo, VideoStreamInfo
 from rayapp.video._probe import check_video_header, probe
-from rayapp.video._segments import (
-    Deinterlace,
-    Run,
-    Segment,
-    auto_chunk_frames,
-    plan_runs,
-    plan_segments,
-)
+from rayapp.video._scenes import scene_cuts
+from rayapp.video._segments import Deinterlace, Segment, job_segments
 
 __all__ = ["JobPlan", "deinterlace_for", "field_rate", "plan_job", "preflight"]
 
@@ -37,8 +33,9 @@ class JobPlan:
     size: tuple[int, int]  # (height, width) of the output frames
     depth: int  # bits per channel the frames are decoded to (8 or 16)
     segments: tuple[Segment, ...]
-    chunk_frames: int  # most frames per run: as asked, or auto_chunk_frames'
+    chunk_frames: int  # most frames per run: as asked, or SCENE_CHUNK_S seconds' worth
     runs: tuple[Run, ...]
+    cut: Cut  # the scenes, and why a seam falls inside one
     # How the frames are deinterlaced (None: not). At field rate, ``info`` is the source's at
     # field rate (``field_rate``): every count and timestamp the job keeps is of that.
     deinterlace: Deinterlace | None = None
@@ -63,16 +60,22 @@ def plan_job(
     lanes: int = 1,
     deinterlace: str = "auto",
     ivtc: bool = False,
+    scenes: bool = True,
+    reach: int = 0,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
-    work: ``output_size(info)`` is the output's (height, width). ``chunk_frames`` None: at most
-    48, fewer where that keeps ``lanes`` (chunks made at once) busy to the end
-    (``auto_chunk_frames``). ``deinterlace``: auto (a source that says it is interlaced,
-    or whose first frames ``idet`` finds so), on, off or double (``deinterlace_for``);
+    work: ``output_size(info)`` is the output's (height, width). Chunks are cut at the
+    source's scene cuts (``scenes``: found by a decode of every frame, else none), a scene
+    split only where it holds more than ``chunk_frames`` (None: ``scene_frames``, 10 s
+    worth, finer where that keeps ``lanes`` (chunks made at once) busy to the end); each
+    chunk with the ``reach`` frames on either side, inside its scene, that a stage reading
+    neighbours needs (``rayapp.video._chunks``). ``deinterlace``: auto (a source that says
+    it is interlaced, or whose first frames ``idet`` finds so), on, off or double
+    (``deinterlace_for``);
     ``ivtc``: telecined film, field matched back to its film frames first; an HDR source's
     encoder must keep it (``check_hdr``)."""
     storage.check_scheme(output_uri)
-    info = probe(input_uri)
+    info = source = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
     _check_aspect(info, output, settings)
     height, width = output_size(info)
@@ -97,19 +100,48 @@ def plan_job(
             )
         how = replace(how, film=film_frames(info, how))
         info = film_rate(info, how.film)
-    segments = plan_segments(info, segment_s, deinterlace=how)
-    chunk_frames = chunk_frames or auto_chunk_frames(segments, lanes)
+    cuts = _planned_cuts(scene_cuts(source) if scenes else (), how)
+    depth = frame_depth(settings, info.video)
+    frame_bytes = info.video.width * info.video.height * 3 * depth // 8
+    cut = cut_chunks(
+        info.video.frame_count,
+        (0, *cuts),
+        chunk_frames=chunk_frames,
+        scene_frames=scene_frames(_frame_rate(info), frame_bytes),
+        lanes=lanes,
+    )
+    chunks = with_reach(cut, reach)
+    reads = [(start - before, stop + after) for start, stop, before, after in chunks]
+    segments, members = job_segments(info, reads, segment_s, deinterlace=how)
     return JobPlan(
         info=info,
         output=output,
         settings=settings,
         size=(height, width),
-        depth=frame_depth(settings, info.video),
+        depth=depth,
         segments=segments,
-        chunk_frames=chunk_frames,
-        runs=tuple(plan_runs(segments, chunk_frames)),
+        chunk_frames=cut.most_frames,
+        runs=tuple(Run(n, *c) for n, c in zip(members, chunks, strict=True)),
+        cut=cut,
         deinterlace=how,
     )
+
+
+def _planned_cuts(cuts: tuple[int, ...], how: Deinterlace | None) -> tuple[int, ...]:
+    """Scene cuts found in the source's frames, on the timeline planned: at field rate a
+    source frame's first field; at film rate the first frame kept from the cut on."""
+    if how is not None and how.double:
+        return tuple(2 * c for c in cuts)
+    if how is not None and how.film is not None:
+        return tuple(sorted({bisect.bisect_left(how.film.kept, c) for c in cuts}))
+    return cuts
+
+
+def _frame_rate(info: MediaInfo) -> float:
+    video = info.video
+    if video.average_rate:
+        return float(video.average_rate)
+    return video.frame_count / video.duration_s if video.duration_s > 0 else 24.0
 
 
 def _check_aspect(info: MediaInfo, output: OutputPlan, settings: EncodeSettings) -> None:

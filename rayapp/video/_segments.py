@@ -1,4 +1,8 @@
-"""plan_segments: keyframe-aligned ranges of frames, the unit of parallel decode.
+"""Segments: ranges of frames, the unit of parallel decode.
+
+``plan_segments`` cuts a video at its keyframes; ``job_segments`` groups a job's chunks
+(``rayapp.video._chunks``) into segments that may start between keyframes: such a segment
+seeks to the keyframe before its first frame and decodes, unkept, the frames up to it.
 
 A segment is the global frame range ``[start, stop)`` (frame_index = rank of the frame's
 pts among all video packet pts) plus the pts of the keyframe to seek to. Segments are
@@ -11,7 +15,6 @@ runs on past the keyframe until they come out.
 from __future__ import annotations
 
 import bisect
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,13 +23,7 @@ from fractions import Fraction
 from rayapp.errors import ConfigError
 from rayapp.video._info import MediaInfo
 
-__all__ = ["Deinterlace", "Run", "Segment", "auto_chunk_frames", "plan_runs", "plan_segments"]
-
-MOST_CHUNK_FRAMES = 48  # a chunk is the unit of retry and resume: not too much to redo
-LEAST_CHUNK_FRAMES = 8
-# What a chunk costs beyond its frames, in frames' worth: the encoder's start, an IDR frame,
-# a first frame that always runs the network (repeats are skipped within a chunk only).
-CHUNK_OVERHEAD_FRAMES = 2
+__all__ = ["Deinterlace", "Segment", "job_segments", "plan_segments"]
 
 
 @dataclass(frozen=True)
@@ -123,20 +120,32 @@ def plan_segments(
             starts.append(cut)
     bounds = [*starts, video.frame_count]
     return tuple(
-        Segment(
-            index=n,
-            start=start,
-            stop=stop,
-            seek_pts=key_pts.get(start) if start > 0 else None,
-            stream_index=video.index,
-            time_base=time_base,
-            bit_depth=video.bit_depth,
-            frame_pts=pts[start:stop],
-            deinterlace=None
-            if deinterlace is None
-            else _window(info, keys, start, stop, deinterlace),
-        )
+        _segment(info, keys, n, start, stop, key_pts.get(start) if start > 0 else None, deinterlace)
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
+    )
+
+
+def _segment(
+    info: MediaInfo,
+    keys: list[tuple[int, int]],
+    index: int,
+    start: int,
+    stop: int,
+    seek_pts: int | None,
+    deinterlace: Deinterlace | None,
+) -> Segment:
+    """Segment ``index``: frames ``[start, stop)``, decoded from ``seek_pts``, with the
+    frames around it the deinterlacer reads (``keys``: the keyframes, sorted)."""
+    return Segment(
+        index=index,
+        start=start,
+        stop=stop,
+        seek_pts=seek_pts,
+        stream_index=info.video.index,
+        time_base=info.video.time_base,
+        bit_depth=info.video.bit_depth,
+        frame_pts=info.video.frame_pts[start:stop],
+        deinterlace=None if deinterlace is None else _window(info, keys, start, stop, deinterlace),
     )
 
 
@@ -183,52 +192,45 @@ def _seek_pts(keys: Sequence[tuple[int, int]], index: int) -> int | None:
     return pts if key > 0 else None
 
 
-@dataclass(frozen=True)
-class Run:
-    """Frames ``[start, stop)`` of segment ``segment``: the frames of one encoded chunk.
+def job_segments(
+    info: MediaInfo,
+    reads: Sequence[tuple[int, int]],
+    target_s: float,
+    *,
+    deinterlace: Deinterlace | None = None,
+) -> tuple[tuple[Segment, ...], list[int]]:
+    """Group a job's chunks into segments (and say which segment decodes each): ``reads``
+    are the frames each chunk needs decoded, ``[first, stop)``, in frame order. A chunk
+    joins the segment before it when it seeks to the same keyframe, or when that segment
+    is not yet ``target_s`` long; else it starts a segment of its own, which seeks to the
+    last keyframe at or before its first frame. At field rate a segment holds whole
+    source frames (both their fields)."""
+    if not target_s > 0:
+        raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
+    video = info.video
+    pts, time_base = video.frame_pts, video.time_base
+    keys = sorted((k.frame_index, k.pts) for k in video.keyframes)
+    step = deinterlace.step if deinterlace is not None else 1
+    groups: list[list[int]] = []  # [first, stop, keyframe index]
+    members: list[int] = []
+    for first, stop in reads:
+        first, stop = first - first % step, stop + (-stop % step)
+        key = _key_index(keys, first)
+        if groups and (
+            key == groups[-1][2] or (pts[first] - pts[groups[-1][0]]) * time_base < target_s
+        ):
+            groups[-1][1] = max(groups[-1][1], stop)
+        else:
+            groups.append([first, stop, key])
+        members.append(len(groups) - 1)
+    segments = tuple(
+        _segment(info, keys, n, first, stop, _seek_pts(keys, first) if first else None, deinterlace)
+        for n, (first, stop, _) in enumerate(groups)
+    )
+    return segments, members
 
-    Chunks are cut deterministically (segment start, then every ``chunk_frames``), so a
-    rerun finds the same chunks, and every driver (local or Ray) encodes the same ones.
-    """
 
-    segment: int
-    start: int
-    stop: int
-
-    @property
-    def frame_count(self) -> int:
-        return self.stop - self.start
-
-
-def auto_chunk_frames(segments: tuple[Segment, ...], lanes: int) -> int:
-    """Most frames per chunk when none is asked: ``MOST_CHUNK_FRAMES``, or on a short clip
-    the size (down to ``LEAST_CHUNK_FRAMES``) whose chunks keep ``lanes`` busy to the end
-    (the chunks a job makes at once: its replicas' encoders): the least time until the last
-    chunk is out, each chunk going to the first free lane, one more chunk's overhead weighed
-    against a better balance."""
-    total = sum(seg.frame_count for seg in segments)
-    if total >= 8 * lanes * MOST_CHUNK_FRAMES:  # long: the tail is a small share anyway
-        return MOST_CHUNK_FRAMES
-    sizes = range(MOST_CHUNK_FRAMES, LEAST_CHUNK_FRAMES - 1, -1)
-    return min(sizes, key=lambda size: _busy_until(plan_runs(segments, size), lanes))
-
-
-def _busy_until(runs: list[Run], lanes: int) -> int:
-    """When the last chunk is out (in frames' worth), each run to the first free lane."""
-    free = [0] * max(1, lanes)
-    for run in runs:
-        heapq.heapreplace(free, free[0] + run.frame_count + CHUNK_OVERHEAD_FRAMES)
-    return max(free)
-
-
-def plan_runs(segments: tuple[Segment, ...], chunk_frames: int) -> list[Run]:
-    """Cut each segment into the fewest runs of at most ``chunk_frames`` consecutive frames,
-    as equal in length as they can be (96 frames at most 40: 32, 32, 32)."""
-    if chunk_frames < 1:
-        raise ConfigError(f"Expected chunk_frames >= 1, but got {chunk_frames}")
-    runs = []
-    for seg in segments:
-        count = -(-seg.frame_count // chunk_frames)
-        bounds = [seg.start + seg.frame_count * k // count for k in range(count + 1)]
-        runs += [Run(seg.index, a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
-    return runs
+def _key_index(keys: Sequence[tuple[int, int]], index: int) -> int:
+    """The frame index of the last keyframe at or before frame ``index`` (0: none)."""
+    at = bisect.bisect_right(keys, (index, math.inf))
+    return keys[at - 1][0] if at else 0

@@ -139,6 +139,7 @@ async function submitJob(event) {
   event.preventDefault();
   const body = { input: $("job-input").value.trim(), output: $("job-output").value.trim() };
   if ($("job-outscale").value) body.outscale = Number($("job-outscale").value);
+  if ($("job-deflicker").checked) body.deflicker = true;
   if ($("job-preview").checked) body.preview = true;
   const resp = await fetch("/v1/jobs", {
     method: "POST",
@@ -215,6 +216,24 @@ function fillRows(table, rows) {
   }));
 }
 
+// The warping error (x1000) of sampled pairs, inside chunks and across the seams that fall
+// inside a scene, each beside a bicubic upscale's: where a chunk's keyframe steps, it shows.
+function temporalRows(t) {
+  const pair = (s) => s.pairs
+    ? `mean ${fixed(s.mean, 3)}, max ${fixed(s.max, 3)} over ${s.pairs} pair(s) (bicubic ${fixed(s.bicubic_mean, 3)})`
+    : "none sampled";
+  const seams = t.seams;
+  const worst = seams.worst
+    ? `into frame ${seams.worst.first_frame_index}: ${fixed(seams.worst.warping_error, 3)} (bicubic ${fixed(seams.worst.bicubic, 3)})`
+    : "none";
+  return [
+    ["Warping error inside chunks", pair(t.inside)],
+    ["Seams inside scenes", `${seams.inside_scenes} (${seams.at_scene_cuts} at scene cuts)`],
+    ["Warping error at those seams", pair(seams)],
+    ["Worst seam", worst],
+  ];
+}
+
 function showReport(report) {
   $("job-report").hidden = !report;
   if (!report) return;
@@ -229,14 +248,13 @@ function showReport(report) {
   const q = report.quality;
   if (q) {
     const { psnr_db: psnr, ssim, outliers } = q.consistency;
-    const chunks = q.flicker.per_chunk;
     fillRows($("job-quality"), [
       ["Sampled frames", `${q.sampled_frames.length}`],
       ["Consistency PSNR",
         `mean ${db(psnr.mean)}, median ${db(psnr.median)}, min ${db(psnr.min)}`],
       ["Consistency SSIM", `mean ${fixed(ssim.mean, 4)}, min ${fixed(ssim.min, 4)}`],
       ["Outlier frames", outliers.length ? outliers.join(", ") : "none"],
-      ["Flicker added (luma, max)", `${fixed(q.flicker.max, 2)} over ${chunks.length} chunk(s)`],
+      ...temporalRows(q.temporal),
     ]);
     if (outliers.length) {
       const why = "over 10 dB below the median, or under 20 dB";

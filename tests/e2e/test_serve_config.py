@@ -134,6 +134,14 @@ def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
         "on",
         True,
     )
+    steady = JobRequest(
+        input="s3://m/v/a.mp4", output="s3://m/v/d.mp4", deflicker=True, deflicker_strength=0.5,
+        scene_cuts=False,
+    )  # fmt: skip
+    config = job_config(steady, "m", jobs)
+    assert (config.deflicker, config.deflicker_strength, config.scene_cuts) == (True, 0.5, False)
+    with pytest.raises(ValidationError, match="deflicker_strength"):
+        JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/d.mp4", deflicker_strength=0)
     with pytest.raises(ValidationError, match="downscale"):
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/s.mp4", downscale=1)
     with pytest.raises(ConfigError, match="crf in 0..51 for libx264"):

@@ -219,7 +219,7 @@ def test_video_job_is_stopped_then_forgotten_after_its_retention(
 
 def _check_report_view(page, report: dict) -> None:  # noqa: ANN001 - a Playwright page
     """The page's certificate view: the report the status route serves, as tables (a clip
-    of 96 frames at 24 fps, with audio)."""
+    of 96 frames at 24 fps, with audio, cut into two scenes)."""
     assert page.is_visible("#job-report")
     checks = report["integrity"]
     audio = checks["audio"]["streams"]
@@ -241,6 +241,12 @@ def _check_report_view(page, report: dict) -> None:  # noqa: ANN001 - a Playwrig
     quality = _rows(page, "#job-quality")
     assert quality[0] == ["Sampled frames", str(len(report["quality"]["sampled_frames"]))]
     assert quality[3] == ["Outlier frames", "none"]
+    # Two scenes, a chunk each: no seam inside a scene to step.
+    assert quality[5:] == [
+        ["Seams inside scenes", "0 (1 at scene cuts)"],
+        ["Warping error at those seams", "none sampled"],
+        ["Worst seam", "none"],
+    ]
     assert page.text_content("#job-warnings") == "none"
     assert json.loads(page.text_content("#job-report-json")) == report
 
@@ -318,9 +324,9 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
     the other chunk and fails its certificate: GET and the page give the error and the
     certificate, the captions check failed. With the chunk put back, the job submitted a
     third time reuses both chunks, plays the output and shows its certificate as tables."""
-    frames = 96  # two chunks of 48 on the one replica, about 10 s each
+    frames = 96  # two scenes, a chunk each on the one replica, about 10 s each
     src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
-    make_test_video(src, frames=frames, width=120, height=90, gop=8, captions=True)
+    make_test_video(src, frames=frames, width=120, height=90, gop=8, captions=True, cuts=(48,))
     video = "document.getElementById('job-video')"
     status = "document.getElementById('job-status').textContent"
     with chromium_page(f"{service.url}/", height=700) as page:

@@ -17,6 +17,7 @@ from rayapp import storage
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.testing import NearestUpscaler, decode_video, make_test_video, stream_packets
+from tests.scenes import CUTS, SceneClip
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -393,8 +394,8 @@ def test_broadcast_sources_through_the_ray_job(ray_local: str, tmp_path: Path) -
 
 
 def test_a_telecined_clip_restored_to_film_on_the_ray_job(ray_local: str, tmp_path: Path) -> None:
-    """--ivtc on the Ray runner, a chunk per keyframe on two replicas: the 8 film frames of
-    10 telecined ones, each once, at 24 a second, certified."""
+    """--ivtc on the Ray runner, chunks of 4 film frames on two replicas: the 8 film frames
+    of 10 telecined ones, each once, at 24 a second, certified."""
     from fractions import Fraction
 
     src = make_test_video(
@@ -402,7 +403,9 @@ def test_a_telecined_clip_restored_to_film_on_the_ray_job(ray_local: str, tmp_pa
         interlaced="tff", width=128, height=96,
     )  # fmt: skip
     out = str(tmp_path / "out.mp4")
-    config = VideoJobConfig(input=src, output=out, ivtc=True, segment_s=0.1, replicas=TWO_REPLICAS)
+    config = VideoJobConfig(
+        input=src, output=out, ivtc=True, segment_s=0.1, chunk_frames=4, replicas=TWO_REPLICAS
+    )
     result = run_video_job(config, upscaler=NearestUpscaler(2), progress=())
     decoded = decode_video(out)
     assert decoded.indices == list(range(8))
@@ -428,3 +431,21 @@ def test_field_rate_on_the_ray_job(ray_local: str, tmp_path: Path) -> None:
     checks = result.report["integrity"]
     assert checks["ok"] and checks["frames"]["output"] == 16 and checks["field_order"]["field_rate"]
     assert result.report["speed"]["chunks"] == 6
+
+
+def test_the_ray_runner_cuts_at_scenes_and_deflickers_as_the_local_one(
+    scene_clip: SceneClip, ray_local: str, tmp_path: Path
+) -> None:
+    """Chunks of 12 on Ray, each decoded by a task with a frame on either side and
+    deflickered in a replica, make exactly the frames of the local runner's chunk per
+    scene (lossless)."""
+    job = VideoJobConfig(
+        input=scene_clip.source, output=str(tmp_path / "ray.mkv"), crf=0, deflicker=True,
+        chunk_frames=12, replicas=TWO_REPLICAS,
+    )  # fmt: skip
+    on_ray = run_video_job(job, upscaler=NearestUpscaler(2))
+    here = job.model_copy(update={"output": str(tmp_path / "local.mkv"), "chunk_frames": None})
+    local = run_video_job(here, runner="local", upscaler=NearestUpscaler(2), progress=())
+    assert [c.chunk.first_frame_index for c in on_ray.chunks] == list(range(0, 72, 12))
+    assert [c.chunk.first_frame_index for c in local.chunks] == [0, *CUTS]
+    assert np.array_equal(np.stack(frames_of(on_ray.output_uri)), np.stack(frames_of(here.output)))

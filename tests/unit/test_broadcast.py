@@ -93,7 +93,8 @@ def test_an_interlaced_source_is_deinterlaced_frame_for_frame(
     assert probe(src).video.field_order == parity
     out = str(tmp_path / "out.mkv")
     result = upscale_locally(src, out, NearestUpscaler(2), segment_s=0.1, chunk_frames=3)
-    assert result.chunks_total == 8  # cut at every keyframe, and inside each segment
+    # Cut every 3 frames inside the one scene: chunks start between keyframes too.
+    assert result.chunks_total == 6
     check_output(src, out)  # every frame once at its source pts, the audio, the colour
     checks = result.report["integrity"]
     assert checks["field_order"] == {
@@ -217,10 +218,12 @@ def test_telecined_film_is_restored_to_its_film_frames_at_film_rate(
 ) -> None:
     """--ivtc: the 20 frames at 30 a second become the 16 film frames at 24, each once,
     whole (no comb, far closer to the film than bwdif's interpolation of every frame),
-    evenly spaced, the audio as it was; cut into a chunk per keyframe; certified against
-    the film-rate timeline."""
+    evenly spaced, the audio as it was; cut into chunks of 4 film frames; certified
+    against the film-rate timeline."""
     out = str(tmp_path / "out.mp4")
-    result = upscale_locally(telecined, out, NearestUpscaler(2), ivtc=True, segment_s=0.1)
+    result = upscale_locally(
+        telecined, out, NearestUpscaler(2), ivtc=True, segment_s=0.1, chunk_frames=4
+    )
     decoded = decode_video(out)
     assert decoded.indices == list(range(16))
     assert [p * decoded.time_base for p in decoded.pts] == [Fraction(k, 24) for k in range(16)]

@@ -80,22 +80,6 @@ def test_a_jobs_chunks_are_cut_for_every_encoder_of_its_replicas(
     assert job_lanes(replicas, *node, model_on_gpu=on_gpu) == lanes
 
 
-def test_a_short_clip_keeps_sixteen_encoders_busy() -> None:
-    """A 10 s clip (240 frames, one segment) for 4 GPU replicas with 4 encoders each is cut
-    into 16 chunks of 15 (one per encoder), not the 8 of 30 that kept 4 replicas busy but
-    left half the encoders idle."""
-    from fractions import Fraction
-
-    from rayapp.video import Segment
-    from rayapp.video._segments import auto_chunk_frames, plan_runs
-
-    segments = (Segment(0, 0, 240, None, 0, Fraction(1, 24), 8, tuple(range(240))),)
-    assert [r.frame_count for r in plan_runs(segments, auto_chunk_frames(segments, 4))] == [30] * 8
-    assert [r.frame_count for r in plan_runs(segments, auto_chunk_frames(segments, 16))] == [
-        15
-    ] * 16
-
-
 LIBCUDA = "[Errno 1] Operation not permitted; FFmpeg: Cannot load libcuda.so.1"
 ENCODE_LIB = "[Errno 1] Operation not permitted; FFmpeg: Cannot load libnvidia-encode.so.1"
 UNSUPPORTED = "[Errno 38] Function not implemented; FFmpeg: OpenEncodeSessionEx failed: "

@@ -37,12 +37,15 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_counts_are_exact_and_the_repeat_share_is_close(held: str, tmp_path: Path) -> None:
     plan = plan_video(job(held, tmp_path, chunk_frames=5))
-    assert (plan.frames, plan.segments, plan.chunks, plan.chunk_frames) == (120, 10, 30, 5)
+    # One scene in 24 chunks of 5; a segment joins chunks until it is 0.5 s long, then
+    # starts at the next chunk that seeks to another keyframe (every 12): 8 segments.
+    assert (plan.frames, plan.segments, plan.chunks, plan.chunk_frames) == (120, 8, 24, 5)
+    assert plan.cut == "1 scene, 24 chunks, 23 seams inside scenes (--chunk-frames 5)"
     assert (plan.input_size, plan.output_size) == ((64, 48), (128, 96))
     drawings = held_drawings(120, HOLDS)
     true = sum(a == b for a, b in zip(drawings, drawings[1:], strict=False)) / 120
     assert true == pytest.approx(0.6, abs=0.01)
-    assert plan.sampled_frames == 48  # 4 segments of 12
+    assert plan.sampled_frames == 60  # 4 segments of 15
     assert abs(plan.duplicate_share - true) <= 0.10, plan.duplicate_share
     assert plan.calibration.model_s > 0 and plan.calibration.encode_s > 0
     assert not (tmp_path / "out.mp4").exists()
@@ -89,11 +92,16 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
     described = plan.describe()
     assert "encoder: libx264, 4 chunks at once per replica (no NVENC: " in described
     assert f"the {plan.stages.bound} bind" in described
-    # Chunks cut for every encoder: 8 replicas x 4 encoders, 32 at once. One segment of 120
-    # frames: 15 chunks of 8 (the least), where a chunk per replica made 8 of 15.
+    # 8 replicas x 4 encoders make 32 chunks at once, but a scene of 5 s is one chunk: no
+    # keyframe inside it (a chunk holds up to 10 s, 240 frames).
     whole = config.model_copy(update={"chunk_frames": None, "segment_s": 60})
     auto = plan_video(whole, PlanOptions(instance="p5.4xlarge"))
-    assert (auto.segments, auto.chunks, auto.chunk_frames) == (1, 15, 8)
+    assert (auto.segments, auto.chunks, auto.chunk_frames, auto.cut) == (
+        1,
+        1,
+        240,
+        "1 scene, 1 chunk",
+    )
     cpu = VideoJobConfig(input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5)
     with pytest.raises(ConfigError, match="has a GPU: give the job's --num-gpus-per-replica"):
         plan_video(cpu, PlanOptions(instance="p5.4xlarge"))
@@ -104,16 +112,16 @@ def test_estimate_arithmetic() -> None:
     # A replica: 0.5 * 0.1 + 0.02 = 0.07 s a frame; 4 of them: 57.1 frames/s. The CPUs:
     # 0.01 + 0.02 + 0.05 * 2 threads = 0.13 CPU-s a frame, 8 CPUs: 61.5 frames/s.
     common = {"calibration": cal, "duplicate_share": 0.5, "threads": 2, "startup_s": 5}
-    got = estimate_s(frames=400, chunks=40, chunk_frames=10, replicas=4, cpus=8, gpus=0, **common)
+    got = estimate_s(frames=400, chunks=40, longest_chunk=10, replicas=4, cpus=8, gpus=0, **common)
     assert got == pytest.approx(5 + 400 / (4 / 0.07))
     # 2 CPUs bind it: 2 / 0.13 frames/s
-    got = estimate_s(frames=400, chunks=40, chunk_frames=10, replicas=4, cpus=2, gpus=0, **common)
+    got = estimate_s(frames=400, chunks=40, longest_chunk=10, replicas=4, cpus=2, gpus=0, **common)
     assert got == pytest.approx(5 + 400 * 0.13 / 2)
     # one chunk of 400 frames cannot be split between replicas
-    got = estimate_s(frames=400, chunks=1, chunk_frames=400, replicas=4, cpus=8, gpus=0, **common)
+    got = estimate_s(frames=400, chunks=1, longest_chunk=400, replicas=4, cpus=8, gpus=0, **common)
     assert got == pytest.approx(5 + 400 * 0.07)
     gpu = Calibration("cuda", 0.01, 0.002, 0.001, "stored for H100")
-    got = estimate_s(frames=1000, chunks=100, chunk_frames=10, calibration=gpu,
+    got = estimate_s(frames=1000, chunks=100, longest_chunk=10, calibration=gpu,
                      duplicate_share=0.0, replicas=8, cpus=16, gpus=0.5, threads=1,
                      startup_s=0)  # fmt: skip
     assert got == pytest.approx(1000 * 0.01 / 0.5)  # half a GPU binds it

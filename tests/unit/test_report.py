@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from rayapp.errors import FrameAccountingError
-from rayapp.pipeline._report import integrity, quality, sample_pairs, summary
+from rayapp.pipeline._report import integrity, quality, summary
+from rayapp.pipeline._sampled import sampled_frames
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, SubtitleCue, make_test_video
 from rayapp.video import probe
 from tests.local_job import upscale_locally
@@ -42,10 +43,14 @@ def test_a_clean_job_is_certified_whole_and_good(job: tuple[str, str, dict]) -> 
     assert measured["sampled_frames"] == list(range(24))  # a short clip: every frame
     assert measured["consistency"]["ok"] and measured["consistency"]["outliers"] == []
     assert measured["consistency"]["psnr_db"]["min"] > 30  # nearest x2, then back down
-    flicker = measured["flicker"]
-    assert [c["first_frame_index"] for c in flicker["per_chunk"]] == [0, 6, 12, 18]
-    assert [c["seam"] is None for c in flicker["per_chunk"]] == [True, False, False, False]
-    assert flicker["max"] < 2.0  # the upscale adds next to no motion of its own
+    temporal = measured["temporal"]  # one scene: its 3 seams inside it, every pair measured
+    seams = [p["frame"] for p in temporal["per_pair"] if p["seam"]]
+    assert [p["frame"] for p in temporal["per_pair"]] == list(range(23)) and seams == [5, 11, 17]
+    assert (temporal["inside"]["pairs"], temporal["seams"]["pairs"]) == (20, 3)
+    assert (temporal["seams"]["inside_scenes"], temporal["seams"]["at_scene_cuts"]) == (3, 0)
+    assert temporal["seams"]["worst"]["first_frame_index"] in (6, 12, 18)
+    # Lossless chunks: a seam steps no more than the pairs inside chunks move.
+    assert temporal["seams"]["max"] < temporal["inside"]["max"]
     speed = report["speed"]
     assert (speed["chunks"], speed["chunks_reused"], speed["frames_skipped"]) == (4, 0, 0)
     assert speed["frames_per_s"] > 0
@@ -124,17 +129,28 @@ def test_a_grey_frame_is_a_consistency_outlier(job: tuple[str, str, dict], tmp_p
     assert not measured["consistency"]["ok"]
     per_frame = {f["frame"]: f["psnr_db"] for f in measured["consistency"]["per_frame"]}
     assert per_frame[13] < 20 < min(p for t, p in per_frame.items() if t != 13)
-    chunk = next(c for c in measured["flicker"]["per_chunk"] if c["first_frame_index"] == 12)
-    assert chunk["inside"] > 10 * measured["flicker"]["per_chunk"][0]["inside"]
+    errors = {
+        p["frame"]: p["warping_error"] - p["bicubic"] for p in measured["temporal"]["per_pair"]
+    }
+    # Into and out of the grey frame, far above what any other pair adds to bicubic's.
+    assert min(errors[12], errors[13]) > 10 * max(e for t, e in errors.items() if t not in (12, 13))
 
 
-def test_long_clips_are_sampled_across_chunk_seams() -> None:
+def test_long_clips_are_sampled_across_seams_inside_scenes_never_across_a_cut() -> None:
     starts = list(range(0, 960, 48))  # 20 chunks
-    pairs = sample_pairs(960, starts, samples=32)
-    assert len(pairs) == 16 and len({t for p in pairs for t in (p, p + 1)}) == 32
+    pairs, frames = sampled_frames(960, starts, [0], samples=32)
+    assert len(pairs) == 16 and len(frames) == 32
     seams = [p for p in pairs if p + 1 in starts]
     assert len(seams) == 8 and (seams[0], seams[-1]) == (47, 911)  # the first and last seam
-    assert sample_pairs(1, [0], 32) == [] and sample_pairs(5, [0], 32) == [0, 1, 2, 3]
+    # Scenes cut at every third chunk: those seams, and every pair across a cut, are left out.
+    cuts = [0, *starts[3::3]]
+    pairs, _ = sampled_frames(960, starts, cuts, samples=32)
+    assert not {p + 1 for p in pairs} & set(cuts)
+    # 8 spread over the 13 seams inside scenes, the first and the last among them.
+    assert [p for p in pairs if p + 1 in starts] == [47, 191, 239, 383, 527, 671, 767, 911]
+    assert sampled_frames(1, [0], [0], 32) == ((), (0,))
+    assert sampled_frames(5, [0], [0], 32) == ((0, 1, 2, 3), (0, 1, 2, 3, 4))
+    assert sampled_frames(5, [0, 2], [0, 2], 32) == ((0, 2, 3), (0, 1, 2, 3, 4))
 
 
 def test_the_chunks_own_measures_are_those_of_the_finished_output(
@@ -158,11 +174,11 @@ def test_the_chunks_own_measures_are_those_of_the_finished_output(
         else:
             assert mine["psnr_db"] == pytest.approx(theirs["psnr_db"], abs=1e-4)
     for mine, theirs in zip(
-        report["quality"]["flicker"]["per_chunk"], again["flicker"]["per_chunk"], strict=True
+        report["quality"]["temporal"]["per_pair"], again["temporal"]["per_pair"], strict=True
     ):
-        assert mine["first_frame_index"] == theirs["first_frame_index"]
-        assert mine["seam"] == pytest.approx(theirs["seam"], abs=1e-6)
-        assert mine["inside"] == pytest.approx(theirs["inside"], abs=1e-6)
+        assert (mine["frame"], mine["seam"]) == (theirs["frame"], theirs["seam"])
+        assert mine["warping_error"] == pytest.approx(theirs["warping_error"], abs=1e-6)
+        assert mine["bicubic"] == pytest.approx(theirs["bicubic"], abs=1e-6)
 
 
 def test_every_chunk_measures_the_sampled_frames_it_holds(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ def _work_chunks(src: str, work: Path) -> list[Chunk]:
         str(work / "first.mkv"),
         NearestUpscaler(2),
         segment_s=0.5,
+        chunk_frames=12,
         preset="ultrafast",
         work=str(work),
         keep_work=True,

@@ -25,7 +25,7 @@ from tests.local_job import upscale_locally
 def test_bframes_multi_segment(bframes_mkv: str, tmp_path: Path, ext: str) -> None:
     out = str(tmp_path / f"out{ext}")
     result = upscale_locally(
-        bframes_mkv, out, NearestUpscaler(2), segment_s=0.5, preset="ultrafast"
+        bframes_mkv, out, NearestUpscaler(2), segment_s=0.5, chunk_frames=12, preset="ultrafast"
     )
     got = (result.output_uri, result.frames, result.duration_s, result.input_size)
     assert got == (out, 48, probe(bframes_mkv).video.duration_s, (64, 48))
@@ -56,7 +56,7 @@ def test_output_codecs(
 ) -> None:
     out = str(tmp_path / f"out{ext}")
     result = upscale_locally(
-        vfr_mp4, out, NearestUpscaler(2), codec=codec, preset=preset, segment_s=0.4
+        vfr_mp4, out, NearestUpscaler(2), codec=codec, preset=preset, segment_s=0.4, chunk_frames=12
     )
     assert (result.video_codec, result.segments) == (name, 3)
     _check_output(vfr_mp4, out)
@@ -65,7 +65,13 @@ def test_output_codecs(
 def test_open_gop_hevc_source(open_gop_mkv: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out.mkv")
     result = upscale_locally(
-        open_gop_mkv, out, NearestUpscaler(2), segment_s=0.3, codec="libx265", preset="ultrafast"
+        open_gop_mkv,
+        out,
+        NearestUpscaler(2),
+        segment_s=0.3,
+        chunk_frames=8,
+        codec="libx265",
+        preset="ultrafast",
     )
     assert (result.segments, result.video_codec) == (5, "hevc")
     _check_output(open_gop_mkv, out)
@@ -90,13 +96,14 @@ def test_rotation_and_texture_survive(rotated_mov: str, tmp_path: Path) -> None:
 def test_rerun_with_work_uri_reuses_chunks(bframes_mkv: str, tmp_path: Path) -> None:
     work = tmp_path / "work"
     args = (bframes_mkv, NearestUpscaler(2))
-    opts = {"segment_s": 0.5, "preset": "ultrafast", "work": str(work), "keep_work": True}
+    opts = {"segment_s": 0.5, "chunk_frames": 12, "preset": "ultrafast", "work": str(work)}
+    opts["keep_work"] = True
     first = upscale_locally(args[0], str(tmp_path / "a.mkv"), args[1], **opts)
     (folder,) = work.iterdir()  # named by the job's fingerprint
     names = [f"chunk-{i:09d}.mp4" for i in (0, 12, 24, 36)]
-    # At each seam the certificate samples, both sides keep their luma difference.
+    # At each seam inside a scene, both sides keep their frame (output and source).
     seams = [(0, 11), (12, 12), (12, 23), (24, 24), (24, 35), (36, 36)]
-    diffs = [f"chunk-{c:09d}.mp4.luma-diff-{t}.npy" for c, t in seams]
+    diffs = [f"chunk-{c:09d}.mp4.edge-{t}.{p}.png" for c, t in seams for p in ("out", "src")]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [*names, *(n + ".json" for n in names), *diffs]
     )
@@ -126,7 +133,7 @@ def test_real_model_on_a_tiny_clip(tmp_path: Path) -> None:
     )
     upscaler = Upscaler.load("realesr-animevideov3", device="cpu")
     out = str(tmp_path / "out.mp4")
-    result = upscale_locally(src, out, upscaler, segment_s=0.1, preset="ultrafast")
+    result = upscale_locally(src, out, upscaler, segment_s=0.1, chunk_frames=3, preset="ultrafast")
     assert (result.frames, result.output_size, result.segments) == (6, (128, 96), 2)
     _check_output(src, out, scale=4)
 

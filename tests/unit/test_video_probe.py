@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import fsspec
@@ -12,7 +11,7 @@ import pytest
 from rayapp.errors import ConfigError
 from rayapp.testing import stream_packets
 from rayapp.video import AudioStreamInfo, Colour, Keyframe, SubtitleStreamInfo, probe
-from rayapp.video._segments import auto_chunk_frames, plan_runs, plan_segments
+from rayapp.video._segments import plan_segments
 
 
 def test_probe_mkv_streams_and_keyframes(bframes_mkv: str) -> None:
@@ -85,26 +84,3 @@ def test_open_gop_fixture_really_has_leading_frames(open_gop_mkv: str) -> None:
     keys = [i for i, p in enumerate(packets) if p.is_keyframe and i > 0]
     assert keys
     assert packets[keys[0] + 1].pts < packets[keys[0]].pts
-
-
-def test_runs_split_a_segment_into_equal_chunks(bframes_mkv: str) -> None:
-    """48 frames, keyframes every 12: one segment of 48 at segment_s 10."""
-    (segment,) = plan_segments(probe(bframes_mkv), 10.0)
-    sizes = {size: [r.frame_count for r in plan_runs((segment,), size)] for size in (48, 40, 20, 7)}
-    assert sizes == {48: [48], 40: [24, 24], 20: [16, 16, 16], 7: [6, 7, 7, 7, 7, 7, 7]}
-    runs = plan_runs((segment,), 20)
-    assert [(r.start, r.stop) for r in runs] == [(0, 16), (16, 32), (32, 48)]
-    with pytest.raises(ConfigError, match="chunk_frames >= 1"):
-        plan_runs((segment,), 0)
-
-
-def test_auto_chunks_keep_every_replica_busy_to_the_end(bframes_mkv: str, tmp_path: Path) -> None:
-    from rayapp.testing import make_test_video
-
-    segments = plan_segments(probe(bframes_mkv), 10.0)  # 48 frames
-    assert auto_chunk_frames(segments, 1) == 48  # one replica: the largest chunks
-    for replicas in (2, 3, 4):
-        runs = plan_runs(segments, auto_chunk_frames(segments, replicas))
-        assert [r.frame_count for r in runs] == [48 // replicas] * replicas
-    long = make_test_video(str(tmp_path / "long.mkv"), frames=800, gop=48, audio=False)
-    assert auto_chunk_frames(plan_segments(probe(long), 4.0), 2) == 48  # tail: a small share
