@@ -26,6 +26,10 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
 - ``encode``: what this machine's CPUs encode (codecs and presets at 1920x1080 and
   2560x1920, slice against frame threads against one encoder per CPU), and the video job
   with a simulated GPU against ffmpeg on the same clip and settings.
+- ``temporal``: seams and flicker at the output's size against a ground truth (sub-pixel
+  pans over photographs, three scenes): the warping error, detail and PSNR with and without
+  ``--deflicker`` and what it costs; the step at chunk seams cut by frame count against
+  chunks at scene cuts, over one encoder pass; what finding the cuts costs.
 - ``archive``: twenty 2 s clips as one archive job against twenty runs of the same command
   (one a clip) and one clip of the same frames; the driver's RSS and the object store's
   peak for 20 and 200 tiny clips.

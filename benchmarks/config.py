@@ -24,6 +24,7 @@ Section = Literal[
     "plan",
     "encode",
     "archive",
+    "temporal",
 ]
 
 
@@ -76,6 +77,12 @@ class BenchmarkConfig(BaseModel):
     )
     archive_clips: int = Field(20, ge=1, description="Archive: clips in the archive.")
     archive_seconds: float = Field(2.0, gt=0, description="Archive: each clip's length.")
+    temporal_seconds: float = Field(
+        3.0, gt=0, description="Temporal: clip length (three scenes, 320x240 -> 640x480)."
+    )
+    temporal_rounds: int = Field(
+        3, ge=1, description="Temporal: rounds of the plain and the --deflicker job in turn."
+    )
 
     @model_validator(mode="before")
     @classmethod
