@@ -10,6 +10,7 @@ in ``rayapp.config``. The ``Namespace`` stops here: entry points pass on the con
 from __future__ import annotations
 
 import argparse
+import re
 import typing
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
@@ -44,14 +45,20 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def job_parser(module: str, doc: str | None) -> ArgumentParser:
-    """The parser of ``python -m {module}``: its docstring as the help, errors reported as
-    ``{last part of module}: error: ...``."""
+    """The parser of ``python -m {module}``: its docstring as the help (``plain_text``),
+    errors reported as ``{last part of module}: error: ...``."""
     return ArgumentParser(
         prog=f"python -m {module}",
         name=module.rsplit(".", 1)[-1],
-        description=doc,
+        description=plain_text(doc or ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as a terminal shows it: reST's literals (````x````) and roles
+    (``:func:`x```) as their text alone."""
+    return re.sub(r"(?::\w+:)?`{1,2}([^`]+)`{1,2}", r"\1", doc)
 
 
 def flat_fields(model: type[BaseModel]) -> Iterator[tuple[str, tuple[str, ...], FieldInfo]]:
@@ -77,7 +84,7 @@ def add_config_arguments(
         if name in exclude:
             continue
         kind = _strip_none(field.annotation)
-        text = (field.description or "").replace("%", "%%")  # argparse formats help with %
+        text = plain_text(field.description or "").replace("%", "%%")  # argparse's % format
         if name in positional:
             parser.add_argument(name, type=_parser_of(kind), help=text)
             continue

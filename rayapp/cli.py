@@ -1,6 +1,7 @@
-"""The ``rayapp`` command: ``upscale`` (an image, or a directory: the images job),
-``models``, ``video`` (the video job), ``plan`` (a video job's frames, chunks, duration and
-cost, before it runs), ``demo``. The jobs run in this process (their local runner).
+"""Upscale images and videos on this machine: ``upscale`` (an image, or a directory: the
+images job), ``models``, ``video`` (the video job), ``plan`` (a video job's frames, chunks,
+duration and cost, before it runs), ``demo``. The jobs run in this process (their local
+runner).
 
 Options come from the configs (``rayapp.arguments``); a mistake is one readable line on
 stderr and exit 2, never a traceback (``rayapp.entrypoint``).
@@ -12,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rayapp import storage
 from rayapp.arguments import (
@@ -19,6 +21,7 @@ from rayapp.arguments import (
     add_config_arguments,
     config_from_arguments,
     flat_fields,
+    plain_text,
 )
 from rayapp.config import (
     ImagesJobConfig,
@@ -36,23 +39,26 @@ _NOT_LOCAL = (*(name for name, _, _ in flat_fields(ReplicaConfig)), "max_chunk_r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="rayapp", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="rayapp", description=plain_text(__doc__.split("\n\n")[0]).replace("\n", " ")
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
-    up = sub.add_parser(
+    up = _command(
+        sub,
         "upscale",
-        help="upscale one image, or every image in a directory (the images job: outputs "
-        "already there are skipped)",
+        "upscale one image, or every image in a directory (the images job: outputs already "
+        "there are skipped)",
     )
     up.add_argument("input", help="image file or directory (png, jpg, webp)")
     up.add_argument("output", help="output file, or directory for a directory input")
     add_config_arguments(up, ImagesJobConfig, exclude=("input", "output", *_NOT_LOCAL))
 
-    sub.add_parser("models", help="list the model registry")
+    _command(sub, "models", "list the model registry")
 
-    video = sub.add_parser(
-        "video", help="upscale a video, or a folder of them, on this machine (in-process runner)"
+    video = _command(
+        sub, "video", "upscale a video, or a folder of them, on this machine (in-process runner)"
     )
     add_config_arguments(video, VideoJobConfig, positional=("input", "output"), exclude=_NOT_LOCAL)
     video.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,10 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "input's, mkv for one we do not write",
     )
 
-    plan = sub.add_parser(
+    plan = _command(
+        sub,
         "plan",
-        help="what a video job (or a folder of videos) will take and cost, before it runs "
-        "(no full decode)",
+        "what a video job (or a folder of videos) will take and cost, before it runs (no full "
+        "decode)",
     )
     add_config_arguments(plan, VideoJobConfig, positional=("input",), exclude=("output",))
     plan.add_argument("--output", help="the job's output (its container and codec are "
@@ -73,10 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(plan, PlanOptions)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
-    demo = sub.add_parser("demo", help="upscale the bundled sample image (no network needed)")
+    demo = _command(sub, "demo", "upscale the bundled sample image (no network needed)")
     demo.add_argument("--output", default="rayapp-demo.png", help="where to write the result")
     add_config_arguments(demo, ImagesJobConfig, exclude=("input", "output", *_NOT_LOCAL))
     return parser
+
+
+def _command(sub: Any, name: str, what: str) -> argparse.ArgumentParser:
+    """Subcommand ``name``: ``what`` it does, in the command list and opening its help."""
+    return sub.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -290,3 +290,22 @@ def test_a_work_folder_never_gives_one_models_chunks_to_another(tmp_path: Path) 
     for got, want in zip(b, alone, strict=True):
         np.testing.assert_array_equal(got, want)
     assert all(np.abs(x.astype(int) - y).mean() > 1 for x, y in zip(a, b, strict=True))
+
+
+def test_every_help_is_plain_text_that_opens_with_what_the_command_does() -> None:
+    """``rayapp``, each of its commands and each ``python -m jobs.X``: a description first,
+    and no reST or Markdown markup anywhere in the help."""
+    import importlib
+
+    from rayapp.arguments import job_parser
+    from rayapp.cli import build_parser
+
+    top = build_parser()
+    commands = next(a for a in top._actions if a.choices).choices  # argparse's subparsers
+    parsers = {"rayapp": top, **{f"rayapp {n}": p for n, p in commands.items()}}
+    for name in ("upscale_video", "upscale_images", "evaluate", "train", "benchmark", "demo"):
+        module = importlib.import_module(f"jobs.{name}")
+        parsers[f"jobs.{name}"] = job_parser(f"jobs.{name}", module.__doc__)
+    for name, parser in parsers.items():
+        assert parser.description and parser.description[0].isupper(), name
+        assert "`" not in parser.format_help(), name
