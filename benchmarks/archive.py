@@ -108,7 +108,7 @@ def _joined(clips: list[str], out: str) -> str:
 _MEMORY_RUN = """
 import json, resource, sys, threading, time
 import ray
-from ray._private.internal_api import memory_summary
+from rayapp.pipeline.cluster.ray_internals import object_store_bytes
 from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.pipeline import ensure_ray, run_archive_job
 from rayapp.testing import NearestUpscaler
@@ -119,8 +119,8 @@ done = threading.Event()
 
 def poll():
     while not done.wait(0.2):
-        line = memory_summary(stats_only=True).split("Plasma memory usage ", 1)[1]
-        peak[0] = max(peak[0], float(line.split(" MiB", 1)[0]))
+        used, _ = object_store_bytes(ray.get_runtime_context().gcs_address)
+        peak[0] = max(peak[0], used / 2**20)
 
 threading.Thread(target=poll, daemon=True).start()
 started = time.perf_counter()

@@ -14,7 +14,7 @@ import time
 from benchmarks.config import BenchmarkConfig
 from benchmarks.table import table
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
-from rayapp.pipeline import plan_video
+from rayapp.pipeline import estimate_video
 
 __all__ = ["section_plan"]
 
@@ -39,7 +39,7 @@ def section_plan(cfg: BenchmarkConfig) -> str:
                 replicas=ReplicaConfig(max_replicas=cfg.max_replicas),
             )  # fmt: skip
             started = time.monotonic()
-            plan = plan_video(job)
+            plan = estimate_video(job)
             planned = time.monotonic() - started
             started = time.monotonic()
             result = run_video_job(job, progress=())

@@ -60,13 +60,12 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
-        self._state: Any = None
+        self._gcs = ""
 
     def __enter__(self) -> ResourceSampler:
         import ray
-        from ray._private.internal_api import get_state_from_address
 
-        self._state = get_state_from_address(ray.get_runtime_context().gcs_address)
+        self._gcs = ray.get_runtime_context().gcs_address
         self._thread.start()
         return self
 
@@ -123,7 +122,6 @@ class ResourceSampler:
                 peaks.suffixes |= suffixes
 
     def _store_stats(self) -> tuple[int, int]:
-        from ray._private.internal_api import get_memory_info_reply
+        from rayapp.pipeline.cluster.ray_internals import object_store_bytes
 
-        s = get_memory_info_reply(self._state, timeout_seconds=10).store_stats
-        return s.object_store_bytes_used, s.spilled_bytes_total
+        return object_store_bytes(self._gcs)

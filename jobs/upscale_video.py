@@ -32,7 +32,7 @@ from rayapp.entrypoint import run_job
 from rayapp.errors import ErrorReport, RayappError
 
 if TYPE_CHECKING:
-    from rayapp.pipeline import ArchivePlan, VideoPlan
+    from rayapp.pipeline import ArchiveEstimate, VideoEstimate
 
 
 @dataclass(frozen=True)
@@ -138,22 +138,22 @@ def _run_archive(
 
 def _plan(
     config: VideoJobConfig, options: PlanOptions, archive: Archive
-) -> VideoPlan | ArchivePlan:
+) -> VideoEstimate | ArchiveEstimate:
     """On a cluster (``RAY_ADDRESS``, as under ``ray job submit``), in a Ray task with one
     replica's resources: the model is timed where the replicas will run. Here, in this
     process: a local job's replicas run on this machine. An archive's plan when the input
     is a prefix or a list."""
     import os
 
-    from rayapp.pipeline import ensure_ray, plan_for, plan_task
+    from rayapp.pipeline import ensure_ray, estimate_for, estimate_task
 
     kwargs = {"input_list": _input_list(archive), "container": archive.container}
     if not os.environ.get("RAY_ADDRESS"):
-        return plan_for(config, options, **kwargs)
+        return estimate_for(config, options, **kwargs)
     import ray
 
     ensure_ray()
-    return ray.get(plan_task(config).remote(config, options, **kwargs))
+    return ray.get(estimate_task(config).remote(config, options, **kwargs))
 
 
 def _input_list(archive: Archive) -> list[str] | None:

@@ -156,13 +156,13 @@ def _cmd_video(args: argparse.Namespace) -> int:
 def _cmd_plan(args: argparse.Namespace) -> int:
     import json
 
-    from rayapp.pipeline import is_archive, plan_for
+    from rayapp.pipeline import estimate_for, is_archive
 
     if args.output is None:  # a folder's outputs: beside it, as the job would write them
         folder = is_archive(args.input)
         args.output = args.input.rstrip("/") + ("-upscaled/" if folder else ".upscaled.mp4")
     config = config_from_arguments(VideoJobConfig, args)
-    plan = plan_for(config, config_from_arguments(PlanOptions, args))
+    plan = estimate_for(config, config_from_arguments(PlanOptions, args))
     print(json.dumps(plan.as_dict(), indent=1) if args.json else plan.describe())
     return 0
 

@@ -45,7 +45,7 @@ DEFAULT_MODEL = "realesr-animevideov3"
 # would not fit a replica.
 DEFAULT_MAX_PIXELS = 64_000_000
 # A frame whose 16x16 blocks differ from the last frame upscaled by at most this mean
-# absolute difference (0-255) repeats it; chosen by measurement (rayapp.pipeline._dedup).
+# absolute difference (0-255) repeats it; chosen by measurement (rayapp.pipeline.stages._dedup).
 DEFAULT_DEDUP_THRESHOLD = 4.0
 # --deflicker's weight of each neighbour against the frame itself; chosen by measurement
 # (docs/benchmarks.md, "temporal").

@@ -236,15 +236,11 @@ def job_status(job_id: str, status: str, message: str | None, state: dict) -> Jo
 def dashboard_url() -> str:
     """This cluster's dashboard, as its head registered it in the GCS (a worker's own
     ``get_dashboard_url()`` only knows the default port)."""
-    from ray._private import ray_constants
-    from ray.experimental.internal_kv import _internal_kv_get
+    from rayapp.pipeline.cluster.ray_internals import registered_dashboard
 
-    url = _internal_kv_get(
-        ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
-    )
+    url = registered_dashboard()
     if not url:
         raise ApiError(503, "This cluster has no dashboard to submit jobs to", "jobs_unavailable")
-    url = url.decode()
     return url if url.startswith("http") else f"http://{url}"
 
 
@@ -283,12 +279,12 @@ class JobApi:
         model is timed on the device the replicas would use); nothing is submitted."""
         import ray
 
-        from rayapp.pipeline import plan_task
+        from rayapp.pipeline import estimate_task
 
         config = await self._checked(req, model)
         options = PlanOptions(deadline=req.deadline, instance=req.instance)
         try:
-            plan = await plan_task(config).remote(config, options)
+            plan = await estimate_task(config).remote(config, options)
         except ray.exceptions.RayTaskError as e:  # the plan's own error, e.g. a bad instance
             raise e.as_instanceof_cause() from None
         return plan.as_dict()

@@ -2,7 +2,7 @@
 the layer rules of docs/architecture.md checked on it.
 
 Every import counts: at module level, inside functions and under ``TYPE_CHECKING``. A
-module is named as Python names it (``rayapp.pipeline._video``); ``from rayapp import
+module is named as Python names it (``rayapp.pipeline.video._job``); ``from rayapp import
 storage`` is an import of the module ``rayapp.storage``.
 """
 
@@ -184,7 +184,7 @@ def heavy_in_foundation(found: Iterable[Import]) -> list[str]:
 
 
 def unit(module: str) -> str:
-    """The folder or top-level module ``module`` belongs to: rayapp.pipeline._video ->
+    """The folder or top-level module ``module`` belongs to: rayapp.pipeline.video._job ->
     rayapp.pipeline; rayapp.config -> rayapp.config; serve.jobs -> serve."""
     parts = module.split(".")
     if parts[0] != "rayapp":

@@ -44,15 +44,15 @@ def cluster_cpus() -> ClusterCpus:
     """The CPUs of the cluster Ray is connected to: its live nodes', or, on an autoscaling
     cluster, the most its node types add up to (as Ray Train checks its own workers)."""
     import ray
-    from ray._private.state import state
+
+    from rayapp.pipeline.cluster.ray_internals import autoscaler_cpus
 
     nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]]
     total, largest = sum(nodes), max(nodes, default=0.0)
-    config = state.get_cluster_config()  # None unless an autoscaler runs the cluster
-    if config is not None:
-        types = [g.resources.get("CPU", 0) for g in config.node_group_configs if g.max_count]
-        most = (state.get_max_resources_from_cluster_config() or {}).get("CPU", 0)
-        total, largest = max(total, float(most)), max([largest, *map(float, types)])
+    scaling = autoscaler_cpus()  # None unless an autoscaler runs the cluster
+    if scaling is not None:
+        most, types = scaling
+        total, largest = max(total, most), max([largest, *types])
     return ClusterCpus(total, largest)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.pipeline import run_video_job
-from rayapp.pipeline._ray_runner import UpscaleEncodeReplica
+from rayapp.pipeline.runners._ray import UpscaleEncodeReplica
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, decode_video, make_test_video
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -29,7 +29,7 @@ def test_a_gpu_replica_encodes_as_many_chunks_as_its_node_has_cpus(
         # One replica on a 2-CPU node: its share is both CPUs, so two encoders.
         replicas=ReplicaConfig(min_replicas=1, max_replicas=1, num_cpus_per_replica=0.5),
     )
-    with caplog.at_level("INFO", logger="rayapp.pipeline._ray_schedule"):
+    with caplog.at_level("INFO", logger="rayapp.pipeline.runners._schedule"):
         result = run_video_job(
             config, upscaler=SimulatedGpuUpscaler(scale=2, frame_s=0.05), progress=()
         )

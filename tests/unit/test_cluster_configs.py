@@ -30,7 +30,7 @@ from ray.autoscaler._private.kuberay.autoscaling_config import (
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from cluster_configs import render_rayservice
-from rayapp.pipeline._memory import MALLOC_TUNABLES
+from rayapp.pipeline.cluster._memory import MALLOC_TUNABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 CC = ROOT / "cluster_configs"

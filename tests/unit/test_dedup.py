@@ -11,7 +11,7 @@ import pytest
 
 from rayapp.config import DEFAULT_DEDUP_THRESHOLD, VideoJobConfig
 from rayapp.pipeline import run_video_job
-from rayapp.pipeline._dedup import block_difference, network_sources
+from rayapp.pipeline.stages._dedup import block_difference, network_sources
 from rayapp.testing import NearestUpscaler, held_drawings, make_test_video
 from rayapp.testing.metrics import psnr
 

@@ -93,7 +93,10 @@ def _top_names(body: list) -> set[str]:  # noqa: ANN001 - ast statements
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            targets = {t.id for t in node.targets if isinstance(t, ast.Name)}
+            names |= targets
+            if "_MODULES" in targets and isinstance(node.value, ast.Dict):  # lazy exports
+                names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
         elif isinstance(node, ast.Import | ast.ImportFrom):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rayapp.config import ReplicaConfig
-from rayapp.pipeline._bound import stage_rates
-from rayapp.pipeline._sizing import EncoderPool, encoder_pool, job_lanes, replica_cpus
+from rayapp.pipeline.cluster._sizing import EncoderPool, encoder_pool, job_lanes, replica_cpus
+from rayapp.pipeline.planning._bound import stage_rates
 from rayapp.testing import SimulatedGpuUpscaler, decode_video
 from rayapp.video import encoder_usable
 from rayapp.video._nvenc import gpu_model, nvenc_reason

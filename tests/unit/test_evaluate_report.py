@@ -8,7 +8,7 @@ import pytest
 
 from rayapp.config import EvaluateJobConfig, UpscaleConfig
 from rayapp.pipeline import EvaluationRow
-from rayapp.pipeline._evaluate_report import failures, summarise, to_csv
+from rayapp.pipeline.evaluate._report import failures, summarise, to_csv
 
 
 def _row(name: str, model: str, original: int, stored: int, psnr: float, error: str = ""):

@@ -11,8 +11,8 @@ from rayapp import storage
 from rayapp.config import ImagesJobConfig, UpscaleConfig
 from rayapp.errors import ConfigError, StorageError
 from rayapp.images import decode_image, encode_image
-from rayapp.pipeline._images import UpscaleImages, run_images_job
-from rayapp.pipeline._images_plan import FailedImage, ImageTask, SkippedImage, plan_images
+from rayapp.pipeline.images._job import UpscaleImages, run_images_job
+from rayapp.pipeline.images._plan import FailedImage, ImageTask, SkippedImage, plan_images
 from rayapp.upscaler import Upscaler
 
 pytestmark = pytest.mark.slow  # loads a real model

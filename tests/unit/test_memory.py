@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rayapp.pipeline._memory import MALLOC_TUNABLES
+from rayapp.pipeline.cluster._memory import MALLOC_TUNABLES
 
 # Three chunks in turn, each a new libx264 (medium) in the same process: the page faults of
 # each, from its encoder's start to its file's close.
 THREE_CHUNKS = """
 import json, resource, sys
-from rayapp.pipeline._memory import without_huge_pages
+from rayapp.pipeline.cluster._memory import without_huge_pages
 from rayapp.testing import frame_pattern, make_test_video
 from rayapp.video import ChunkEncoder, EncodeSettings, probe
 

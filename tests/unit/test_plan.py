@@ -1,4 +1,4 @@
-"""``rayapp plan`` (``rayapp.pipeline.plan_video``) on generated clips: frame and chunk
+"""``rayapp plan`` (``rayapp.pipeline.estimate_video``) on generated clips: frame and chunk
 counts exact, the share of repeated frames close to the clip's true share, a deadline's
 replica count consistent with the plan's own estimates, and the estimate's arithmetic."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from rayapp.config import PlanOptions, UpscaleConfig, VideoJobConfig
 from rayapp.errors import ConfigError
-from rayapp.pipeline import Calibration, estimate_s, parse_duration, plan_video
+from rayapp.pipeline import Calibration, estimate_s, estimate_video, parse_duration
 from rayapp.testing import make_test_video
 from rayapp.testing.make import held_drawings
 
@@ -36,7 +36,7 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_counts_are_exact_and_the_repeat_share_is_close(held: str, tmp_path: Path) -> None:
-    plan = plan_video(job(held, tmp_path, chunk_frames=5))
+    plan = estimate_video(job(held, tmp_path, chunk_frames=5))
     # One scene in 24 chunks of 5; a segment joins chunks until it is 0.5 s long, then
     # starts at the next chunk that seeks to another keyframe (every 12): 8 segments.
     assert (plan.frames, plan.segments, plan.chunks, plan.chunk_frames) == (120, 8, 24, 5)
@@ -49,18 +49,18 @@ def test_counts_are_exact_and_the_repeat_share_is_close(held: str, tmp_path: Pat
     assert abs(plan.duplicate_share - true) <= 0.10, plan.duplicate_share
     assert plan.calibration.model_s > 0 and plan.calibration.encode_s > 0
     assert not (tmp_path / "out.mp4").exists()
-    no_dedup = plan_video(job(held, tmp_path, chunk_frames=5, dedup=False))
+    no_dedup = estimate_video(job(held, tmp_path, chunk_frames=5, dedup=False))
     assert no_dedup.duplicate_share == 0.0
 
 
 def test_the_deadline_count_is_the_fewest_replicas_its_own_estimate_allows(
     held: str, tmp_path: Path
 ) -> None:
-    first = plan_video(job(held, tmp_path, chunk_frames=4))
+    first = estimate_video(job(held, tmp_path, chunk_frames=4))
     one, most = first.by_replicas[1], min(first.by_replicas.values())
     assert most < one
     deadline = (one + most) / 2
-    plan = plan_video(job(held, tmp_path, chunk_frames=4), PlanOptions(deadline=f"{deadline}s"))
+    plan = estimate_video(job(held, tmp_path, chunk_frames=4), PlanOptions(deadline=f"{deadline}s"))
     n = plan.replicas_for_deadline
     if n is None:  # timings moved between the two plans: then nothing below one replica's
         assert min(plan.by_replicas.values()) > deadline
@@ -77,8 +77,8 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
         replicas={"max_replicas": 8, "num_gpus_per_replica": 0.25},
     )  # fmt: skip
     with pytest.raises(ConfigError, match="No stored timing for A10G"):
-        plan_video(config, PlanOptions(instance="g5.xlarge"))
-    plan = plan_video(config, PlanOptions(instance="p5.4xlarge"))
+        estimate_video(config, PlanOptions(instance="g5.xlarge"))
+    plan = estimate_video(config, PlanOptions(instance="p5.4xlarge"))
     # 4 replicas per H100, 8 replicas: 2 nodes; the stored 320x240 figure scaled to 64x48
     assert (plan.nodes, plan.gpus, plan.cpus) == (2, 2, 32)
     assert plan.calibration.source == "stored for H100"
@@ -95,7 +95,7 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
     # 8 replicas x 4 encoders make 32 chunks at once, but a scene of 5 s is one chunk: no
     # keyframe inside it (a chunk holds up to 10 s, 240 frames).
     whole = config.model_copy(update={"chunk_frames": None, "segment_s": 60})
-    auto = plan_video(whole, PlanOptions(instance="p5.4xlarge"))
+    auto = estimate_video(whole, PlanOptions(instance="p5.4xlarge"))
     assert (auto.segments, auto.chunks, auto.chunk_frames, auto.cut) == (
         1,
         1,
@@ -104,7 +104,7 @@ def test_an_instance_uses_stored_timings_nodes_and_price(held: str, tmp_path: Pa
     )
     cpu = VideoJobConfig(input=held, output=str(tmp_path / "o.mp4"), segment_s=0.5)
     with pytest.raises(ConfigError, match="has a GPU: give the job's --num-gpus-per-replica"):
-        plan_video(cpu, PlanOptions(instance="p5.4xlarge"))
+        estimate_video(cpu, PlanOptions(instance="p5.4xlarge"))
 
 
 def test_estimate_arithmetic() -> None:
@@ -181,7 +181,7 @@ def test_the_encoder_is_timed_on_distinct_frames_spread_over_the_clip() -> None:
     """Runs of 4 consecutive sampled frames, first and last included: never the clip's first
     frames repeated (a repeat costs x264 next to nothing; the plan overstated an H200
     node's encoders six times so)."""
-    from rayapp.pipeline._estimate import _spread_runs
+    from rayapp.pipeline.planning._estimate import _spread_runs
 
     frames = list(range(40))  # stand-ins for the sampled frames, in order
     assert _spread_runs(frames, 12) == [0, 1, 2, 3, 18, 19, 20, 21, 36, 37, 38, 39]
@@ -191,7 +191,7 @@ def test_the_encoder_is_timed_on_distinct_frames_spread_over_the_clip() -> None:
 def test_an_archive_plan_adds_up_its_videos_and_the_dry_run_takes_a_prefix(
     held: str, tmp_path: Path
 ) -> None:
-    from rayapp.pipeline import plan_for
+    from rayapp.pipeline import estimate_for
 
     archive = tmp_path / "archive"
     (archive / "a").mkdir(parents=True)
@@ -204,7 +204,7 @@ def test_an_archive_plan_adds_up_its_videos_and_the_dry_run_takes_a_prefix(
         input=f"{archive}/", output=str(tmp_path / "out"), upscale=UpscaleConfig(outscale=2),
         segment_s=0.5, chunk_frames=12,
     )  # fmt: skip
-    plan = plan_for(config)
+    plan = estimate_for(config)
     assert (plan.videos, plan.probed, plan.ignored) == (4, 4, 1)
     assert plan.unreadable == (f"{archive}/b/empty.mp4",)
     assert plan.measured_on == f"{archive}/a/held.mp4"

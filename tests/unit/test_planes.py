@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from rayapp.pipeline._records import EncodeJob
-from rayapp.pipeline._stages import device_planes
+from rayapp.pipeline.stages._stages import device_planes
+from rayapp.pipeline.work._records import EncodeJob
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, frame_pattern
 from rayapp.upscaler import Upscaler
 from rayapp.video import (

@@ -106,7 +106,7 @@ def test_the_preview_on_s3_and_gone_after_success(source: str, s3_bucket: str) -
 
 def test_chunks_finishing_out_of_order_publish_in_frame_order(source: str, tmp_path: Path) -> None:
     from rayapp.pipeline import plan_video_job
-    from rayapp.pipeline._preview import Preview
+    from rayapp.pipeline.video._preview import Preview
 
     output = str(tmp_path / "out.mp4")
     config = VideoJobConfig(input=source, output=output, chunk_frames=CHUNK, segment_s=0.25)

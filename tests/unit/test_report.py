@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rayapp.errors import FrameAccountingError
-from rayapp.pipeline._report import integrity, quality, summary
-from rayapp.pipeline._sampled import sampled_frames
+from rayapp.pipeline.certificate._report import integrity, quality, summary
+from rayapp.pipeline.certificate._sampled import sampled_frames
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, SubtitleCue, make_test_video
 from rayapp.video import probe
 from tests.local_job import upscale_locally
@@ -199,7 +199,7 @@ def test_a_gpu_replica_measures_on_one_torch_thread_and_gives_the_rest_back(
     threads back afterwards."""
     import torch
 
-    from rayapp.pipeline._sizing import torch_threads
+    from rayapp.pipeline.cluster._sizing import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):

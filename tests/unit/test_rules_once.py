@@ -15,7 +15,7 @@ from rayapp import quality, storage
 from rayapp.errors import ConfigError, InputImageError, StorageError, UnsupportedFormatError
 from rayapp.image_formats import IMAGE_FORMATS, output_format
 from rayapp.images import check_output_format, encode_image
-from rayapp.pipeline._evaluate_report import MEASURES, EvaluationRow, SummaryRow
+from rayapp.pipeline.evaluate._report import MEASURES, EvaluationRow, SummaryRow
 from rayapp.resize import Downscaler
 from rayapp.testing.metrics import psnr
 
@@ -97,8 +97,8 @@ def _imports(path: Path) -> set[str]:
 
 def test_the_evaluation_modules_import_one_way() -> None:
     pipeline = ROOT / "rayapp" / "pipeline"
-    assert "rayapp.pipeline._evaluate_report" in _imports(pipeline / "_evaluate.py")
-    assert "rayapp.pipeline._evaluate" not in _imports(pipeline / "_evaluate_report.py")
+    assert "rayapp.pipeline.evaluate._report" in _imports(pipeline / "evaluate" / "_job.py")
+    assert "rayapp.pipeline.evaluate._job" not in _imports(pipeline / "evaluate" / "_report.py")
     assert not any("._" in m for m in _imports(ROOT / "jobs" / "evaluate.py"))
 
 

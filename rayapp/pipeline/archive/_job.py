@@ -32,16 +32,14 @@ from typing import Any
 from rayapp import storage
 from rayapp.config import VideoJobConfig
 from rayapp.errors import ConfigError, RayappError, describe
-from rayapp.pipeline._archive_list import ArchiveVideo, list_archive, no_video_error
-from rayapp.pipeline._archive_table import ArchiveResult, ArchiveRow, ArchiveTable
-from rayapp.pipeline._metrics import JobMetrics
-from rayapp.pipeline._records import OnChunk, PipelineWork
-from rayapp.pipeline._report import REPORT_SUFFIX
-from rayapp.pipeline._resume import output_fingerprint
-from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
-from rayapp.pipeline._stages import FrameUpscaler
-from rayapp.pipeline._video import job_upscaler, model_identity, video_on
-from rayapp.pipeline.progress import LogProgress, ProgressSink
+from rayapp.pipeline.archive._list import ArchiveVideo, list_archive, no_video_error
+from rayapp.pipeline.archive._table import ArchiveResult, ArchiveRow, ArchiveTable
+from rayapp.pipeline.certificate import REPORT_SUFFIX
+from rayapp.pipeline.progress import JobMetrics, LogProgress, ProgressSink
+from rayapp.pipeline.runners import ChunkRunner, Runner, open_runner
+from rayapp.pipeline.stages import FrameUpscaler
+from rayapp.pipeline.video import Started, job_upscaler, model_identity, video_on
+from rayapp.pipeline.work import OnChunk, PipelineWork, output_fingerprint
 from rayapp.video import OUTPUT_FORMATS
 
 __all__ = ["certificate_ok", "run_archive_job", "video_config"]
@@ -88,8 +86,8 @@ def run_archive_job(
     table = ArchiveTable(config.output, [v.input for v in listing.videos], started, on_video)
     upscaler = job_upscaler(config, upscaler)
     first = video_config(config, listing.videos[0])
-    with contextlib.closing(open_runner(runner, first, upscaler)) as make:
-        shared = make if make.concurrent else _OneVideoAtATime(make)
+    with contextlib.closing(open_runner(runner, first, upscaler)) as opened:
+        shared = opened if opened.concurrent else _OneVideoAtATime(opened)
         progress = list(progress)
         if runner != "local":
             progress.append(JobMetrics(config.output))
@@ -97,7 +95,7 @@ def run_archive_job(
         def one(video: ArchiveVideo) -> ArchiveRow:
             return _one_video(shared, video_config(config, video), upscaler, progress)
 
-        _in_order(one, listing.videos, table.add, make)
+        _in_order(one, listing.videos, table.add, opened)
     return ArchiveResult(
         rows=tuple(table.rows),
         ignored=listing.ignored,
@@ -117,12 +115,12 @@ def video_config(config: VideoJobConfig, video: ArchiveVideo) -> VideoJobConfig:
 
 
 def _one_video(
-    make: ChunkRunner,
+    runner: ChunkRunner,
     config: VideoJobConfig,
     upscaler: FrameUpscaler | None,
     progress: Sequence[ProgressSink],
 ) -> ArchiveRow:
-    started, started_at = time.monotonic(), time.time()
+    started = Started.now()
     try:
         made_by = output_fingerprint(config, model_identity(config.upscale, upscaler))
         done = _certified(config.output, made_by)
@@ -136,7 +134,7 @@ def _one_video(
                 repeats_skipped=done["speed"]["frames_skipped"],
                 certificate_ok=True,
             )
-        result = video_on(make, config, upscaler, progress, started=started, started_at=started_at)
+        result = video_on(runner, config, upscaler, progress, started)
     except Exception as e:  # noqa: BLE001 - the video fails; the archive goes on
         report = describe(e)
         if report is None:  # a bug: its traceback in the log, its line in the row
@@ -144,7 +142,7 @@ def _one_video(
         line = report.message if report else f"{type(e).__name__}: {e}"
         log.warning("%s failed: %s", config.input, line)
         return ArchiveRow(config.input, config.output, "failed", error=line.splitlines()[0])
-    seconds = time.monotonic() - started
+    seconds = time.monotonic() - started.monotonic
     return ArchiveRow(
         config.input,
         config.output,
@@ -185,25 +183,25 @@ class _OneVideoAtATime:
 
     concurrent = False
 
-    def __init__(self, make: ChunkRunner) -> None:
-        self._make = make
+    def __init__(self, runner: ChunkRunner) -> None:
+        self._runner = runner
         self._lock = threading.Lock()
 
     def run(self, work: PipelineWork, on_chunk: OnChunk) -> None:
         with self._lock:
-            self._make.run(work, on_chunk)
+            self._runner.run(work, on_chunk)
 
     def node(self) -> tuple[float, float] | None:
-        return self._make.node()
+        return self._runner.node()
 
     def call(self, fn, *args):  # noqa: ANN001, ANN002, ANN201 - as ChunkRunner.call
-        return self._make.call(fn, *args)
+        return self._runner.call(fn, *args)
 
     def close(self) -> None:
-        self._make.close()
+        self._runner.close()
 
 
-def _in_order(one, videos: Sequence[ArchiveVideo], add, make: ChunkRunner) -> None:  # noqa: ANN001
+def _in_order(one, videos: Sequence[ArchiveVideo], add, runner: ChunkRunner) -> None:  # noqa: ANN001
     """``one(video)`` for every video, ``_IN_HAND`` at a time, each row to ``add`` as its
     video ends. Ctrl-C or SIGTERM closes the runner first, so that the videos in hand end
     with their chunks in flight (their finished chunks kept for a rerun)."""
@@ -218,7 +216,7 @@ def _in_order(one, videos: Sequence[ArchiveVideo], add, make: ChunkRunner) -> No
             for future in done:
                 add(future.result())
     except BaseException:
-        make.close()
+        runner.close()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

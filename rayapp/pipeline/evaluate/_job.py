@@ -31,14 +31,15 @@ from rayapp.errors import InputImageError, RayappError, StorageError
 from rayapp.image_formats import format_for_path
 from rayapp.images import decode_image, encode_image
 from rayapp.models import resolve
-from rayapp.pipeline._cluster import (
+from rayapp.pipeline.cluster import (
     check_shared,
     ensure_ray,
     load_replica,
     replica_items,
     replica_pool_args,
+    replica_threads,
 )
-from rayapp.pipeline._evaluate_report import (
+from rayapp.pipeline.evaluate._report import (
     MEASURES,
     EvaluationReport,
     EvaluationRow,
@@ -46,8 +47,7 @@ from rayapp.pipeline._evaluate_report import (
     scale_label,
     write_reports,
 )
-from rayapp.pipeline._images_plan import input_images, output_name
-from rayapp.pipeline._sizing import replica_threads
+from rayapp.pipeline.images import input_images, output_name
 from rayapp.resize import downscaled_size, resize_image
 from rayapp.upscaler import Upscaler
 

@@ -8,10 +8,10 @@ job's ``--dry-run`` on a prefix.
    sampled archive counts the rest at the probed videos' mean.
 3. Plan the longest probed video as ``rayapp plan`` plans one (repeats sampled, the model
    and encoder timed where the replicas run) and estimate the whole archive's work at those
-   rates (``_estimate.plan_video`` with ``totals``): time at N replicas, cost, the replicas
+   rates (``_estimate.estimate_video`` with ``totals``): time at N replicas, cost, the replicas
    for a deadline. The replicas start once for the whole archive, so start-up counts once.
 
-``plan_for`` is the one entry for a video or an archive (``plan_task``: as a Ray task where
+``estimate_for`` is the one entry for a video or an archive (``estimate_task``: as a Ray task where
 the replicas will run).
 """
 
@@ -22,23 +22,22 @@ from typing import Any
 
 from rayapp.config import PlanOptions, VideoJobConfig
 from rayapp.errors import RayappError
-from rayapp.pipeline._archive import video_config
-from rayapp.pipeline._archive_list import ArchiveVideo, is_archive, list_archive, no_video_error
-from rayapp.pipeline._estimate import Totals, VideoPlan, plan_video
-from rayapp.pipeline._plan import plan_video_job
+from rayapp.pipeline.archive._job import video_config
+from rayapp.pipeline.archive._list import ArchiveVideo, is_archive, list_archive, no_video_error
+from rayapp.pipeline.planning import Totals, VideoEstimate, estimate_video, plan_video_job
 
-__all__ = ["ArchivePlan", "plan_archive", "plan_for", "plan_task"]
+__all__ = ["ArchiveEstimate", "estimate_archive", "estimate_for", "estimate_task"]
 
 
 @dataclass(frozen=True)
-class ArchivePlan:
+class ArchiveEstimate:
     input: str
     videos: int
     probed: int
     unreadable: tuple[str, ...]  # probed, and failed to: failed rows when the job runs
     ignored: int  # files that are not videos
     measured_on: str  # the longest probed video: the rates are its
-    plan: VideoPlan  # the archive's work at those rates
+    plan: VideoEstimate  # the archive's work at those rates
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,14 +53,14 @@ class ArchivePlan:
         return f"{head}\n{self.plan.describe()}\n(rates measured on {self.measured_on})"
 
 
-def plan_archive(
+def estimate_archive(
     config: VideoJobConfig,
     options: PlanOptions | None = None,
     *,
     input_list: list[str] | None = None,
     container: str | None = None,
     probes: int = 16,
-) -> ArchivePlan:
+) -> ArchiveEstimate:
     """Plan the archive ``config.input`` (or ``input_list``) as the archive job would run
     it (module docstring)."""
     listing = list_archive(config.input, config.output, input_list=input_list, container=container)
@@ -85,9 +84,9 @@ def plan_archive(
         chunks=round(scale * sum(t.chunks for _, t in work)),
     )
     longest = max(work, key=lambda w: w[1].frames)[0]
-    plan = plan_video(video_config(config, longest), options, totals=totals)
+    plan = estimate_video(video_config(config, longest), options, totals=totals)
     source = config.input if input_list is None else "the list"
-    return ArchivePlan(
+    return ArchiveEstimate(
         input=source,
         videos=len(listing.videos),
         probed=len(chosen),
@@ -114,26 +113,26 @@ def _work_of(config: VideoJobConfig) -> Totals:
     return Totals(video.frame_count, video.duration_s, len(plan.segments), len(plan.runs))
 
 
-def plan_for(
+def estimate_for(
     config: VideoJobConfig,
     options: PlanOptions | None = None,
     *,
     input_list: list[str] | None = None,
     container: str | None = None,
-) -> VideoPlan | ArchivePlan:
+) -> VideoEstimate | ArchiveEstimate:
     """The plan of the job ``config`` runs: one video's, or an archive's (a prefix input, or
     ``input_list``)."""
     if input_list is not None or is_archive(config.input):
-        return plan_archive(config, options, input_list=input_list, container=container)
-    return plan_video(config, options)
+        return estimate_archive(config, options, input_list=input_list, container=container)
+    return estimate_video(config, options)
 
 
-def plan_task(config: VideoJobConfig) -> Any:  # noqa: ANN401 - a Ray remote function
-    """``plan_for`` as a Ray task with the resources one of the job's replicas gets, so
+def estimate_task(config: VideoJobConfig) -> Any:  # noqa: ANN401 - a Ray remote function
+    """``estimate_for`` as a Ray task with the resources one of the job's replicas gets, so
     that the model is timed on the device the replicas will use (``.remote(config,
     options)``; ``ray.get`` or await the result)."""
     import ray  # Ray only when the plan runs on a cluster
 
-    return ray.remote(plan_for).options(
+    return ray.remote(estimate_for).options(
         num_cpus=1, num_gpus=config.replicas.num_gpus_per_replica, max_retries=0
     )

@@ -27,8 +27,8 @@ class EncodeJob:
     work: str
     micro_batch: int = 1
     dedup_threshold: float | None = None  # None: every frame through the network
-    # The certificate's samples (rayapp.pipeline._sampled): pairs' first frames, and every
-    # frame to measure; a chunk that holds some measures them.
+    # The certificate's samples (rayapp.pipeline.certificate): pairs' first frames, and
+    # every frame to measure; a chunk that holds some measures them.
     sampled_pairs: tuple[int, ...] = ()
     sampled: tuple[int, ...] = ()
     # --deflicker's strength (None: off): each chunk's run brings the frames around it.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rayapp.pipeline._records import ChunkRecord
+    from rayapp.pipeline.work import ChunkRecord
 
 __all__ = [
     "LogProgress",
@@ -163,36 +163,34 @@ class RayKvProgress:
 def publish_job_state(job_id: str, state: dict[str, Any]) -> None:
     """Merge ``state`` into the job's published state (progress or error), joining the
     job's cluster first if this process has not yet."""
-    from ray.experimental.internal_kv import _internal_kv_get, _internal_kv_put
-
-    from rayapp.pipeline._cluster import ensure_ray
+    from rayapp.pipeline.cluster import ensure_ray
+    from rayapp.pipeline.cluster.ray_internals import kv_get, kv_put
 
     ensure_ray()
     key = _kv_key(job_id)
-    current = _internal_kv_get(key, namespace=_KV_NAMESPACE)
+    current = kv_get(key, _KV_NAMESPACE)
     merged = {**(json.loads(current) if current else {}), **state}
-    _internal_kv_put(key, json.dumps(merged).encode(), overwrite=True, namespace=_KV_NAMESPACE)
+    kv_put(key, json.dumps(merged).encode(), _KV_NAMESPACE)
 
 
 def read_job_state(job_id: str) -> dict[str, Any]:
     """What the job published: ``{"progress": {...}, "error": {...}}`` (either may be absent)."""
-    from ray.experimental.internal_kv import _internal_kv_get
+    from rayapp.pipeline.cluster.ray_internals import kv_get
 
-    value = _internal_kv_get(_kv_key(job_id), namespace=_KV_NAMESPACE)
+    value = kv_get(_kv_key(job_id), _KV_NAMESPACE)
     return json.loads(value) if value else {}
 
 
 def forget_job_state(job_id: str) -> None:
     """Drop what the job published (the Serve jobs API forgets a deleted or expired job)."""
-    from ray.experimental.internal_kv import _internal_kv_del
+    from rayapp.pipeline.cluster.ray_internals import kv_del
 
-    _internal_kv_del(_kv_key(job_id), namespace=_KV_NAMESPACE)
+    kv_del(_kv_key(job_id), _KV_NAMESPACE)
 
 
 def job_state_ids() -> list[str]:
     """The jobs that have published a state, by id."""
-    from ray.experimental.internal_kv import _internal_kv_list
+    from rayapp.pipeline.cluster.ray_internals import kv_keys
 
     prefix = _kv_key("")
-    keys = _internal_kv_list(prefix, namespace=_KV_NAMESPACE) or []
-    return [key[len(prefix) :].decode() for key in keys]
+    return [key[len(prefix) :].decode() for key in kv_keys(prefix, _KV_NAMESPACE)]

@@ -28,12 +28,11 @@ import numpy as np
 
 from rayapp.config import UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError, VideoError
-from rayapp.pipeline._dedup import network_sources
-from rayapp.pipeline._metrics import NoMetrics, ReplicaMetrics
-from rayapp.pipeline._records import ChunkRecord, EncodeJob
-from rayapp.pipeline._resume import record_chunk
-from rayapp.pipeline._sampled import chunk_quality
-from rayapp.pipeline._sizing import encoder_pool
+from rayapp.pipeline.certificate import chunk_quality
+from rayapp.pipeline.cluster import encoder_pool
+from rayapp.pipeline.progress import NoMetrics, ReplicaMetrics
+from rayapp.pipeline.stages._dedup import network_sources
+from rayapp.pipeline.work import ChunkRecord, EncodeJob, record_chunk
 from rayapp.video import (
     Chunk,
     ChunkEncoder,
@@ -211,7 +210,7 @@ def upscaled_frames(
 ) -> Iterator[np.ndarray]:
     """The upscaled ``frames`` (NHWC, consecutive from ``first_frame_index``), one by one in
     order, as soon as each is made: upscaled in micro-batches, a frame that repeats the last
-    one upscaled taking its result (``rayapp.pipeline._dedup``). Adds to ``cost``. With
+    one upscaled taking its result (``rayapp.pipeline.stages._dedup``). Adds to ``cost``. With
     ``planes`` (``device_planes``), each is the encoder's planes instead of RGB."""
     height, width = job.size
     size = _asked_size(upscaler, job, frames)
@@ -481,7 +480,7 @@ class UpscaleEncode:
     The model comes from ``upscale`` (loaded once, here, with torch on ``threads`` threads),
     or is given ready as ``upscaler`` (any ``FrameUpscaler``; tests use
     ``rayapp.testing.NearestUpscaler``). ``cpus``: the CPUs this replica may keep busy (its
-    share of the node), which size its encoders (``rayapp.pipeline._sizing``; ``encoders``
+    share of the node), which size its encoders (``rayapp.pipeline.cluster._sizing``; ``encoders``
     as configured). ``metrics`` exports Ray metrics (inside Ray only).
     """
 
@@ -497,7 +496,7 @@ class UpscaleEncode:
     ) -> None:
         self._started_at = time.time()
         if upscaler is None:
-            from rayapp.pipeline._cluster import load_replica
+            from rayapp.pipeline.cluster import load_replica
 
             upscaler = load_replica(upscale or UpscaleConfig(), threads)
         self._upscaler = upscaler

@@ -1,5 +1,5 @@
 """The video job's plan, derived once from its config: the one derivation that both the job
-(``run_video_job``) and its estimate (``plan_video``) use, so that they cannot disagree
+(``run_video_job``) and its estimate (``estimate_video``) use, so that they cannot disagree
 about the output size, the encoder, the segments or the chunks."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from rayapp.config import DEFLICKER_REACH, VideoJobConfig, final_scale, scaled_size
 from rayapp.models import resolve
-from rayapp.pipeline._sizing import job_lanes
-from rayapp.pipeline._stages import FrameUpscaler, device_type
+from rayapp.pipeline.cluster import job_lanes
+from rayapp.pipeline.stages import FrameUpscaler, device_type
 from rayapp.video import EncodeSettings, JobPlan, MediaInfo, plan_job
 
 __all__ = ["encode_settings", "job_output_size", "lanes_on", "plan_video_job"]

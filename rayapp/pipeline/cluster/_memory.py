@@ -6,19 +6,18 @@ and mapped again at its first touch; where it stays in the process, the next enc
 it as it is. Two settings spare the kernel that work:
 
 - **No transparent huge pages for a GPU replica** (``without_huge_pages``): x264 asks for its
-  frame buffers as 2 MB huge pages, which the kernel zeroes whole at the first touch.
-  Measured on the 12 s clip x4 with the simulated GPU: 3.6-4.3 s of the replica's system
-  time with huge pages, 2.2-2.5 s without, x264's own time the same (70.2-70.5 s). On a GPU
-  node the CPUs are the bound, so a replica whose model runs on a GPU turns them off for its
-  process; one whose model runs on the CPU keeps them for torch's large tensors.
+  frame buffers as 2 MB huge pages, which the kernel zeroes whole at the first touch. On a
+  GPU node the CPUs are the bound, so a replica whose model runs on a GPU turns them off for
+  its process; one whose model runs on the CPU keeps them for torch's large tensors.
 - **glibc's allocator keeps what is freed** (``MALLOC_TUNABLES``, read by glibc when a process
   starts: a local Ray's processes start with them, ``_cluster``, and a cluster's workers
   with ``cluster_configs/``'s ``GLIBC_TUNABLES``): one arena (a thread's own arena gives a
   block of 64 MB back to the kernel once it is empty), blocks up to 32 MB from it rather
   than from their own mappings, and no trimming of its top. A second encoder in a process
-  then faults under a hundredth of the pages of the first. Measured on the 12 s clip: the
-  replica's page faults 0.7 million against 1.5, its system time 2.2-2.7 s against 4.6-5.2,
-  about 3 of its 73 core-seconds in all. A process keeps the most it held until it exits.
+  then faults far fewer pages than the first. A process keeps the most it held until it
+  exits.
+
+What each saves, measured: docs/benchmarks.md, "A replica's memory".
 """
 
 from __future__ import annotations

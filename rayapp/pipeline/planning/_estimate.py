@@ -4,7 +4,7 @@
 1. Probe (packets only, no decode): frames, keyframe segments and chunks, cut exactly as the
    job cuts them (``plan_video_job``, the job's own).
 2. Sample: decode a few segments spread over the video and count the frames the job would
-   not run through the network (repeats, ``rayapp.pipeline._dedup``).
+   not run through the network (repeats, ``rayapp.pipeline.stages._dedup``).
 3. Measure one replica's work per frame on a few of those real frames: the network (on the
    device and thread count a replica gets), the encoder (the job's codec, at the output
    size) and the decoder. Or take a stored measurement for a named device (``--instance``):
@@ -31,11 +31,16 @@ from rayapp import storage
 from rayapp.codecs import CODECS, FAMILIES
 from rayapp.config import INSTANCES, Instance, PlanOptions, VideoJobConfig
 from rayapp.errors import ConfigError
-from rayapp.pipeline._bound import StageRates, stage_rates
-from rayapp.pipeline._cluster import replica_node
-from rayapp.pipeline._dedup import network_sources
-from rayapp.pipeline._plan import lanes_on, plan_video_job
-from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads, torch_threads
+from rayapp.pipeline.cluster import (
+    encoder_pool,
+    replica_cpus,
+    replica_node,
+    replica_threads,
+    torch_threads,
+)
+from rayapp.pipeline.planning._bound import StageRates, stage_rates
+from rayapp.pipeline.planning._plan import lanes_on, plan_video_job
+from rayapp.pipeline.stages import network_sources
 from rayapp.video import (
     ChunkEncoder,
     EncodeSettings,
@@ -51,11 +56,11 @@ __all__ = [
     "STORED",
     "Calibration",
     "Totals",
-    "VideoPlan",
+    "VideoEstimate",
     "estimate_job",
     "estimate_s",
     "parse_duration",
-    "plan_video",
+    "estimate_video",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,7 +114,7 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class VideoPlan:
+class VideoEstimate:
     input: str
     frames: int
     duration_s: float
@@ -235,14 +240,14 @@ def estimate_s(
     return startup_s + max(work, min(rounds, frames * w))
 
 
-def plan_video(
+def estimate_video(
     config: VideoJobConfig,
     options: PlanOptions | None = None,
     *,
     samples: int = 4,
     measure_frames: int = 3,
     totals: Totals | None = None,
-) -> VideoPlan:
+) -> VideoEstimate:
     """Plan ``config`` (module docstring); ``samples``: segments decoded to count repeats.
     ``totals``: estimate that much work (an archive's), measured on ``config.input``."""
     options = options or PlanOptions()
@@ -304,7 +309,7 @@ def plan_video(
     counts = {2**i for i in range(limit.bit_length() + 1) if 2**i <= limit} | {n}
     if needed:
         counts |= {needed, needed - 1} - {0}
-    return VideoPlan(
+    return VideoEstimate(
         input=config.input,
         frames=work.frames,
         duration_s=work.duration_s,
@@ -339,7 +344,7 @@ def plan_video(
 
 def estimate_job(config: VideoJobConfig) -> float:
     """The job's estimated seconds on the cluster it runs on (``VideoJobConfig.estimate``)."""
-    return plan_video(config).estimated_s
+    return estimate_video(config).estimated_s
 
 
 def _replicas_for(

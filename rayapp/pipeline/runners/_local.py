@@ -3,7 +3,7 @@
 A runner is made before the job plans (so that the Ray runner's replicas load their model
 meanwhile), is given a :class:`PipelineWork` (the runs still to make, and how) and reports
 each finished chunk to ``on_chunk`` as it arrives. Neither plans, resumes or assembles: the
-job does that once, for both (``rayapp.pipeline._video``).
+job does that once, for both (``rayapp.pipeline.video._job``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from rayapp import storage
 from rayapp.config import VideoJobConfig
-from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
-from rayapp.pipeline._resume import work_base
-from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
+from rayapp.pipeline.stages import FrameUpscaler, UpscaleEncode, decode_runs, segment_rows
+from rayapp.pipeline.work import ChunkRecord, OnChunk, PipelineWork, work_base
 
 __all__ = ["RUNNERS", "ChunkRunner", "LocalRunner", "Runner", "open_runner"]
 
@@ -99,14 +98,14 @@ class LocalRunner:
 
 
 def _ray_runner(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
-    from rayapp.pipeline._ray_runner import RayRunner  # Ray only when it runs the job
+    from rayapp.pipeline.runners._ray import RayRunner  # Ray only when it runs the job
 
     return RayRunner(config.upscale, config.replicas, upscaler, config.max_chunk_retries)
 
 
 def _data_runner(fused: bool) -> Callable[[VideoJobConfig, FrameUpscaler | None], ChunkRunner]:
     def make(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> ChunkRunner:
-        from rayapp.pipeline._data_runner import DataRunner  # Ray only when it runs the job
+        from rayapp.pipeline.runners._data import DataRunner  # Ray only when it runs the job
 
         return DataRunner(config.upscale, config.replicas, upscaler, encode_in_replica=fused)
 

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import json
 import logging
 import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rayapp import storage
 from rayapp.config import FORWARDED_ENV, ReplicaConfig, UpscaleConfig
 from rayapp.entrypoint import STOP_SIGNALS
 from rayapp.errors import ClusterUnreachableError, ConfigError
-from rayapp.pipeline._memory import MALLOC_TUNABLES
+from rayapp.pipeline.cluster.ray_internals import QUICK_CONNECT, job_head, last_started_address
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler
@@ -67,101 +65,20 @@ def ensure_ray() -> None:
         # A local embedded Ray, reachable from this machine only, and quiet: its start-up
         # lines (and the token notice) are not the job's to print; its dashboard is not
         # needed while the job lives (the metrics endpoint is not the dashboard's).
-        with _job_head():
+        with job_head():
             ray.init(
                 address="local",
                 runtime_env=runtime_env,
                 _node_ip_address="127.0.0.1",
                 include_dashboard=False,
                 logging_level=logging.ERROR,
-                _system_config=_QUICK_CONNECT,
+                _system_config=QUICK_CONNECT,
             )
     # Stopped when this process exits, before Ray's own exit hook, which first sleeps half
     # a second for worker logs: this job's lines were printed long before (exit hooks run
     # last registered first).
     atexit.register(ray.shutdown)
     log.info("started a local Ray (no RAY_ADDRESS): %s", ray.get_runtime_context().gcs_address)
-
-
-# A process of the local Ray that finds a socket of another not yet open (the raylet its
-# object store's, a worker its raylet's) tries again after this wait: Ray's own is a second,
-# which on two busy cores delayed half the starts by a whole second. The same 10 s in all.
-_QUICK_CONNECT = {
-    "raylet_client_connect_timeout_milliseconds": 50,
-    "raylet_client_num_connect_attempts": 200,
-}
-
-# What a local head starts that a job does not use (``_job_head``).
-_UNUSED_HEAD_PROCESSES = ("start_api_server", "start_monitor")
-_RAYLET_WAIT_S = 30.0  # ray.init's own bound on its raylet's registration
-
-
-@contextlib.contextmanager
-def _job_head() -> Iterator[None]:
-    """``ray.init``'s local head as a job needs it, which Ray's ``ray.init`` cannot ask for:
-
-    - without the API server: with ``include_dashboard=False`` it loads only usage
-      statistics, yet ray.init waits for its import (1.2 s here) before it starts the raylet;
-    - without the autoscaler monitor: one machine has no nodes to add. Ray also stops the GCS
-      before it at shutdown, and its exit handler then waits a second on the GCS that is gone;
-    - ready as soon as its raylet is: ray.init asks the GCS for the new node, and when the
-      node is not there yet, asks again a whole second later. The raylet registers about a
-      second after it starts (its metrics agent's import), so half the starts waited two
-      seconds for it. ``_node_when_registered`` asks every 20 ms first;
-    - its processes started with ``_memory.MALLOC_TUNABLES`` (unless this process's
-      environment names its own ``GLIBC_TUNABLES``): a replica's encoders reuse the memory
-      of the chunk before.
-
-    The head's ``Node`` skips those starts, and Ray's ``services.get_node`` is
-    ``_node_when_registered``, while ``ray.init`` runs: private Ray names, checked on each
-    Ray upgrade (where one is gone, Ray does as before). The raylet, its agents (metrics,
-    runtime environments) and the log monitor (workers' lines to the driver) start as
-    always."""
-    from ray._private import node, services
-
-    kept = {
-        name: getattr(node.Node, name)
-        for name in _UNUSED_HEAD_PROCESSES
-        if hasattr(node.Node, name)
-    }
-    for name in kept:
-        setattr(node.Node, name, _not_started)
-    get_node = getattr(services, "get_node", None)
-    if get_node is not None:
-        services.get_node = functools.partial(_node_when_registered, get_node)
-    tunables = "GLIBC_TUNABLES" not in os.environ
-    if tunables:
-        os.environ["GLIBC_TUNABLES"] = MALLOC_TUNABLES
-    try:
-        yield
-    finally:
-        for name, method in kept.items():
-            setattr(node.Node, name, method)
-        if get_node is not None:
-            services.get_node = get_node
-        if tunables:
-            del os.environ["GLIBC_TUNABLES"]
-
-
-def _node_when_registered(get_node: Callable[[str, str], Any], gcs: str, node_id: str) -> Any:
-    """Ray's ``get_node(gcs, node_id)``, called once the GCS lists the node as alive: asked
-    every 20 ms, for as long as ``ray.init`` waits for a raylet (30 s). Where the GCS
-    cannot be asked so, Ray's call waits as before."""
-    from ray._private import services, state
-
-    deadline = time.monotonic() + _RAYLET_WAIT_S
-    with contextlib.suppress(Exception):  # a private API: Ray's own call decides
-        nodes = state.GlobalState()
-        nodes._initialize_global_state(services._get_gcs_client_options(gcs))
-        while time.monotonic() < deadline:
-            if any(n["NodeID"] == node_id and n["Alive"] for n in nodes.node_table()):
-                break
-            time.sleep(0.02)
-    return get_node(gcs, node_id)
-
-
-def _not_started(*_: Any, **__: Any) -> None:
-    """A head process ``_job_head`` leaves out."""
 
 
 def node_resources() -> tuple[float, float]:
@@ -201,11 +118,9 @@ def _check_reachable(address: str) -> None:
     """``ClusterUnreachableError`` unless the Ray at ``address`` (``host:port``,
     ``ray://host:port``, or ``auto``: the last ``ray start`` on this machine) accepts a TCP
     connection within ``CONNECT_TIMEOUT_S``."""
-    from ray._private.utils import read_ray_address
-
     target, where = address.removeprefix("ray://"), address
     if target == "auto":
-        target = read_ray_address() or ""
+        target = last_started_address() or ""
         if not target:
             raise ClusterUnreachableError(
                 "RAY_ADDRESS=auto, but no `ray start` on this machine left its address: "

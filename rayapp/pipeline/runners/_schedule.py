@@ -29,8 +29,8 @@ from typing import Any
 import ray
 
 from rayapp.errors import ChunkFailedError, VideoError
-from rayapp.pipeline._records import ChunkRecord, OnChunk, PipelineWork
-from rayapp.pipeline._stages import decode_runs, segment_rows
+from rayapp.pipeline.stages import decode_runs, segment_rows
+from rayapp.pipeline.work import ChunkRecord, OnChunk, PipelineWork
 from rayapp.video import Run
 
 __all__ = ["REPLICA_LOST", "Lanes", "Schedule"]

@@ -6,9 +6,8 @@ reuses that frame's upscaled result instead of running the network again.
 is rarely bit-identical to the one before (compression noise), so the test has a threshold:
 the largest mean absolute difference over 16x16-pixel blocks, on 0-255. Blocks, not the
 whole frame, so that a small local change (a blink, a mouth) is never averaged away. The
-default (``rayapp.config.DEFAULT_DEDUP_THRESHOLD``, 4.0) was chosen by measurement on
-held-frame clips (320x240, x264): repeats stay below 3 at crf 18 and mostly below 4 at crf
-23, where every output with skipping stayed above 48 dB PSNR of the output without (the
+default (``rayapp.config.DEFAULT_DEDUP_THRESHOLD``) sits above lossy encoders' noise on a
+held frame and below what a viewer sees change (docs/benchmarks.md, "Repeats"; the
 benchmark's ``dedup`` section measures it).
 Frames are always compared with the last frame that *did* go through the network, so small
 differences never add up along a run of near-repeats; and only within a chunk, so chunk

@@ -15,7 +15,7 @@ as the output will hold them) and measures them against the source frames it sti
 
 For a pair across a seam each side writes its frame (output and source) beside the chunk;
 the driver reads the two and measures the pair (``report``). The measures, and the report
-they make, are exactly those of ``rayapp.pipeline._report.quality`` on the finished output.
+they make, are exactly those of ``_report.quality`` on the finished output.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rayapp import storage
-from rayapp.pipeline._sizing import torch_threads
+from rayapp.pipeline.cluster import torch_threads
 from rayapp.video import Chunk, decode_encoded_frames, probe
 
 __all__ = [

@@ -19,20 +19,30 @@ from typing import Any
 
 from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig
-from rayapp.pipeline._estimate import estimate_job
-from rayapp.pipeline._metrics import JobMetrics
-from rayapp.pipeline._plan import lanes_on, plan_video_job
-from rayapp.pipeline._preview import Preview
-from rayapp.pipeline._records import ChunkRecord, EncodeJob, PipelineWork
-from rayapp.pipeline._report import FAILED_REPORT, certify, check_assembled
-from rayapp.pipeline._resume import finished_chunks, output_fingerprint, work_prefix
-from rayapp.pipeline._runners import ChunkRunner, Runner, open_runner
-from rayapp.pipeline._sampled import sampled_frames
-from rayapp.pipeline._stages import FrameUpscaler
-from rayapp.pipeline.progress import LogProgress, ProgressSink, ProgressTracker
+from rayapp.pipeline.certificate import FAILED_REPORT, certify, check_assembled, sampled_frames
+from rayapp.pipeline.planning import estimate_job, lanes_on, plan_video_job
+from rayapp.pipeline.progress import JobMetrics, LogProgress, ProgressSink, ProgressTracker
+from rayapp.pipeline.runners import ChunkRunner, Runner, open_runner
+from rayapp.pipeline.stages import FrameUpscaler
+from rayapp.pipeline.video._preview import Preview
+from rayapp.pipeline.work import (
+    ChunkRecord,
+    EncodeJob,
+    PipelineWork,
+    finished_chunks,
+    output_fingerprint,
+    work_prefix,
+)
 from rayapp.video import JobPlan, assemble, preflight
 
-__all__ = ["VideoJobResult", "job_upscaler", "model_identity", "run_video_job", "video_on"]
+__all__ = [
+    "Started",
+    "VideoJobResult",
+    "job_upscaler",
+    "model_identity",
+    "run_video_job",
+    "video_on",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +57,7 @@ class VideoJobResult:
     video_codec: str
     segments: int
     chunks: tuple[ChunkRecord, ...]  # in frame order
-    report: dict  # the certificate, as written beside the output (rayapp.pipeline._report)
+    report: dict  # the certificate, as written beside the output (rayapp.pipeline.certificate)
     started_at: float  # wall clock (time.time()), as the chunks' times
     cluster_at: float  # when the runner was up (Ray joined or started; this process: at once)
     elapsed_s: float
@@ -96,13 +106,13 @@ def run_video_job(
     Everything that can be checked before decoding (codec, container, frame size) is, and
     the Ray runner's replicas load their model while the job plans.
     """
-    started, started_at = time.monotonic(), time.time()
+    started = Started.now()
     upscaler = job_upscaler(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
-    with contextlib.closing(open_runner(runner, config, upscaler)) as make:
+    with contextlib.closing(open_runner(runner, config, upscaler)) as opened:
         if runner != "local":  # the job's gauges, on the cluster's metrics endpoint
             progress = [*progress, JobMetrics(config.output)]
-        return video_on(make, config, upscaler, progress, started=started, started_at=started_at)
+        return video_on(opened, config, upscaler, progress, started)
 
 
 def job_upscaler(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> FrameUpscaler | None:
@@ -115,22 +125,33 @@ def job_upscaler(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> Fram
     return upscaler
 
 
+@dataclass(frozen=True)
+class Started:
+    """When a job began, on both clocks: ``monotonic`` for its elapsed seconds, ``wall``
+    (``time.time()``) to compare with its chunks' times."""
+
+    monotonic: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Started:
+        return cls(time.monotonic(), time.time())
+
+
 def video_on(
-    make: ChunkRunner,
+    runner: ChunkRunner,
     config: VideoJobConfig,
     upscaler: FrameUpscaler | None,
     progress: Iterable[ProgressSink],
-    *,
-    started: float,
-    started_at: float,
+    started: Started,
 ) -> VideoJobResult:
-    """``run_video_job`` on a runner that is already up (an archive's runner serves every
-    video): plan, make the chunks not finished earlier, assemble, certify."""
+    """``run_video_job`` on a ``runner`` that is already up (an archive's runner serves
+    every video): plan, make the chunks not finished earlier, assemble, certify."""
     cluster_at = time.time()
     # Planned where the replicas run, before any chunk; the actual time counts from here.
-    estimated_s = make.call(estimate_job, config) if config.estimate else None
+    estimated_s = runner.call(estimate_job, config) if config.estimate else None
     planned = time.monotonic()
-    plan = plan_video_job(config, upscaler, lanes=lanes_on(make.node(), config, upscaler))
+    plan = plan_video_job(config, upscaler, lanes=lanes_on(runner.node(), config, upscaler))
     identity = model_identity(config.upscale, upscaler)
     work = work_prefix(config, identity, plan.size, plan.chunk_frames)
     pairs, sampled = sampled_frames(
@@ -152,7 +173,7 @@ def video_on(
     )
     preview = Preview(plan, config.output) if config.preview else None
     try:
-        chunks = _make_chunks(make, plan, job, progress, preview)
+        chunks = _make_chunks(runner, plan, job, progress, preview)
         video = plan.info.video
 
         def check(path: str) -> dict[str, Any]:  # the assembled output, before it is published
@@ -161,7 +182,7 @@ def video_on(
                 path,
                 config.output,
                 chunks,
-                elapsed_s=time.monotonic() - started,
+                elapsed_s=time.monotonic() - started.monotonic,
                 failed_uri=storage.join(work, FAILED_REPORT),
                 deinterlace=plan.deinterlace,
             )
@@ -180,8 +201,8 @@ def video_on(
             chunks,
             checks=assembled.checked,
             samples=config.report_frames,
-            elapsed_s=time.monotonic() - started,
-            measure=make.call,
+            elapsed_s=time.monotonic() - started.monotonic,
+            measure=runner.call,
             estimate=None if estimated_s is None else _estimate(estimated_s, planned),
             made_by=output_fingerprint(config, identity),
             deinterlace=plan.deinterlace,
@@ -209,14 +230,14 @@ def video_on(
         segments=len(plan.segments),
         chunks=tuple(chunks),
         report=report,
-        started_at=started_at,
+        started_at=started.wall,
         cluster_at=cluster_at,
-        elapsed_s=time.monotonic() - started,
+        elapsed_s=time.monotonic() - started.monotonic,
     )
 
 
 def _make_chunks(
-    make: ChunkRunner,
+    runner: ChunkRunner,
     plan: JobPlan,
     job: EncodeJob,
     progress: Iterable[ProgressSink],
@@ -257,7 +278,7 @@ def _make_chunks(
         tracker.chunk_done(record)
 
     if todo:
-        make.run(PipelineWork(plan.info.uri, plan.depth, plan.segments, todo, job), on_chunk)
+        runner.run(PipelineWork(plan.info.uri, plan.depth, plan.segments, todo, job), on_chunk)
     return sorted([*reused, *made], key=lambda c: c.chunk.first_frame_index)
 
 

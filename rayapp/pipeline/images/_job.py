@@ -27,16 +27,16 @@ from rayapp.errors import ConfigError, RayappError
 from rayapp.image_formats import format_for_path
 from rayapp.images import decode_image, encode_image
 from rayapp.models import resolve
-from rayapp.pipeline._cluster import (
+from rayapp.pipeline.cluster import (
     check_shared,
     ensure_ray,
     load_replica,
     replica_items,
     replica_pool_args,
+    replica_threads,
 )
-from rayapp.pipeline._images_plan import FailedImage, ImageTask, SkippedImage, plan_images
-from rayapp.pipeline._runners import Runner
-from rayapp.pipeline._sizing import replica_threads
+from rayapp.pipeline.images._plan import FailedImage, ImageTask, SkippedImage, plan_images
+from rayapp.pipeline.runners import Runner
 
 if TYPE_CHECKING:
     from rayapp.upscaler import Upscaler

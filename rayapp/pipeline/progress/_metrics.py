@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rayapp.pipeline.progress import ProgressEvent
+    from rayapp.pipeline.progress._tracker import ProgressEvent
 
 __all__ = ["JobMetrics", "NoMetrics", "ReplicaMetrics", "chunk_retries"]
 

@@ -20,13 +20,19 @@ import ray
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import RayappError
-from rayapp.pipeline._cluster import check_shared, ensure_ray, node_resources, replica_node
-from rayapp.pipeline._memory import without_huge_pages
-from rayapp.pipeline._metrics import chunk_retries
-from rayapp.pipeline._ray_schedule import REPLICA_LOST, Lanes, Schedule
-from rayapp.pipeline._records import OnChunk, PipelineWork
-from rayapp.pipeline._sizing import replica_cpus, replica_threads
-from rayapp.pipeline._stages import FrameUpscaler, UpscaleEncode
+from rayapp.pipeline.cluster import (
+    check_shared,
+    ensure_ray,
+    node_resources,
+    replica_cpus,
+    replica_node,
+    replica_threads,
+    without_huge_pages,
+)
+from rayapp.pipeline.progress import chunk_retries
+from rayapp.pipeline.runners._schedule import REPLICA_LOST, Lanes, Schedule
+from rayapp.pipeline.stages import FrameUpscaler, UpscaleEncode
+from rayapp.pipeline.work import OnChunk, PipelineWork
 
 __all__ = ["RayRunner"]
 

@@ -10,7 +10,7 @@ as ``<output>.report.json`` (docs/architecture.md, "The video job").
   ``ok`` only when all hold.
 - ``quality`` (decoded, sampled over ``samples`` frames spread across the clip, in pairs of
   consecutive frames, half of them across the seams inside scenes; measured per chunk by
-  the replicas while the job runs, ``rayapp.pipeline._sampled``, or here on the finished
+  the replicas while the job runs, ``rayapp.pipeline.certificate._sampled``, or here on the finished
   output when the chunks lack a measure):
   - consistency: each output frame downscaled back to the source size (bicubic,
     antialiased) against the decoded source frame, PSNR and SSIM (``rayapp.quality``). No
@@ -33,9 +33,14 @@ from typing import Any
 
 from rayapp import storage
 from rayapp.errors import FrameAccountingError
-from rayapp.pipeline._records import ChunkRecord
-from rayapp.pipeline._sampled import measure_frames, pair_error, quality_report, sampled_frames
-from rayapp.pipeline._sampled import report as sampled_report
+from rayapp.pipeline.certificate._sampled import (
+    measure_frames,
+    pair_error,
+    quality_report,
+    sampled_frames,
+)
+from rayapp.pipeline.certificate._sampled import report as sampled_report
+from rayapp.pipeline.work import ChunkRecord
 from rayapp.video import (
     Colour,
     Deinterlace,

@@ -34,17 +34,18 @@ from ray.data import ActorPoolStrategy, DataContext
 
 from rayapp.config import ReplicaConfig, UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError
-from rayapp.pipeline._cluster import (
+from rayapp.pipeline.cluster import (
     check_shared,
+    encoder_pool,
     ensure_ray,
     load_replica,
     node_resources,
+    replica_cpus,
     replica_node,
+    replica_threads,
+    without_huge_pages,
 )
-from rayapp.pipeline._memory import without_huge_pages
-from rayapp.pipeline._records import ChunkRecord, EncodeJob, OnChunk, PipelineWork
-from rayapp.pipeline._sizing import encoder_pool, replica_cpus, replica_threads
-from rayapp.pipeline._stages import (
+from rayapp.pipeline.stages import (
     ForwardCost,
     FrameUpscaler,
     UpscaleEncode,
@@ -56,6 +57,7 @@ from rayapp.pipeline._stages import (
     segment_rows,
     upscaled_run,
 )
+from rayapp.pipeline.work import ChunkRecord, EncodeJob, OnChunk, PipelineWork
 
 __all__ = ["DataRunner"]
 
