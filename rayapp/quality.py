@@ -5,13 +5,12 @@ same shape and dtype; every measure returns one value per image (``float64[N]``)
 computations are torchmetrics' (kept by the Lightning team, checked against scikit-image):
 PSNR and SSIM written out here in torch as torchmetrics computes them (SSIM's Gaussian
 window as a row then a column; a test holds both to its values), so that measuring a frame
-does not import torchmetrics (6 s here); MS-SSIM its own.
+does not import torchmetrics (seconds); MS-SSIM its own.
 PSNR runs on float64 pixels in [0, peak], the peak 255 or 65535 (``peak``: the one rule of
 a full pixel); on RGB its squared errors are summed in whole numbers, which is the same
-float64 value, exactly, at a fraction of the time. SSIM and MS-SSIM run on float32 pixels
-divided by the peak (their Gaussian windows as float64 convolutions take 121 times the
-image's memory: 44 GB for 32 VGA frames), a megapixel at a time; they stay within 1e-4 of
-the float64 values:
+float64 value, exactly. SSIM and MS-SSIM run on float32 pixels divided by the peak (their
+Gaussian windows as float64 convolutions take 121 times the image's memory), a megapixel at
+a time; they stay within 1e-4 of the float64 values:
 
 - **PSNR** (dB): ``10 log10(peak^2 / MSE)``, the MSE over every pixel and channel of one
   image; ``inf`` for identical images.
