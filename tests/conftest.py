@@ -14,6 +14,14 @@ from tests.ray_head import free_port
 from tests.scenes import SceneClip, make_scene_clip
 
 DATA = Path(__file__).resolve().parents[1] / "rayapp" / "data"
+# The quick tier (scripts/test.sh --quick) starts no Ray: every Ray start, in this process or
+# a job it runs, is sent to this address, which does not resolve, and fails naming it.
+QUICK_TIER_RAY_ADDRESS = "the-quick-tier-starts-no-ray:1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("RAYAPP_TEST_TIER") == "quick":
+        os.environ["RAY_ADDRESS"] = QUICK_TIER_RAY_ADDRESS
 
 
 @pytest.fixture(scope="session", autouse=True)
