@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = ["PhasePeaks", "ResourceSampler", "dir_size"]
 
