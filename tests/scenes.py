@@ -11,8 +11,9 @@ import numpy as np
 
 from rayapp.testing.motion import area_downscaled, photographs, scene_truth, write_clip
 
-SCENE_FRAMES = 24  # a second each at 24 frames a second
-CUTS = (24, 48)
+SCENE_FRAMES = 16  # two thirds of a second each at 24 frames a second
+CUTS = (16, 32)
+FRAMES = 3 * SCENE_FRAMES
 # Pans of 1.4, 0.9 and 1.3 truth pixels a frame: 0.7, 0.45 and 0.65 source pixels.
 PANS = ((1.4, 0.3), (-0.9, 0.5), (1.1, -0.6))
 

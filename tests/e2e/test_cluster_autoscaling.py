@@ -27,7 +27,7 @@ from tests.e2e.small_job import assert_whole_output, make_job, wrote_line
 from tests.ray_head import REPO, Head, free_port, ray_head
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 log = logging.getLogger(__name__)
 # Caps on this 2-core machine; the node types themselves are aws-gpu.yaml's.
 MAX_WORKERS = {"gpu_worker": 2, "cpu_worker": 1}

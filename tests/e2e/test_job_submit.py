@@ -19,7 +19,7 @@ import pytest
 
 from tests.ray_head import Head, ray_head
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from tests.e2e.small_job import FRAMES, assert_whole_output, wrote_line
 from tests.ray_head import Head, free_port, ray_head
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.ray]
 
 REPO = Path(__file__).resolve().parents[2]
 READMES = ("README.md", "cluster_configs/README.md")

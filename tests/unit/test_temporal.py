@@ -19,7 +19,7 @@ from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.quality import psnr
 from rayapp.temporal import Motion, gradient_magnitude, motion, warping_error
 from rayapp.video import to_rgb
-from tests.scenes import CUTS, SceneClip
+from tests.scenes import CUTS, FRAMES, SceneClip
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,7 @@ def jobs(scene_clip: SceneClip, tmp_path_factory: pytest.TempPathFactory) -> Any
 def moves(scene_clip: SceneClip) -> dict[int, Motion]:
     """The source's motion of every pair that crosses no cut, by its first frame."""
     source = frames_of(scene_clip.source)
-    return {t: motion(source[t], source[t + 1]) for t in range(71) if t + 1 not in CUTS}
+    return {t: motion(source[t], source[t + 1]) for t in range(FRAMES - 1) if t + 1 not in CUTS}
 
 
 def frames_of(uri: str) -> np.ndarray:
@@ -72,12 +72,12 @@ def test_chunks_start_at_the_cuts_and_step_no_more_than_one_pass(
 ) -> None:
     """Default options: a chunk per scene, every keyframe at frame 0 or a cut, and no pair
     more than MOST_STEP above one x264 pass (one chunk, the same encoder, the same frames,
-    x264 placing its own keyframes). A keyframe forced inside the scenes (chunks of 12)
+    x264 placing its own keyframes). A keyframe forced inside the scenes (chunks of 8)
     steps above it at a seam, and the certificate names that seam."""
     result, default = jobs("default")
     assert [c.chunk.first_frame_index for c in result.chunks] == [0, *CUTS]
     assert keyframes(result.output_uri) == [0, *CUTS]
-    _, one_pass = jobs("one-pass", scene_cuts=False, chunk_frames=72)
+    _, one_pass = jobs("one-pass", scene_cuts=False, chunk_frames=FRAMES)
     ours, theirs = errors(default, moves), errors(one_pass, moves)
     assert max(ours[t] - theirs[t] for t in moves) <= MOST_STEP
     temporal = result.report["quality"]["temporal"]
@@ -87,9 +87,10 @@ def test_chunks_start_at_the_cuts_and_step_no_more_than_one_pass(
     }  # fmt: skip
     assert not {p["frame"] + 1 for p in temporal["per_pair"]} & set(CUTS)
 
-    forced, twelve = jobs("chunks-of-12", chunk_frames=12)
+    forced, twelve = jobs("chunks-of-12", chunk_frames=12)  # each scene in two of 8
     steps = {t: e - theirs[t] for t, e in errors(twelve, moves).items()}
-    seams = {t for t in moves if (t + 1) % 12 == 0}
+    seams = {c.chunk.first_frame_index - 1 for c in forced.chunks} - {-1, *(c - 1 for c in CUTS)}
+    assert sorted(seams) == [7, 23, 39]
     assert max(steps, key=steps.get) in seams and max(steps.values()) > MOST_STEP
     worst = forced.report["quality"]["temporal"]["seams"]["worst"]
     assert worst["first_frame_index"] - 1 in seams
@@ -137,8 +138,8 @@ def test_deflicker_steadies_the_picture_and_keeps_its_detail(
 
 
 def test_deflicker_makes_the_same_frames_however_the_video_is_cut(jobs: Any) -> None:
-    """Chunks of 12 (each reading a frame on either side) and a chunk per scene: every
-    decoded frame identical, lossless."""
+    """Chunks of at most 12 (two of 8 a scene, each reading a frame on either side) and a
+    chunk per scene: every decoded frame identical, lossless."""
     whole, steady = jobs("deflicker-lossless", crf=0, deflicker=True)
     cut, twelve = jobs("deflicker-lossless-12", crf=0, deflicker=True, chunk_frames=12)
     assert (len(whole.chunks), len(cut.chunks)) == (3, 6)
