@@ -4,7 +4,7 @@ A chunk encoder takes RGB frames and converts them (swscale, on its CPU share), 
 its own planes ready: the Y plane, then U, then V, in one ``(height * 3 / 2, width)``
 uint8 array per frame. An upscaler whose model runs on a GPU converts there, so that the
 node's CPUs, which bind a GPU node (they encode), neither convert nor receive twice the
-bytes (``rayapp.pipeline.stages._stages.upscaled_frames`` asks for them).
+bytes (``rayapp.pipeline.stages.upscaled_frames`` asks for them).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rayapp.errors import ConfigError
-from rayapp.pipeline.stages._stages import decode_runs, segment_rows
+from rayapp.pipeline.stages import decode_runs, segment_rows
 from rayapp.testing import make_test_video, read_frame_index
 from rayapp.video import Run, probe
 from rayapp.video._chunks import cut_chunks, with_reach

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from rayapp.pipeline.stages._stages import device_planes
+from rayapp.pipeline.stages import device_planes
 from rayapp.pipeline.work._records import EncodeJob
 from rayapp.testing import NearestUpscaler, SimulatedGpuUpscaler, frame_pattern
 from rayapp.upscaler import Upscaler
