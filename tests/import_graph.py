@@ -184,11 +184,15 @@ def heavy_in_foundation(found: Iterable[Import]) -> list[str]:
 
 
 def unit(module: str) -> str:
-    """The folder or top-level module ``module`` belongs to: rayapp.pipeline.video._job ->
-    rayapp.pipeline; rayapp.config -> rayapp.config; serve.jobs -> serve."""
+    """The folder or top-level module ``module`` belongs to: rayapp.video._plan ->
+    rayapp.video; rayapp.config -> rayapp.config; serve.jobs -> serve. The pipeline's
+    subpackages are folders of their own: rayapp.pipeline.video._job ->
+    rayapp.pipeline.video (a job, or a part the jobs share)."""
     parts = module.split(".")
     if parts[0] != "rayapp":
         return parts[0]
+    if parts[1:2] == ["pipeline"] and len(parts) > 2:
+        return ".".join(parts[:3])
     return ".".join(parts[:2])
 
 

@@ -72,9 +72,15 @@ BROKEN = {
     "rayapp/storage.py": "def f():\n    import torch\n",
     "rayapp/video/__init__.py": "from rayapp.video._probe import probe\n",
     "rayapp/video/_probe.py": "def probe():\n    from rayapp.pipeline import run\n",
-    "rayapp/pipeline/__init__.py": "from rayapp.pipeline._job import run\n",
-    "rayapp/pipeline/_job.py": "from rayapp.video import probe\nfrom rayapp.pipeline._a import a\n",
-    "rayapp/pipeline/_a.py": "def a():\n    from rayapp.pipeline._job import run\n",
+    "rayapp/pipeline/__init__.py": "from rayapp.pipeline.job import run\n",
+    "rayapp/pipeline/job/__init__.py": "from rayapp.pipeline.job._run import run\n",
+    "rayapp/pipeline/job/_run.py": (
+        "from rayapp.video import probe\nfrom rayapp.pipeline.job._a import a\n"
+    ),
+    "rayapp/pipeline/job/_a.py": "def a():\n    from rayapp.pipeline.job._run import run\n",
+    # Two of the pipeline's subpackages that import each other.
+    "rayapp/pipeline/left/__init__.py": "from rayapp.pipeline.right import r\n",
+    "rayapp/pipeline/right/__init__.py": "def r():\n    from rayapp.pipeline.left import l\n",
     "rayapp/mystery.py": "",
     "serve/__init__.py": "",
     "serve/app.py": "from rayapp.video._probe import probe\n",
@@ -105,13 +111,15 @@ def test_an_upward_import_is_named_also_inside_a_function(broken: tuple) -> None
 
 
 def test_a_cycle_is_found_between_folders_and_inside_one(broken: tuple) -> None:
+    """Between folders (the pipeline's subpackages are folders too) and inside one."""
     known, found = broken
     edges = graph.project_edges(found, known)
     assert graph.cycles((graph.unit(a), graph.unit(b)) for a, b in edges) == [
-        ["rayapp.pipeline", "rayapp.video"]
+        ["rayapp.pipeline", "rayapp.pipeline.job", "rayapp.video"],
+        ["rayapp.pipeline.left", "rayapp.pipeline.right"],
     ]
     within = [(a, b) for a, b in edges if graph.unit(a) == graph.unit(b) != a]
-    assert graph.cycles(within) == [["rayapp.pipeline._a", "rayapp.pipeline._job"]]
+    assert graph.cycles(within) == [["rayapp.pipeline.job._a", "rayapp.pipeline.job._run"]]
 
 
 def test_a_private_import_from_outside_its_package_is_named(broken: tuple) -> None:
