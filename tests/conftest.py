@@ -17,11 +17,31 @@ DATA = Path(__file__).resolve().parents[1] / "rayapp" / "data"
 # The quick tier (scripts/test.sh --quick) starts no Ray: every Ray start, in this process or
 # a job it runs, is sent to this address, which does not resolve, and fails naming it.
 QUICK_TIER_RAY_ADDRESS = "the-quick-tier-starts-no-ray:1"
+# scripts/test.sh runs the suite in two passes: RAYAPP_TEST_PASS=beside on two pytest-xdist
+# workers (a module at a time each), then RAYAPP_TEST_PASS=alone, the tests marked ``alone``,
+# with nothing running beside them. Unset: every selected test, as pytest chose them.
+PASSES = ("beside", "alone")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("RAYAPP_TEST_TIER") == "quick":
         os.environ["RAY_ADDRESS"] = QUICK_TIER_RAY_ADDRESS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pass of scripts/test.sh, deselect the other pass's tests."""
+    wanted = os.environ.get("RAYAPP_TEST_PASS")
+    if wanted is None:
+        return
+    if wanted not in PASSES:
+        raise pytest.UsageError(f"RAYAPP_TEST_PASS={wanted!r}: one of {', '.join(PASSES)}")
+    alone = wanted == "alone"
+    keep, drop = [], []
+    for item in items:
+        (keep if (item.get_closest_marker("alone") is not None) == alone else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", autouse=True)

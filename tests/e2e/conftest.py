@@ -21,6 +21,9 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright never downloads its
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
+    # Renderers started by the browser itself: once, beside another test's load, the zygote
+    # spun with a dead child and no page ever came.
+    "--no-zygote",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",

@@ -39,3 +39,38 @@ def test_a_ray_started_in_the_quick_tier_fails(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stdout
     assert "1 failed, 1 passed" in run.stdout, run.stdout
     assert "test_a_fixture_that_starts_ray" in run.stdout
+
+
+TWO_PASSES = """
+import pytest
+
+
+@pytest.mark.alone
+def test_alone():
+    pass
+
+
+def test_beside():
+    pass
+"""
+
+
+def test_each_pass_runs_its_own_tests_and_together_all(tmp_path: Path) -> None:
+    """scripts/test.sh's two passes: ``alone`` tests in the second only, the rest in the
+    first; a misspelt pass is refused rather than running everything."""
+    (tmp_path / "test_passes.py").write_text(TWO_PASSES)
+
+    def run(test_pass: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p",
+             "no:cacheprovider", "-o", "markers=alone: x", str(tmp_path / "test_passes.py")],
+            cwd=ROOT, env={**os.environ, "RAYAPP_TEST_PASS": test_pass}, capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+
+    beside, alone, wrong = run("beside"), run("alone"), run("together")
+    assert "test_beside PASSED" in beside.stdout and "test_alone" not in beside.stdout
+    assert "1 passed, 1 deselected" in beside.stdout, beside.stdout
+    assert "test_alone PASSED" in alone.stdout and "test_beside" not in alone.stdout
+    assert "1 passed, 1 deselected" in alone.stdout, alone.stdout
+    assert wrong.returncode == 4 and "RAYAPP_TEST_PASS='together'" in wrong.stderr, wrong
