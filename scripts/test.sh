@@ -15,12 +15,26 @@ cd "$(dirname "$0")/.."
 workers="${RAYAPP_TEST_WORKERS:-2}"
 # Modules in the order collected (the slow tiers first), not xdist's largest-module-first.
 xdist=(-n "$workers" --dist loadfile --no-loadscope-reorder)
+
+# Both passes over the given pytest arguments. pytest exits 5 when it selects no test: fine
+# for one pass (arguments that pick only the other's tests), not for both.
+two_passes() {
+    local beside=0 alone=0 rc
+    RAYAPP_TEST_PASS=beside .venv/bin/python -m pytest "${xdist[@]}" "$@" || beside=$?
+    RAYAPP_TEST_PASS=alone .venv/bin/python -m pytest "$@" || alone=$?
+    if [ "$beside" = 5 ] && [ "$alone" = 5 ]; then return 5; fi
+    for rc in "$beside" "$alone"; do
+        if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then return "$rc"; fi
+    done
+}
+
 if [ "${1:-}" = "--quick" ]; then
     shift
     scripts/setup.sh
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
-    RAYAPP_TEST_TIER=quick exec .venv/bin/python -m pytest "${xdist[@]}" tests/unit "$@"
+    RAYAPP_TEST_TIER=quick two_passes tests/unit "$@"
+    exit
 fi
 scripts/setup.sh
 # The browser test drives Debian's chromium through Playwright (never Playwright's own
@@ -31,12 +45,4 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# pytest exits 5 when it selects no test: fine for one pass (arguments that pick only the
-# other's tests), not for both.
-beside=0 alone=0
-RAYAPP_TEST_PASS=beside .venv/bin/python -m pytest "${xdist[@]}" "$@" || beside=$?
-RAYAPP_TEST_PASS=alone .venv/bin/python -m pytest "$@" || alone=$?
-if [ "$beside" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
-for rc in "$beside" "$alone"; do
-    if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then exit "$rc"; fi
-done
+two_passes "$@"
