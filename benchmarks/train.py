@@ -1,7 +1,7 @@
 """The benchmark's ``train`` section: does the training data path keep up, and what does
 streaming save next to extracting frames?
 
-- the data path: decode-and-degrade batches (``rayapp.train.data.batch``) through Ray Data
+- the data path: decode-and-degrade batches (``rayapp.train.data.batch``) in Ray tasks
   on every CPU, samples/s;
 - the trainer: the same batches through forward, L1 and backward of the model with AdamW,
   samples/s of one worker at its share of the CPUs (``cfg.threads``), bare, in this process;
@@ -33,18 +33,19 @@ BATCH, PATCH, SCALE, WORKERS = 8, 96, 4, 2
 
 
 def _data(items: list[dict], tmp: str) -> float:
-    """Samples/s of the Ray Data decode-and-degrade path on every CPU."""
-    import ray.data
+    """Samples/s of the decode-and-degrade path (Ray tasks, as a training worker asks for
+    them) on every CPU."""
+    import ray
 
+    @ray.remote(num_cpus=1)
     def one(item: dict) -> dict:
         return batch(item, batch_size=BATCH, patch=PATCH, scale=SCALE, seed=0,
                      degrade_config=DegradeConfig())  # fmt: skip
 
     with local_ray(tmp, os.cpu_count() or 2):
-        ds = ray.data.from_items(items[:4]).map(one)
-        ds.take_all()  # warm: workers started, modules imported
+        ray.get([one.remote(i) for i in items[:4]])  # warm: workers started, modules imported
         started = time.monotonic()
-        rows = ray.data.from_items(items, override_num_blocks=len(items)).map(one).take_all()
+        rows = ray.get([one.remote(i) for i in items])
         elapsed = time.monotonic() - started
     return len(rows) * BATCH / elapsed
 
@@ -108,7 +109,7 @@ def section_train(cfg: BenchmarkConfig) -> str:
             table(
                 ["what", "samples/s", "ratio"],
                 [
-                    ["data path (decode + degrade, Ray Data, every CPU)", f"{data:.1f}", "-"],
+                    ["data path (decode + degrade, Ray tasks, every CPU)", f"{data:.1f}", "-"],
                     [f"one trainer ({cfg.threads} threads)", f"{trainer:.1f}", "-"],
                     [
                         f"data path / what {WORKERS} trainers take",

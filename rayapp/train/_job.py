@@ -171,10 +171,6 @@ def _trainer(
             name=RUN_NAME, storage_path=path,
             storage_filesystem=pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(fs)),
             failure_config=ray.train.FailureConfig(controller_failure_limit=START_TRIES - 1),
-            # Ray Data splits the CPUs the workers leave among their pipelines in whole CPUs,
-            # none on a small machine, where it runs a task at a time and warns after a
-            # minute that the job "may hang forever": data_timeout_s is this run's bound.
-            worker_runtime_env={"env_vars": {"RAY_DATA_STARVATION_WARNING_DELAY_S": "inf"}},
             # Ray Train's own lines (workers started, each report) stay in its log files.
             logging_config=ray.train.LoggingConfig(log_level="ERROR"),
         ),

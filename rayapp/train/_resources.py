@@ -1,6 +1,6 @@
 """The CPUs of a training run: each worker's and each data task's, fitted to the cluster.
 
-A Ray Train worker holds its CPUs for the whole run; the data path (each worker's Ray Data
+A Ray Train worker holds its CPUs for the whole run; the data path (each worker's Ray
 tasks, which decode and degrade its batches) runs in what the workers leave. Workers that
 leave it no room would wait forever for batches no task can make: such a request is refused
 before training starts, naming flags that fit.
