@@ -26,9 +26,7 @@ from rayapp.train import TrainJobConfig, latest_checkpoint, run_training
 from rayapp.upscaler import Upscaler
 from tests.waiting import wait_until
 
-# Alone: beside another busy process, Ray Train on a 2-CPU cluster slows many times over
-# (the fine-tuning test took 394 s beside two busy loops, 24 s without them).
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.alone]
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small steps on a 2-CPU cluster: a worker and its decode-and-degrade tasks at half a CPU each.

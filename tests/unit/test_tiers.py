@@ -10,6 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+def pytest_of(test_file: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest on ``test_file`` in a process of its own, with this suite's conftest and
+    ``env`` added to this environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider",
+         *args, str(test_file)],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 STARTS_RAY = """
 import pytest
 import ray
@@ -30,12 +41,7 @@ def test_a_fixture_that_starts_ray():
 
 def test_a_ray_started_in_the_quick_tier_fails(tmp_path: Path) -> None:
     (tmp_path / "test_starts_ray.py").write_text(STARTS_RAY)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
-         str(tmp_path / "test_starts_ray.py")],
-        cwd=ROOT, env={**os.environ, "RAYAPP_TEST_TIER": "quick"}, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+    run = pytest_of(tmp_path / "test_starts_ray.py", {"RAYAPP_TEST_TIER": "quick"}, "-q")
     assert run.returncode == 1, run.stdout
     assert "1 failed, 1 passed" in run.stdout, run.stdout
     assert "test_a_fixture_that_starts_ray" in run.stdout
@@ -61,12 +67,8 @@ def test_each_pass_runs_its_own_tests_and_together_all(tmp_path: Path) -> None:
     (tmp_path / "test_passes.py").write_text(TWO_PASSES)
 
     def run(test_pass: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p",
-             "no:cacheprovider", "-o", "markers=alone: x", str(tmp_path / "test_passes.py")],
-            cwd=ROOT, env={**os.environ, "RAYAPP_TEST_PASS": test_pass}, capture_output=True,
-            text=True, timeout=120,
-        )  # fmt: skip
+        env = {"RAYAPP_TEST_PASS": test_pass}
+        return pytest_of(tmp_path / "test_passes.py", env, "-v", "-o", "markers=alone: x")
 
     beside, alone, wrong = run("beside"), run("alone"), run("together")
     assert "test_beside PASSED" in beside.stdout and "test_alone" not in beside.stdout
