@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rayapp.flow",
             "rayapp.temporal",
             "rayapp.deflicker",
+            "rayapp.interpolate",
             "rayapp.sample",
             "rayapp._tiling",
             "rayapp._inductor",

@@ -19,7 +19,7 @@ import numpy as np
 
 from rayapp import storage
 
-__all__ = ["Scene", "area_downscaled", "photographs", "scene_truth", "write_clip"]
+__all__ = ["Scene", "area_downscaled", "minterpolated", "photographs", "scene_truth", "write_clip"]
 
 Scene = tuple[np.ndarray, int, tuple[float, float]]  # (photograph, frames, (vx, vy) px a frame)
 
@@ -94,3 +94,35 @@ def _tone(container: av.container.OutputContainer, stream: av.AudioStream, secon
         frame.sample_rate, frame.pts = rate, start
         container.mux(stream.encode(frame))
     container.mux(stream.encode())
+
+
+def minterpolated(frames: np.ndarray, factor: int = 2) -> np.ndarray:
+    """NHWC uint8 RGB ``frames`` at ``factor`` times their rate through FFmpeg's own
+    motion-compensated interpolation (``minterpolate``, ``mi_mode=mci``), the reference the
+    ``flow`` interpolator is measured against. Frame ``factor * i`` is source frame ``i``
+    (through the filter's YUV); the filter holds back its last few frames."""
+    count, height, width = frames.shape[:3]
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 24))
+    mci = graph.add("minterpolate", f"fps={24 * factor}:mi_mode=mci")
+    sink = graph.add("buffersink")
+    source.link_to(mci)
+    mci.link_to(sink)
+    graph.configure()
+    out: list[np.ndarray] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out.append(graph.pull().to_ndarray(format="rgb24"))
+            except (av.BlockingIOError, av.EOFError):
+                return
+
+    for index, frame in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        picture.pts, picture.time_base = index, Fraction(1, 24)
+        graph.push(picture)
+        drain()
+    graph.push(None)
+    drain()
+    return np.stack(out)
