@@ -20,7 +20,7 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   and frames of the clip: quality against bytes saved at x2 and x4, bicubic the baseline.
 - ``gpu``: on an NVIDIA GPU, the fp16 forward at 1280x720 and the job with 4 replicas at a
   quarter GPU each (NVENC and libx264): frames/s and GPU memory per replica.
-- ``train``: the fine-tuning data path (decode and degrade on Ray Data) against what the
+- ``train``: the fine-tuning data path (decode and degrade in Ray tasks) against what the
   trainers take, and the disk streaming saves next to extracting every frame as PNG.
 - ``plan``: ``rayapp plan``'s estimated duration against the job's actual one (10 s clips).
 - ``encode``: what this machine's CPUs encode (codecs and presets at 1920x1080 and
@@ -30,6 +30,9 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   pans over photographs, three scenes): the warping error, detail and PSNR with and without
   ``--deflicker`` and what it costs; the step at chunk seams cut by frame count against
   chunks at scene cuts, over one encoder pass; what finding the cuts costs.
+- ``interpolate``: frames between frames against a ground truth (every other frame of a
+  double-rate clip dropped): PSNR, SSIM and frames/s of the ``flow`` interpolator, FFmpeg's
+  ``minterpolate`` and blending.
 - ``archive``: twenty 2 s clips as one archive job against twenty runs of the same command
   (one a clip) and one clip of the same frames; the driver's RSS and the object store's
   peak for 20 and 200 tiny clips.

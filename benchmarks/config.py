@@ -25,6 +25,7 @@ Section = Literal[
     "encode",
     "archive",
     "temporal",
+    "interpolate",
 ]
 
 
@@ -82,6 +83,12 @@ class BenchmarkConfig(BaseModel):
     )
     temporal_rounds: int = Field(
         3, ge=1, description="Temporal: rounds of the plain and the --deflicker job in turn."
+    )
+    interpolate_seconds: float = Field(
+        2.0, gt=0, description="Interpolate: clip length (two scenes, kept at --fps)."
+    )
+    interpolate_rounds: int = Field(
+        3, ge=1, description="Interpolate: rounds of the interpolators in turn."
     )
 
     @model_validator(mode="before")
