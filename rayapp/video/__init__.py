@@ -39,7 +39,14 @@ from rayapp.video._info import (
     VideoStreamInfo,
 )
 from rayapp.video._nvenc import nvenc_reason
-from rayapp.video._plan import JobPlan, deinterlace_for, field_rate, plan_job, preflight
+from rayapp.video._plan import (
+    JobPlan,
+    deinterlace_for,
+    field_rate,
+    multiplied_rate,
+    plan_job,
+    preflight,
+)
 from rayapp.video._planes import Yuv420, yuv420_planes
 from rayapp.video._probe import check_video_header, probe
 from rayapp.video._readback import Cue, stream_cues, stream_payloads
@@ -87,6 +94,7 @@ __all__ = [
     "deinterlace_for",
     "encoder_usable",
     "field_rate",
+    "multiplied_rate",
     "film_frames",
     "film_rate",
     "hls_init_name",

@@ -175,24 +175,37 @@ def deinterlace_for(video: VideoStreamInfo, mode: str, *, ivtc: bool = False) ->
 
 
 def field_rate(info: MediaInfo) -> MediaInfo:
-    """``info`` with its video at field rate: source frame i is frames 2i (at twice its
-    pts) and 2i + 1 (halfway to the next frame), in half the time base."""
+    """``info`` with its video at field rate (``multiplied_rate`` by 2): source frame i is
+    frames 2i (at twice its pts) and 2i + 1 (halfway to the next frame), in half the time
+    base."""
+    return multiplied_rate(info, 2)
+
+
+def multiplied_rate(info: MediaInfo, n: int) -> MediaInfo:
+    """``info`` with ``n`` frames for each of its video's frames: source frame i is frames
+    ``n * i + k`` (k < n) at ``k / n`` of the way from its pts to where it ends (the next
+    frame's pts; the last frame's own duration), in ``1 / n`` of the time base: every pts
+    exact, a variable rate's intervals each divided evenly, the duration unchanged."""
+    if n < 1:
+        raise ValueError(f"Expected n >= 1 frames per source frame, but got {n}")
     video = info.video
     pts, ends = video.frame_pts, video.frame_ends()
     return replace(
         info,
         video=replace(
             video,
-            time_base=video.time_base / 2,
-            frame_pts=tuple(t for p, end in zip(pts, ends, strict=True) for t in (2 * p, p + end)),
-            frame_count=2 * video.frame_count,
-            average_rate=_twice(video.average_rate),
-            real_rate=_twice(video.real_rate),
+            time_base=video.time_base / n,
+            frame_pts=tuple(
+                n * p + k * (end - p) for p, end in zip(pts, ends, strict=True) for k in range(n)
+            ),
+            frame_count=n * video.frame_count,
+            average_rate=_times(video.average_rate, n),
+            real_rate=_times(video.real_rate, n),
             last_frame_duration=ends[-1] - pts[-1] if pts else 0,
-            keyframes=tuple(Keyframe(2 * k.frame_index, 2 * k.pts) for k in video.keyframes),
+            keyframes=tuple(Keyframe(n * k.frame_index, n * k.pts) for k in video.keyframes),
         ),
     )
 
 
-def _twice(rate: Fraction | None) -> Fraction | None:
-    return rate * 2 if rate else rate
+def _times(rate: Fraction | None, n: int) -> Fraction | None:
+    return rate * n if rate else rate

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,24 @@ def test_flows_of_smaller_frames_are_scaled_and_types_kept(truth: np.ndarray) ->
     assert [f.dtype for f in deep] == [np.uint16, np.uint16]
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         interpolate_flow(a, b, [1.0])
+
+
+def test_a_variable_rate_timeline_gets_its_new_frames_at_the_midpoints(tmp_path: Path) -> None:
+    """``multiplied_rate``: each interval of the source's own divided evenly, the last by
+    its frame's duration; the duration kept (the interpolated job's timeline)."""
+    from fractions import Fraction
+
+    from rayapp.testing import make_test_video
+    from rayapp.video import multiplied_rate, probe
+
+    source = probe(make_test_video(str(tmp_path / "vfr.mkv"), frames=6, vfr=True)).video
+    assert source.time_base == Fraction(1, 1000)
+    assert source.frame_pts == (0, 42, 104, 125, 167, 250)  # ms; the last lasts 65
+    twice = multiplied_rate(probe(str(tmp_path / "vfr.mkv")), 2).video
+    assert twice.time_base == Fraction(1, 2000)
+    # New frames at 21, 73, 114.5, 146, 208.5 and 282.5 ms: each interval's midpoint.
+    assert twice.frame_pts == (0, 42, 84, 146, 208, 229, 250, 292, 334, 417, 500, 565)
+    thrice = multiplied_rate(probe(str(tmp_path / "vfr.mkv")), 3).video
+    assert thrice.time_base == Fraction(1, 3000)
+    assert thrice.frame_pts[:6] == (0, 42, 84, 126, 188, 250)  # 0, 14, 28, 42, 62.7, 83.3 ms
+    assert twice.duration_s == thrice.duration_s == source.duration_s == 0.315
