@@ -32,7 +32,8 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   chunks at scene cuts, over one encoder pass; what finding the cuts costs.
 - ``interpolate``: frames between frames against a ground truth (every other frame of a
   double-rate clip dropped): PSNR, SSIM and frames/s of the ``flow`` interpolator, FFmpeg's
-  ``minterpolate`` and blending.
+  ``minterpolate``, RIFE 4.6's architecture (speed only) and blending; and where the
+  interpolator runs, after the upscale or before it.
 - ``archive``: twenty 2 s clips as one archive job against twenty runs of the same command
   (one a clip) and one clip of the same frames; the driver's RSS and the object store's
   peak for 20 and 200 tiny clips.

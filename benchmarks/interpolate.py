@@ -8,6 +8,8 @@ machine's CPU, in rounds taken in turn (each round's and the median):
 
 - ``flow``: ``rayapp.interpolate.interpolate_flow`` (DIS flow both ways, no weights);
 - FFmpeg's motion-compensated interpolation (``minterpolate``, ``mi_mode=mci``);
+- a RIFE network of the 4.6 architecture (``rayapp.rife``) with random weights: its speed
+  only (RIFE's weights cannot be downloaded here; a user gives a checkpoint);
 - blending the two neighbours (the baseline).
 
 Where it runs, the ``flow`` interpolator with the model (``--model``, x2): the clip area-
@@ -30,12 +32,14 @@ from benchmarks.config import BenchmarkConfig
 from benchmarks.table import table
 from rayapp.interpolate import blend_frames, flows_between, interpolate_flow
 from rayapp.quality import psnr, ssim
+from rayapp.rife import IFNet, RifeInterpolator
 from rayapp.testing.motion import area_downscaled, minterpolated, photographs, scene_truth
 from rayapp.upscaler import Upscaler
 
 __all__ = ["section_interpolate"]
 
 PANS = ((4.3, 1.2), (-3.1, 2.4))  # truth pixels a frame, at the doubled rate
+RANDOM_RIFE = "RIFE 4.6 architecture, random weights"  # its speed only
 
 
 def section_interpolate(cfg: BenchmarkConfig) -> str:
@@ -59,9 +63,19 @@ def section_interpolate(cfg: BenchmarkConfig) -> str:
     def by_blend() -> list[np.ndarray]:
         return [blend_frames(kept[i], kept[i + 1], [0.5])[0] for i in pairs]
 
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(0)
+    rife = RifeInterpolator(IFNet("4.6"))
+
+    def by_rife() -> list[np.ndarray]:
+        return [rife.between(kept[i], kept[i + 1], [0.5])[0] for i in pairs]
+
     ways: dict[str, Callable[[], list[np.ndarray]]] = {
         "flow (DIS, both ways)": by_flow,
         "FFmpeg minterpolate (mci)": by_ffmpeg,
+        RANDOM_RIFE: by_rife,
         "blend the neighbours": by_blend,
     }
     rates: dict[str, list[float]] = {name: [] for name in ways}
@@ -74,11 +88,11 @@ def section_interpolate(cfg: BenchmarkConfig) -> str:
     rows = []
     for name, frames in made.items():
         truths = [dropped[i] for i in pairs[: len(frames)]]
+        scores = [(psnr(f, t)[0], ssim(f, t)[0]) for f, t in zip(frames, truths, strict=True)]
+        db, similar = np.mean(scores, axis=0)
+        quality = ["-", "-"] if name == RANDOM_RIFE else [f"{db:.2f}", f"{similar:.4f}"]
         rows.append([
-            name,
-            f"{np.mean([psnr(f, t)[0] for f, t in zip(frames, truths, strict=True)]):.2f}",
-            f"{np.mean([ssim(f, t)[0] for f, t in zip(frames, truths, strict=True)]):.4f}",
-            " ".join(f"{r:.1f}" for r in rates[name]),
+            name, *quality, " ".join(f"{r:.1f}" for r in rates[name]),
             f"{statistics.median(rates[name]):.1f}",
         ])  # fmt: skip
     head = (

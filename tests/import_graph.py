@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rayapp.temporal",
             "rayapp.deflicker",
             "rayapp.interpolate",
+            "rayapp.rife",
             "rayapp.sample",
             "rayapp._tiling",
             "rayapp._inductor",
