@@ -8,7 +8,11 @@ const $ = (id) => document.getElementById(id);
 let picked = null;
 let jobTimer = null;
 let player = null;  // hls.js on the job's preview, while it runs
-let shownOutput = null;
+let shownOutput = null;  // the output URL the video element plays
+let fetchingOutput = null;  // the output URL being fetched
+// The poll that first gives the output is the last (the job has ended): a fetch of it that
+// fails is tried again, a second apart, up to this many times in all.
+const OUTPUT_TRIES = 10;
 
 function authHeaders() {
   const token = $("token").value.trim();
@@ -161,6 +165,7 @@ async function submitJob(event) {
   if (player) player.destroy();
   player = null;
   shownOutput = null;
+  fetchingOutput = null;
   $("job-video").hidden = true;
   jobTimer = setInterval(() => pollJob(jobId), 1000);
 }
@@ -340,17 +345,43 @@ async function showVideo(job) {
     video.hidden = false;
     player.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
   }
-  if (job.output && shownOutput !== job.output) {
-    shownOutput = job.output;
-    const resp = await fetch(job.output, { headers: authHeaders() });
-    if (!resp.ok) return;
-    if (player) {
-      player.destroy();
-      player = null;
+  if (job.output) showOutput(job.output, OUTPUT_TRIES);
+}
+
+// The finished output in the video element, once: a failed fetch is tried again (OUTPUT_TRIES
+// in all, a second apart), then said in the job's status line.
+async function showOutput(url, tries) {
+  if (shownOutput === url || fetchingOutput === url) return;
+  fetchingOutput = url;
+  let failure = null;
+  try {
+    const resp = await fetch(url, { headers: authHeaders() });
+    if (resp.ok) {
+      const blob = await resp.blob();
+      if (fetchingOutput !== url) return;  // another job was submitted meanwhile
+      if (player) {
+        player.destroy();
+        player = null;
+      }
+      const video = $("job-video");
+      video.src = URL.createObjectURL(blob);
+      video.dataset.showing = "output";
+      video.hidden = false;
+      shownOutput = url;
+    } else {
+      failure = await apiError(resp);
     }
-    video.src = URL.createObjectURL(await resp.blob());
-    video.dataset.showing = "output";
-    video.hidden = false;
+  } catch (e) {
+    failure = e.message;
+  } finally {
+    if (fetchingOutput === url) fetchingOutput = null;
+  }
+  if (failure === null || shownOutput === url) return;
+  if (tries > 1) {
+    setTimeout(() => showOutput(url, tries - 1), 1000);
+  } else {
+    const line = $("job-status").textContent;
+    status("job-status", `${line} — the output did not load: ${failure}`, true);
   }
 }
 

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -323,7 +324,8 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
     writer of the work prefix would do), and the same job submitted again reuses it, makes
     the other chunk and fails its certificate: GET and the page give the error and the
     certificate, the captions check failed. With the chunk put back, the job submitted a
-    third time reuses both chunks, plays the output and shows its certificate as tables."""
+    third time reuses both chunks, plays the output (whose first fetch fails: the page tries
+    again) and shows its certificate as tables."""
     frames = 96  # two scenes, a chunk each on the one replica, about 10 s each
     src, out = f"{bucket}/videos/preview-in.mp4", f"{bucket}/videos/preview-out.mp4"
     make_test_video(src, frames=frames, width=120, height=90, gop=8, captions=True, cuts=(48,))
@@ -360,8 +362,20 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
         failed = requests.get(f"{service.url}/v1/jobs/{_job_id(page)}", timeout=30).json()
         _check_failed_certificate(page, failed, out, frames)
         storage.write_bytes(chunk, kept)
+        # The output's first fetch fails (as a proxy's hiccup would): the page tries again.
+        failed_once: list[str] = []
+
+        def hiccup(route: Any) -> None:
+            if failed_once:
+                route.continue_()
+            else:
+                failed_once.append(route.request.url)
+                route.fulfill(status=503, body="busy")
+
+        page.route("**/v1/jobs/*/output", hiccup)
         page.click("#job-form button[type=submit]")  # and again, the chunk as it was made
         page.wait_for_function(f"{video}.dataset.showing === 'output'", timeout=420_000)
+        assert len(failed_once) == 1, failed_once
         again = page.text_content("#job-status")
         assert "SUCCEEDED" in again and f"frames {frames}/{frames}" in again, again
         assert again.split(":")[0] != job_id
