@@ -180,9 +180,11 @@ def _get(url: str) -> dict:
         return json.load(resp) if resp.headers.get_content_type() == "application/json" else {}
 
 
-def _wait_ready(
-    head: Head, agent_url: str, proc: subprocess.Popen, log: Path, timeout_s: float
-) -> str:
+class _Exited(Exception):
+    """``ray start`` ended before its head answered."""
+
+
+def _wait_ready(head: Head, agent_url: str, proc: subprocess.Popen, timeout_s: float) -> str:
     """Wait for the dashboard and the node's job agent; returns the dashboard's auth mode.
 
     Both routes asked here answer without a token (they say the cluster is up, nothing more).
@@ -190,7 +192,7 @@ def _wait_ready(
 
     def ready() -> str:
         if proc.poll() is not None:
-            raise RuntimeError(f"ray start exited with {proc.returncode}: see {log}")
+            raise _Exited(f"ray start exited with {proc.returncode}")
         mode = _get(f"{head.dashboard_url}/api/authentication_mode")["authentication_mode"]
         # A submission before the agent is up fails with "No available agent".
         _get(f"{agent_url}/api/local_raylet_healthz")
@@ -205,6 +207,11 @@ def _wait_ready(
     )
 
 
+# Tries of ``ray start`` that ends at once: a port chosen free can be taken (by another
+# test process's Ray) before the head binds it.
+START_TRIES = 3
+
+
 @contextlib.contextmanager
 def ray_head(
     *,
@@ -217,7 +224,31 @@ def ray_head(
 ) -> Iterator[Head]:
     """A Ray head on 127.0.0.1 with token auth: its GCS on ``port`` (default: a free one),
     extra ``ray start`` ``args`` and environment ``env``. ``auth=False``: without it, for a
-    test process that joins the head itself (Ray reads its auth mode once, at import)."""
+    test process that joins the head itself (Ray reads its auth mode once, at import). A
+    ``ray start`` that ends before its head answers is tried again with other free ports,
+    ``START_TRIES`` times in all; the error then holds the last one's log."""
+    tries = 1 if port is not None else START_TRIES
+    for attempt in range(1, tries + 1):
+        with _started(num_cpus, port, args, env, auth) as (head, proc, agent_url):
+            try:
+                mode = _wait_ready(head, agent_url, proc, timeout_s=ready_timeout_s)
+            except _Exited as e:
+                if attempt == tries:
+                    raise RuntimeError(f"{e}, {tries} time(s):\n{head.log_tail()}") from None
+                print(f"ray_head: {e}, trying again:\n{head.log_tail()}", file=sys.stderr)
+                continue
+            if mode != ("token" if auth else "disabled"):
+                raise RuntimeError(f"Expected a head with auth {auth}, but got {mode!r}")
+            yield head
+            return
+
+
+@contextlib.contextmanager
+def _started(
+    num_cpus: int, port: int | None, args: Sequence[str], env: Mapping[str, str] | None, auth: bool
+) -> Iterator[tuple[Head, subprocess.Popen, str]]:
+    """``ray start --head --block`` on free ports (``ray_head``), as (head, its process, the
+    job agent's URL); every process it started ends after."""
     # Short and unique: Ray puts unix sockets under it (~107 byte limit), and teardown
     # finds stragglers by it.
     tmp = Path(tempfile.mkdtemp(prefix="rayapp-head-", dir="/tmp"))
@@ -249,8 +280,7 @@ def ray_head(
         "--disable-usage-stats",
         *args,
     ]  # fmt: skip
-    log_path = tmp / "ray-start.log"
-    log = log_path.open("wb")
+    log = (tmp / "ray-start.log").open("wb")
     # Its own session: teardown signals this group, never anyone else's Ray.
     proc = subprocess.Popen(
         cmd,
@@ -260,10 +290,7 @@ def ray_head(
         start_new_session=True,
     )
     try:
-        mode = _wait_ready(head, agent_url, proc, log_path, timeout_s=ready_timeout_s)
-        if mode != ("token" if auth else "disabled"):
-            raise RuntimeError(f"Expected a head with auth {auth}, but got {mode!r}")
-        yield head
+        yield head, proc, agent_url
     finally:
         # What `ray stop` would do, to our processes only: SIGTERM, a grace period, SIGKILL.
         # `ray start --block` never exited within 15 s of SIGTERM (every teardown took 15.0 s),
