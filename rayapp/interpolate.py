@@ -24,10 +24,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from rayapp.flow import consistent, optical_flow, scaled_flow, warp
+from rayapp.quality import peak
 
-__all__ = ["Flows", "blend_frames", "flows_between", "interpolate_flow"]
+__all__ = ["Flows", "blend_frames", "check_between", "flows_between", "interpolate_flow"]
 
 Flows = tuple[np.ndarray, np.ndarray]  # (a -> b, b -> a), HxWx2 float32
+
+
+def check_between(a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> None:
+    """``ValueError`` unless ``a`` and ``b`` are frames of one size and type and each of
+    ``times`` lies strictly between them (what every interpolator asks of its input)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"Expected two frames of one size and type, got {a.shape}, {b.shape}")
+    if any(not 0 < t < 1 for t in times):
+        raise ValueError(f"Expected times strictly between 0 and 1, got {list(times)}")
 
 
 def flows_between(a: np.ndarray, b: np.ndarray) -> Flows:
@@ -41,10 +51,7 @@ def interpolate_flow(
     """The frames at each of ``times`` (each strictly between 0 and 1) between ``a`` (0)
     and ``b`` (1), by flow (module docstring). ``flows``: from ``flows_between``, on these
     frames or on smaller ones of the same pictures (scaled here); measured when not given."""
-    if a.shape != b.shape or a.dtype != b.dtype:
-        raise ValueError(f"Expected two frames of one size and type, got {a.shape}, {b.shape}")
-    if any(not 0 < t < 1 for t in times):
-        raise ValueError(f"Expected times strictly between 0 and 1, got {list(times)}")
+    check_between(a, b, times)
     forward, backward = flows if flows is not None else flows_between(a, b)
     size = a.shape[:2]
     if forward.shape[:2] != size:
@@ -53,7 +60,7 @@ def interpolate_flow(
     seen_a = consistent(forward, backward).astype(np.float32)
     seen_b = consistent(backward, forward).astype(np.float32)
     fa, fb = a.astype(np.float32), b.astype(np.float32)
-    top = 65535.0 if a.dtype == np.uint16 else 255.0
+    top = peak(a.dtype)
     out = []
     for t in times:
         to_a = -(1 - t) * t * forward + t * t * backward
@@ -69,5 +76,5 @@ def blend_frames(a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[n
     """The frames at ``times`` as plain cross-fades of ``a`` and ``b`` (the baseline the
     interpolators are measured against)."""
     fa, fb = a.astype(np.float32), b.astype(np.float32)
-    top = 65535.0 if a.dtype == np.uint16 else 255.0
+    top = peak(a.dtype)
     return [np.clip(np.rint((1 - t) * fa + t * fb), 0, top).astype(a.dtype) for t in times]

@@ -33,6 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from rayapp.errors import WeightsError
+from rayapp.interpolate import check_between
+from rayapp.quality import peak
 
 __all__ = ["GROUPS", "IFNet", "RifeInterpolator", "rife_group"]
 
@@ -204,11 +206,8 @@ class RifeInterpolator:
     def between(self, a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
         """The frames at each of ``times`` (strictly between 0 and 1) between ``a`` and
         ``b`` (HxWx3 RGB of one size and type, uint8 or uint16), of their size and type."""
-        if a.shape != b.shape or a.dtype != b.dtype:
-            raise ValueError(f"Expected two frames of one size and type, got {a.shape}, {b.shape}")
-        if any(not 0 < t < 1 for t in times):
-            raise ValueError(f"Expected times strictly between 0 and 1, got {list(times)}")
-        top = 65535.0 if a.dtype == np.uint16 else 255.0
+        check_between(a, b, times)
+        top = peak(a.dtype)
         h, w = a.shape[:2]
         align = self.net.align
         pad = (0, -w % align, 0, -h % align)
