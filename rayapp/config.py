@@ -262,6 +262,23 @@ class VideoJobConfig(BaseModel):
         allow_inf_nan=False,
         description="--deflicker: how much each neighbour weighs against the frame itself.",
     )
+    interpolate: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Frames per source frame in the output (2, 3 or 4; 1: the source's "
+        "rate): the frames between each source frame and the next are made after the "
+        "upscale, at evenly divided times (a variable rate's own intervals), the duration, "
+        "audio and subtitles kept. Across a scene cut, after a held frame and after the last "
+        "frame, the new frames repeat the frame before.",
+    )
+    interpolator: str = Field(
+        "flow",
+        max_length=MAX_URI_LENGTH,
+        description="--interpolate: flow (optical flow both ways on the source frames, no "
+        "weights) or the path or URI of a RIFE checkpoint (flownet.pkl of RIFE 4.6, 4.25 "
+        "or 4.26), run on the replica's device.",
+    )
     # Batch 1 was measured fastest per frame on CPU; on a GPU larger batches may pay.
     micro_batch: int = Field(1, ge=1, description="Frames per model forward inside a replica.")
     dedup: bool = Field(
@@ -316,6 +333,25 @@ class VideoJobConfig(BaseModel):
     @model_validator(mode="after")
     def _crf_in_codec_range(self) -> VideoJobConfig:
         codec_spec(self.codec).check_crf(self.crf)  # a ValueError: reported
+        return self
+
+    @model_validator(mode="after")
+    def _interpolate_alone(self) -> VideoJobConfig:
+        """--interpolate reads a run's next source frame; the stages that read other
+        windows of frames do not compose with it yet."""
+        if self.interpolate > 1:
+            clash = [
+                name
+                for name, on in (
+                    ("--deflicker", self.deflicker),
+                    ("--deinterlace double", self.deinterlace == "double"),
+                    ("--ivtc", self.ivtc),
+                    ("mode downscale", self.mode == "downscale"),
+                )
+                if on
+            ]
+            if clash:
+                raise ValueError(f"--interpolate does not go with {' or '.join(clash)}")
         return self
 
 
@@ -554,6 +590,12 @@ class ServeJobsConfig(BaseModel):
     replicas: ReplicaConfig = Field(
         default_factory=lambda: ReplicaConfig(max_replicas=1, num_cpus_per_replica=0.5),
         description="Model replicas of each job (the operator's choice, not the client's).",
+    )
+    interpolator: str = Field(
+        "flow",
+        max_length=MAX_URI_LENGTH,
+        description="The interpolator of a job that asks for interpolate: flow, or a RIFE "
+        "checkpoint's path or URI (the operator's, as the weights are).",
     )
     retention_s: float = Field(
         7 * 24 * 3600.0,

@@ -20,15 +20,56 @@ are its upscales) are scaled to the frames' size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from rayapp.flow import consistent, optical_flow, scaled_flow, warp
 from rayapp.quality import peak
 
-__all__ = ["Flows", "blend_frames", "check_between", "flows_between", "interpolate_flow"]
+__all__ = [
+    "FlowInterpolator",
+    "Flows",
+    "Interpolator",
+    "blend_frames",
+    "check_between",
+    "flows_between",
+    "interpolate_flow",
+]
 
 Flows = tuple[np.ndarray, np.ndarray]  # (a -> b, b -> a), HxWx2 float32
+
+
+class Interpolator(Protocol):
+    """What a job's replica asks of an interpolator: the frames at ``times`` between ``a``
+    and ``b`` (upscaled frames), ``sources`` their source frames where it reads motion
+    from those (smaller: cheaper, and no detail the model invented)."""
+
+    name: str
+
+    def between(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        times: Sequence[float],
+        sources: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[np.ndarray]: ...
+
+
+class FlowInterpolator:
+    """``interpolate_flow``, its flows measured on the source frames when given."""
+
+    name = "flow"
+
+    def between(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        times: Sequence[float],
+        sources: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
+        flows = flows_between(*sources) if sources is not None else None
+        return interpolate_flow(a, b, times, flows)
 
 
 def check_between(a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> None:

@@ -23,6 +23,7 @@ Frames: ``HxWx3`` RGB ``uint8`` or ``uint16``, padded to a multiple of 64 (``4.6
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rayapp import storage
 from rayapp.errors import WeightsError
 from rayapp.interpolate import check_between
 from rayapp.quality import peak
@@ -184,12 +186,15 @@ class RifeInterpolator:
     def __init__(self, net: IFNet, device: str = "cpu") -> None:
         self.net = net.to(device).eval()
         self.device = torch.device(device)
+        self.name = f"rife {net.group}"
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> RifeInterpolator:
-        """``path``: a ``flownet.pkl`` (tensors only: pickled code is refused)."""
+        """``path``: a ``flownet.pkl``, a local path or a URI ``rayapp.storage`` reads
+        (tensors only: pickled code is refused)."""
         try:
-            raw = torch.load(str(path), map_location="cpu", weights_only=True)
+            data = io.BytesIO(storage.read_bytes(str(path)))
+            raw = torch.load(data, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - unreadable, truncated or code: one line
             raise WeightsError(f"{path}: not a readable RIFE checkpoint ({e})") from e
         if not isinstance(raw, Mapping):
@@ -203,9 +208,16 @@ class RifeInterpolator:
         net.load_state_dict(state)
         return cls(net, device)
 
-    def between(self, a: np.ndarray, b: np.ndarray, times: Sequence[float]) -> list[np.ndarray]:
+    def between(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        times: Sequence[float],
+        sources: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
         """The frames at each of ``times`` (strictly between 0 and 1) between ``a`` and
-        ``b`` (HxWx3 RGB of one size and type, uint8 or uint16), of their size and type."""
+        ``b`` (HxWx3 RGB of one size and type, uint8 or uint16), of their size and type.
+        ``sources`` (``rayapp.interpolate.Interpolator``): not read, RIFE sees the frames."""
         check_between(a, b, times)
         top = peak(a.dtype)
         h, w = a.shape[:2]

@@ -79,6 +79,16 @@ class Cut:
         starts = set(self.scenes)
         return sum(start not in starts for start, _ in self.bounds)
 
+    def times(self, n: int) -> Cut:
+        """This cut of a video's frames on the timeline of ``n`` frames for each of them
+        (``rayapp.video.multiplied_rate``): every frame number times ``n``."""
+        return Cut(
+            tuple(n * s for s in self.scenes),
+            n * self.most_frames,
+            tuple((n * a, n * b) for a, b in self.bounds),
+            self.why,
+        )
+
     def describe(self) -> str:
         """One line: scenes, chunks, and the seams inside scenes with their reason."""
         inside = self.seams_inside
@@ -123,16 +133,18 @@ def scene_frames(frame_rate: float, frame_bytes: int) -> int:
     return max(1, min(round(SCENE_CHUNK_S * frame_rate), MOST_RUN_BYTES // max(frame_bytes, 1)))
 
 
-def with_reach(cut: Cut, reach: int) -> list[tuple[int, int, int, int]]:
-    """Each chunk of ``cut`` as (start, stop, before, after): the ``reach`` frames on either
-    side a stage reading neighbours needs, where they lie in the chunk's own scene."""
+def with_reach(cut: Cut, reach: int, after: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Each chunk of ``cut`` as (start, stop, before, after): the ``reach`` frames before it
+    and the ``after`` frames after it (None: ``reach``) that a stage reading neighbours
+    needs, where they lie in the chunk's own scene."""
+    ahead = reach if after is None else after
     starts = sorted(cut.scenes)
     runs = []
     for start, stop in cut.bounds:
         scene = starts[_scene_of(starts, start)]
         following = _scene_of(starts, stop - 1) + 1
         scene_stop = starts[following] if following < len(starts) else cut.bounds[-1][1]
-        runs.append((start, stop, min(reach, start - scene), min(reach, scene_stop - stop)))
+        runs.append((start, stop, min(reach, start - scene), min(ahead, scene_stop - stop)))
     return runs
 
 

@@ -63,13 +63,15 @@ def decode_segment(
     if window is not None:
         frames = _deinterlaced(frames, window, uri)
     double = window is not None and window.double
+    every = segment.every
     # At film rate: each source frame kept, as the frame planned that shows it.
     planned = {} if window is None else {s: segment.start + n for n, s in enumerate(window.sources)}
     for index, pts, frame in frames:
         if planned:
             index = planned.get(index, -1)  # a repeated film frame dropped: -1
+        index *= every  # the first of the frames planned from it
         if segment.start <= index < segment.stop and (only is None or index in only):
-            if double or planned:  # its pts on the timeline planned
+            if double or planned or every > 1:  # its pts on the timeline planned
                 pts = segment.frame_pts[index - segment.start]
             # A source frame's captions go with its first field's frame only.
             captions = b"" if double and index % 2 else frame_captions(frame)
@@ -88,13 +90,13 @@ def _seeking(uri: str, segment: Segment) -> Iterator[tuple[int, int, av.VideoFra
 
 
 def _with_neighbours(segment: Segment) -> Segment:
-    """The segment to decode: a deinterlaced one with the frames before and after it that
-    its filters read."""
-    window = segment.deinterlace
-    if window is None:
+    """The segment to decode, in the source's frames: a deinterlaced one with the frames
+    before and after it that its filters read."""
+    window, step = segment.deinterlace, segment.step
+    if window is None and step == 1:
         return segment
-    before, after, step = window.before, window.after, window.step
-    if window.sources:  # film rate: the source frames from the first shown to the last
+    before, after = (window.before, window.after) if window is not None else ((), ())
+    if window is not None and window.sources:  # film rate: source frames first to last shown
         first = window.sources[0]
         return replace(
             segment,
@@ -105,11 +107,12 @@ def _with_neighbours(segment: Segment) -> Segment:
             frame_pts=(*before, *window.source_pts, *after),
         )
     seek = segment.seek_pts // step if segment.seek_pts is not None else None
-    return replace(  # in the source's frames (at field rate, every second frame planned)
+    return replace(  # in the source's frames (every step-th frame planned)
         segment,
         start=segment.start // step - len(before),
         stop=segment.stop // step + len(after),
         seek_pts=window.before_seek_pts if before else seek,
+        every=1,
         time_base=segment.time_base * step,
         frame_pts=(*before, *(p // step for p in segment.frame_pts[::step]), *after),
     )
@@ -184,20 +187,24 @@ def decode_frames_at(
     *,
     depth: int = 8,
     deinterlace: Deinterlace | None = None,
+    every: int = 1,
 ) -> dict[int, np.ndarray]:
     """The frames ``indices`` of ``info``'s video (RGB, as ``decode_segment`` gives them,
     deinterlaced as ``deinterlace`` says when given): each decoded from the keyframe
-    before it, and only as far as it (and the frames after it that the filters read)."""
+    before it, and only as far as it (and the frames after it that the filters read).
+    ``every``: ``info`` plans that many frames per source frame (``Segment.every``); only
+    the first of each can be asked for."""
     wanted = sorted(set(indices))
+    if every > 1 and (made := [i for i in wanted if i % every]):
+        raise ValueError(f"Frames {made[:5]} are made by the job, not decoded from the source")
     images: dict[int, np.ndarray] = {}
-    for segment in plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace):
+    for segment in plan_segments(info, _EVERY_KEYFRAME_S, deinterlace=deinterlace, every=every):
         inside = [i for i in wanted if segment.start <= i < segment.stop]
         if not inside:
             continue
         stop = inside[-1] + 1
-        window = segment.deinterlace
-        if window is not None:
-            stop += -stop % window.step  # a source frame's fields whole
+        window, step = segment.deinterlace, segment.step
+        stop += -stop % step  # a source frame's planned frames whole
         part = replace(segment, stop=stop, frame_pts=segment.frame_pts[: stop - segment.start])
         if window is not None and window.sources and stop < segment.stop:
             shown = stop - segment.start  # the part's frames: up to its last source frame
@@ -211,9 +218,7 @@ def decode_frames_at(
             )
             part = replace(part, deinterlace=window)
         elif window is not None and stop < segment.stop:
-            rest = [
-                p // window.step for p in segment.frame_pts[stop - segment.start :: window.step]
-            ]
+            rest = [p // step for p in segment.frame_pts[stop - segment.start :: step]]
             after = (*rest, *window.after)[: window.reach]
             part = replace(part, deinterlace=replace(window, after=tuple(after)))
         for frame in decode_segment(info.uri, part, depth=depth, only=set(inside)):

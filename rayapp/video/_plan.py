@@ -39,6 +39,14 @@ class JobPlan:
     # How the frames are deinterlaced (None: not). At field rate, ``info`` is the source's at
     # field rate (``field_rate``): every count and timestamp the job keeps is of that.
     deinterlace: Deinterlace | None = None
+    # Frames planned per source frame (--interpolate; 1: none made): ``info`` is the source's
+    # ``multiplied_rate``, and frame ``interpolate * i`` is source frame i, the frames after
+    # it made between it and the next after the upscale. Every chunk starts at a source frame.
+    interpolate: int = 1
+
+    def is_new(self, frame: int) -> bool:
+        """Whether frame ``frame`` of the output is made between source frames."""
+        return frame % self.interpolate != 0
 
 
 def preflight(input_uri: str, output_uri: str) -> None:
@@ -62,6 +70,7 @@ def plan_job(
     ivtc: bool = False,
     scenes: bool = True,
     reach: int = 0,
+    interpolate: int = 1,
 ) -> JobPlan:
     """Probe the input and check the output (scheme, container, codec, frame size) before any
     work: ``output_size(info)`` is the output's (height, width). Chunks are cut at the
@@ -73,7 +82,10 @@ def plan_job(
     it is interlaced, or whose first frames ``idet`` finds so), on, off or double
     (``deinterlace_for``);
     ``ivtc``: telecined film, field matched back to its film frames first; an HDR source's
-    encoder must keep it (``check_hdr``)."""
+    encoder must keep it (``check_hdr``). ``interpolate``: frames planned per source frame
+    (``JobPlan.interpolate``), each chunk whole source frames (``chunk_frames`` counts the
+    frames planned) with the source frame after it inside its scene, which the frames made
+    after its last one lie towards."""
     storage.check_scheme(output_uri)
     info = source = probe(input_uri)
     output = plan_output(info, output_uri, settings.codec)
@@ -90,6 +102,11 @@ def plan_job(
     how = deinterlace_for(info.video, deinterlace, ivtc=ivtc)
     if how is None and deinterlace == "auto" and (found := detected_field_order(info)):
         how = Deinterlace(found)  # woven fields in a stream that does not say so
+    if interpolate > 1 and how is not None and (how.double or how.ivtc):
+        raise ConfigError(
+            "--interpolate makes frames between the source's; with --deinterlace double or "
+            "--ivtc the source's frames are not yet known: use one or the other"
+        )
     if how is not None and how.double:
         info = field_rate(info)
     elif how is not None and how.ivtc:
@@ -106,13 +123,19 @@ def plan_job(
     cut = cut_chunks(
         info.video.frame_count,
         (0, *cuts),
-        chunk_frames=chunk_frames,
+        chunk_frames=None if chunk_frames is None else max(1, chunk_frames // interpolate),
         scene_frames=scene_frames(_frame_rate(info), frame_bytes),
         lanes=lanes,
     )
-    chunks = with_reach(cut, reach)
+    if interpolate > 1:  # cut on the source's frames, then planned
+        info, cut = multiplied_rate(info, interpolate), cut.times(interpolate)
+        if chunk_frames is not None:
+            cut = replace(cut, why=f"--chunk-frames {chunk_frames}")
+        chunks = with_reach(cut, 0, interpolate)
+    else:
+        chunks = with_reach(cut, reach)
     reads = [(start - before, stop + after) for start, stop, before, after in chunks]
-    segments, members = job_segments(info, reads, segment_s, deinterlace=how)
+    segments, members = job_segments(info, reads, segment_s, deinterlace=how, every=interpolate)
     return JobPlan(
         info=info,
         output=output,
@@ -124,6 +147,7 @@ def plan_job(
         runs=tuple(Run(n, *c) for n, c in zip(members, chunks, strict=True)),
         cut=cut,
         deinterlace=how,
+        interpolate=interpolate,
     )
 
 

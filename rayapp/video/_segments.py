@@ -89,14 +89,22 @@ class Segment:
     # Sorted pts of this segment's frames: frame_pts[i] belongs to frame_index start + i.
     frame_pts: tuple[int, ...] = field(repr=False)
     deinterlace: Deinterlace | None = None  # None: the frames as decoded
+    # Frames planned per source frame of which the decode gives the first (--interpolate):
+    # source frame i is frame ``every * i``; the frames after it are made after the upscale.
+    every: int = 1
 
     @property
     def frame_count(self) -> int:
         return self.stop - self.start
 
+    @property
+    def step(self) -> int:
+        """Frames planned per source frame: ``every``, or a frame per field."""
+        return self.every * (self.deinterlace.step if self.deinterlace is not None else 1)
+
 
 def plan_segments(
-    info: MediaInfo, target_s: float, *, deinterlace: Deinterlace | None = None
+    info: MediaInfo, target_s: float, *, deinterlace: Deinterlace | None = None, every: int = 1
 ) -> tuple[Segment, ...]:
     """Split the video into segments of about ``target_s`` seconds, cut at keyframes.
 
@@ -104,6 +112,7 @@ def plan_segments(
     are never shorter than ``target_s`` except the last; a video with keyframes far apart
     gets long segments (there is nowhere else to cut). ``deinterlace``: how the frames are
     deinterlaced (each segment gets the frames around it the filters read), None: not.
+    ``every``: ``info`` plans that many frames per source frame (``Segment.every``).
     """
     if not target_s > 0:
         raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
@@ -119,8 +128,9 @@ def plan_segments(
         if (pts[cut] - pts[starts[-1]]) * time_base >= target_s:
             starts.append(cut)
     bounds = [*starts, video.frame_count]
+    how = (deinterlace, every)
     return tuple(
-        _segment(info, keys, n, start, stop, key_pts.get(start) if start > 0 else None, deinterlace)
+        _segment(info, keys, n, start, stop, key_pts.get(start) if start > 0 else None, *how)
         for n, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))
     )
 
@@ -133,9 +143,13 @@ def _segment(
     stop: int,
     seek_pts: int | None,
     deinterlace: Deinterlace | None,
+    every: int = 1,
 ) -> Segment:
     """Segment ``index``: frames ``[start, stop)``, decoded from ``seek_pts``, with the
     frames around it the deinterlacer reads (``keys``: the keyframes, sorted)."""
+    window = None
+    if deinterlace is not None:
+        window = _window(info, keys, start, stop, deinterlace, every * deinterlace.step)
     return Segment(
         index=index,
         start=start,
@@ -145,20 +159,27 @@ def _segment(
         time_base=info.video.time_base,
         bit_depth=info.video.bit_depth,
         frame_pts=info.video.frame_pts[start:stop],
-        deinterlace=None if deinterlace is None else _window(info, keys, start, stop, deinterlace),
+        deinterlace=window,
+        every=every,
     )
 
 
 def _window(
-    info: MediaInfo, keys: list[tuple[int, int]], start: int, stop: int, how: Deinterlace
+    info: MediaInfo,
+    keys: list[tuple[int, int]],
+    start: int,
+    stop: int,
+    how: Deinterlace,
+    step: int,
 ) -> Deinterlace:
     """``how`` with the source frames it reads on either side of ``[start, stop)``, and
     where to decode those before from (``keys``: the keyframes' (frame index, pts),
-    sorted). At field rate, a source frame is every second frame of ``info``, at twice its
+    sorted). ``info`` plans ``step`` frames per source frame (at field rate two, or with
+    ``Segment.every``): a source frame is every ``step``-th frame, at ``step`` times its
     pts."""
     if how.film is not None:
         return _film_window(how.film, start, stop, how)
-    video, step = info.video, how.step
+    video = info.video
     first = max(0, start - how.reach * step)
     before = [p // step for p in video.frame_pts[first:start:step]]
     seek = _seek_pts(keys, first) if before else None
@@ -198,19 +219,21 @@ def job_segments(
     target_s: float,
     *,
     deinterlace: Deinterlace | None = None,
+    every: int = 1,
 ) -> tuple[tuple[Segment, ...], list[int]]:
     """Group a job's chunks into segments (and say which segment decodes each): ``reads``
     are the frames each chunk needs decoded, ``[first, stop)``, in frame order. A chunk
     joins the segment before it when it seeks to the same keyframe, or when that segment
     is not yet ``target_s`` long; else it starts a segment of its own, which seeks to the
-    last keyframe at or before its first frame. At field rate a segment holds whole
-    source frames (both their fields)."""
+    last keyframe at or before its first frame. A segment holds whole source frames (at
+    field rate both their fields; with ``every``, as ``plan_segments``, all the frames
+    planned from each)."""
     if not target_s > 0:
         raise ConfigError(f"Expected segment length target_s > 0 seconds, but got {target_s!r}")
     video = info.video
     pts, time_base = video.frame_pts, video.time_base
     keys = sorted((k.frame_index, k.pts) for k in video.keyframes)
-    step = deinterlace.step if deinterlace is not None else 1
+    step = every * (deinterlace.step if deinterlace is not None else 1)
     groups: list[list[int]] = []  # [first, stop, keyframe index]
     members: list[int] = []
     for first, stop in reads:
@@ -223,8 +246,9 @@ def job_segments(
         else:
             groups.append([first, stop, key])
         members.append(len(groups) - 1)
+    how = (deinterlace, every)
     segments = tuple(
-        _segment(info, keys, n, first, stop, _seek_pts(keys, first) if first else None, deinterlace)
+        _segment(info, keys, n, first, stop, _seek_pts(keys, first) if first else None, *how)
         for n, (first, stop, _) in enumerate(groups)
     )
     return segments, members

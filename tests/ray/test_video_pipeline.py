@@ -55,12 +55,12 @@ def config(source: str, output: str, **kw: object) -> VideoJobConfig:
     bitstream was seen to differ between two runs on the same frames under heavy CPU load,
     so lossy outputs are not compared bit for bit.)"""
     kw.setdefault("crf", 0)
+    kw.setdefault("chunk_frames", 3)
     return VideoJobConfig(
         input=source,
         output=output,
         upscale=UpscaleConfig(outscale=2),
         segment_s=0.25,
-        chunk_frames=3,
         replicas=TWO_REPLICAS,
         **kw,
     )
@@ -200,14 +200,15 @@ def _job_cmd(source: str, out: str, work: str) -> list[str]:
     return [*job, *CUT, "--work", work, *replicas]
 
 
-def test_killed_driver_resumes_from_finished_chunks(
-    source: str, fault_free: str, ray_local: str, tmp_path: Path
+def _killed_and_resumed(
+    source: str, out: str, work: str, chunks: int, address: str, *extra: str
 ) -> None:
-    out = "s3://src-videos/resumed.mp4"
-    work = str(tmp_path / "work")
-    env = {**os.environ, "RAY_ADDRESS": ray_local}
+    """The job (``_job_cmd`` and ``extra``, on the Ray at ``address``) killed once 3 of its
+    ``chunks`` are finished, then run again: it reuses them, makes the rest, and leaves no
+    chunk behind."""
+    env = {**os.environ, "RAY_ADDRESS": address}
     first = subprocess.Popen(
-        _job_cmd(source, out, work),
+        [*_job_cmd(source, out, work), *extra],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -224,19 +225,46 @@ def test_killed_driver_resumes_from_finished_chunks(
         first.kill()
         first.wait()
     finished = _chunk_records(work)
-    assert 3 <= finished < 16, f"expected the driver to die mid-job, {finished} chunks done"
+    assert 3 <= finished < chunks, f"expected the driver to die mid-job, {finished} chunks done"
     assert not storage.exists(out)
     second = subprocess.run(
-        _job_cmd(source, out, work), cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [*_job_cmd(source, out, work), *extra],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert second.returncode == 0, second.stderr[-2000:]
     line = [ln for ln in second.stdout.splitlines() if ln.startswith("wrote ")][-1]
     reused = int(line.split(" chunks computed, ")[1].split(" reused")[0])
     computed = int(line.split(", ")[2].split(" chunks computed")[0])
-    assert reused >= finished and reused + computed == 16
+    assert reused >= finished and reused + computed == chunks
+    assert not Path(work).exists() or not any(Path(work).rglob("chunk-*"))
+
+
+def test_killed_driver_resumes_from_finished_chunks(
+    source: str, fault_free: str, ray_local: str, tmp_path: Path
+) -> None:
+    out = "s3://src-videos/resumed.mp4"
+    _killed_and_resumed(source, out, str(tmp_path / "work"), 16, ray_local)
     for a, b in zip(frames_of(out), frames_of(fault_free), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not Path(work).exists() or not any(Path(work).rglob("chunk-*"))
+
+
+def test_killed_driver_resumes_an_interpolated_job(
+    source: str, ray_local: str, tmp_path: Path
+) -> None:
+    """--interpolate 2 in chunks of 8 frames (4 source frames, 12 chunks): the rerun makes
+    the 96 frames of a job never killed."""
+    out, whole = "s3://src-videos/resumed-x2.mp4", "s3://src-videos/whole-x2.mp4"
+    work = str(tmp_path / "work")
+    twice = ["--interpolate", "2", "--chunk-frames", "8"]
+    _killed_and_resumed(source, out, work, 12, ray_local, *twice)
+    reference = run_video_job(config(source, whole, interpolate=2, chunk_frames=8))
+    assert (reference.frames, reference.report["integrity"]["ok"]) == (96, True)
+    for a, b in zip(frames_of(out), frames_of(whole), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_changed_config_never_reuses_stale_chunks(source: str, ray_local: str, tmp_path: Path):

@@ -128,6 +128,46 @@ def test_a_field_rate_segment_holds_whole_source_frames(tmp_path: Path) -> None:
     assert [(s.start, s.stop) for s in segments] == [(0, 10), (8, 24)]
 
 
+def test_an_interpolated_plan_decodes_each_source_frame_once_with_the_next(
+    gop12: str, tmp_path: Path
+) -> None:
+    """--interpolate 3, chunks of at most 30 frames planned (10 source frames): every chunk
+    starts at a source frame and reads the one after it; a run row holds its source frames
+    (the pattern shows their index) at their planned pts, and its chunk's whole timeline."""
+    from rayapp.video import EncodeSettings, multiplied_rate, plan_job
+
+    plan = plan_job(
+        gop12, str(tmp_path / "out.mkv"), EncodeSettings(), lambda info: (48, 64),
+        segment_s=0.5, chunk_frames=30, interpolate=3, scenes=False,
+    )  # fmt: skip
+    source = probe(gop12).video
+    assert plan.info == multiplied_rate(probe(gop12), 3) and plan.interpolate == 3
+    # 48 source frames in the fewest equal parts of at most 10: 9, 10, 9, 10 and 10.
+    assert [(r.start, r.stop, r.before, r.after) for r in plan.runs] == [
+        (0, 27, 0, 3), (27, 57, 0, 3), (57, 84, 0, 3), (84, 114, 0, 3), (114, 144, 0, 0),
+    ]  # fmt: skip
+    assert all(s.start % 3 == 0 and s.stop % 3 == 0 for s in plan.segments)
+    assert [plan.is_new(t) for t in range(4)] == [False, True, True, False]
+    rows = [
+        row
+        for _, segment_row in segment_rows(plan.segments, plan.runs)
+        for row in decode_runs(segment_row, uri=gop12, depth=8)
+    ]
+    assert [(r["first_frame_index"], r["before"], r["after"]) for r in rows] == [
+        (0, 0, 1), (27, 0, 1), (57, 0, 1), (84, 0, 1), (114, 0, 0),
+    ]  # fmt: skip
+    for row, run in zip(rows, plan.runs, strict=True):
+        first, stop = run.start // 3, run.stop // 3 + run.after // 3
+        assert [read_frame_index(image) for image in row["frames"]] == list(range(first, stop))
+        assert list(row["pts"]) == [3 * p for p in source.frame_pts[first:stop]]
+        assert list(row["timeline"]) == list(plan.info.video.frame_pts[run.start : run.stop])
+    with pytest.raises(ConfigError, match="--deinterlace double or --ivtc"):
+        plan_job(
+            gop12, str(tmp_path / "out.mkv"), EncodeSettings(), lambda info: (48, 64),
+            segment_s=0.5, chunk_frames=None, interpolate=2, deinterlace="double",
+        )  # fmt: skip
+
+
 def test_a_chunk_holds_ten_seconds_or_a_gibibyte_of_frames_at_most() -> None:
     from rayapp.video._chunks import scene_frames
 

@@ -75,13 +75,16 @@ def check_assembled(
     elapsed_s: float,
     failed_uri: str,
     deinterlace: Deinterlace | None = None,
+    every: int = 1,
+    scene_starts: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """The ``integrity`` of the output assembled at the local ``path``, checked before it
     is published at ``output_uri`` (``certify`` then certifies it). When it fails, nothing
     is published: ``FrameAccountingError`` carries the report (integrity and speed, no
     quality), also written at ``failed_uri`` (in the work prefix, which a failed job
-    keeps), and whatever ``output_uri`` held stays. ``deinterlace``: as ``certify``'s."""
-    checks = integrity(source, probe(path), deinterlace)
+    keeps), and whatever ``output_uri`` held stays. ``deinterlace``, ``every`` and
+    ``scene_starts``: as ``certify``'s."""
+    checks = integrity(source, probe(path), deinterlace, every, scene_starts)
     if checks["ok"]:
         return checks
     report = {
@@ -114,6 +117,7 @@ def certify(
     made_by: str | None = None,
     deinterlace: Deinterlace | None = None,
     scene_starts: Sequence[int] = (0,),
+    every: int = 1,
 ) -> dict[str, Any]:
     """The certificate of the job that made ``output_uri`` from ``source`` in ``chunks``,
     written beside the output: ``checks``, its integrity as ``check_assembled`` found it
@@ -125,18 +129,20 @@ def certify(
     (``_resume.output_fingerprint``): a rerun of an archive skips a video whose
     certificate is ok and names the same. ``deinterlace``: how the job deinterlaced the
     source (None: it did not); at field rate, ``source`` is at field rate too.
-    ``scene_starts``: the first frame of each scene (no pair crosses a cut)."""
+    ``scene_starts``: the first frame of each scene (no pair crosses a cut). ``every``:
+    frames per source frame (``--interpolate``; ``source`` at that rate, ``multiplied_rate``):
+    only source frames are measured (``sampled_frames``)."""
     starts = [c.chunk.first_frame_index for c in chunks]
     measured = None
     if samples:
         count = source.video.frame_count
-        pairs, frames = sampled_frames(count, starts, scene_starts, samples)
+        pairs, frames = sampled_frames(count, starts, scene_starts, samples, every)
         kept = [c.quality for c in chunks]
-        measured = sampled_report(pairs, frames, starts, scene_starts, kept)
+        measured = sampled_report(pairs, frames, starts, scene_starts, kept, every)
         if measured is None:
             output = probe(output_uri)
             measured = measure(
-                quality, source, output, starts, samples, deinterlace, tuple(scene_starts)
+                quality, source, output, starts, samples, deinterlace, tuple(scene_starts), every
             )
     report = {
         "input": source.uri,
@@ -170,6 +176,8 @@ def summary(report: dict[str, Any]) -> str:
     checks = report["integrity"]
     line = f"certificate: integrity {'ok' if checks['ok'] else 'FAILED'} "
     line += f"({checks['frames']['output']} frames"
+    if made := checks.get("interpolated"):
+        line += f", {made['new_frames']} made between"
     line += f", {len(checks['audio']['streams'])} audio, {len(checks['subtitles']['streams'])}"
     line += " subtitle stream(s))"
     measured = report["quality"]
@@ -205,11 +213,17 @@ def _temporal_line(temporal: dict[str, Any]) -> str:
 
 
 def integrity(
-    source: MediaInfo, output: MediaInfo, deinterlace: Deinterlace | None = None
+    source: MediaInfo,
+    output: MediaInfo,
+    deinterlace: Deinterlace | None = None,
+    every: int = 1,
+    scene_starts: Sequence[int] = (0,),
 ) -> dict[str, Any]:
     """What the output must keep of the source, checked from packets (module docstring);
     ``deinterlace``: how the job deinterlaced, the output then progressive (at field rate,
-    ``source`` at field rate: twice the frames)."""
+    ``source`` at field rate: twice the frames). ``every``: frames per source frame
+    (``--interpolate``; ``source`` at that rate): which frames are made, and where they
+    repeat a scene's last frame (``scene_starts``) instead."""
     src, out = source.video, output.video
     # In the output's time base (Matroska counts in milliseconds): what it can hold exactly.
     src_pts = [round(p * src.time_base / out.time_base) for p in src.frame_pts]
@@ -240,6 +254,8 @@ def integrity(
             "ok": src.hdr.same_as(out.hdr) if src.hdr else out.hdr is None,
         },
     }
+    if every > 1:
+        checks["interpolated"] = _interpolated(src.frame_count, every, scene_starts)
     checks["frames"]["ok"] = src.frame_count == out.frame_count
     checks["pts"]["ok"] = mismatch is None
     checks["duration_s"]["ok"] = abs(out.duration_s - src.duration_s) <= frame_s + 1e-9
@@ -247,6 +263,21 @@ def integrity(
         checks[name]["ok"] = checks[name]["source"] == checks[name]["output"]
     ok = all(c["ok"] for c in checks.values())
     return {"ok": ok, **checks}
+
+
+def _interpolated(count: int, every: int, scene_starts: Sequence[int]) -> dict[str, Any]:
+    """What ``--interpolate`` planned of ``count`` frames: ``every`` per source frame, the
+    first of each the source frame, the rest made between it and the next; those after a
+    scene's last frame repeat it (no next frame in its scene)."""
+    ends = sorted({*scene_starts, count} - {0})
+    return {
+        "frames_per_source_frame": every,
+        "source_frames": count // every,
+        "new_frames": count - count // every,
+        "new": f"every frame whose number is not a multiple of {every}",
+        "repeating_scene_ends": [end - k for end in ends for k in range(every - 1, 0, -1)],
+        "ok": count % every == 0,
+    }
 
 
 def _field_order(source: str, output: str, deinterlace: Deinterlace | None) -> dict[str, Any]:
@@ -289,16 +320,18 @@ def quality(
     samples: int,
     deinterlace: Deinterlace | None = None,
     scene_starts: Sequence[int] = (0,),
+    every: int = 1,
 ) -> dict[str, Any]:
     """Consistency and temporal quality on sampled frames of the finished output (module
-    docstring), decoded from it: what the chunks' own measures add up to. Needs torch."""
+    docstring), decoded from it: what the chunks' own measures add up to. Needs torch.
+    ``every``: as ``certify``'s."""
     count = source.video.frame_count
-    pairs, frames = sampled_frames(count, chunk_starts, scene_starts, samples)
+    pairs, frames = sampled_frames(count, chunk_starts, scene_starts, samples, every)
     depth = 16 if source.video.bit_depth > 8 else 8
-    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace)
+    src = decode_frames_at(source, frames, depth=depth, deinterlace=deinterlace, every=every)
     out = decode_frames_at(output, frames, depth=depth)
     measured = measure_frames(out, src)
-    errors = {t: pair_error(out[t], out[t + 1], src[t], src[t + 1]) for t in pairs}
+    errors = {t: pair_error(out[t], out[t + every], src[t], src[t + every]) for t in pairs}
     return quality_report(
         list(frames),
         chunk_starts,
@@ -306,4 +339,5 @@ def quality(
         [measured[t][0] for t in frames],
         [measured[t][1] for t in frames],
         errors,
+        every,
     )

@@ -45,13 +45,27 @@ OUTLIER_FLOOR_DB = 20.0
 
 
 def sampled_frames(
-    frame_count: int, chunk_starts: Sequence[int], scene_starts: Sequence[int], samples: int
+    frame_count: int,
+    chunk_starts: Sequence[int],
+    scene_starts: Sequence[int],
+    samples: int,
+    step: int = 1,
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(pairs, frames): the first frames of the pairs (t, t + 1) to measure, and every frame
     to measure, at most ``samples`` frames in all (one frame: no pair, frame 0 alone).
     Half the pairs are the seams inside scenes (spread over them when there are more), the
     rest spread over the clip; no pair crosses a scene cut. A clip of ``samples`` frames or
-    fewer has every pair that crosses no cut."""
+    fewer has every pair that crosses no cut. ``step``: frames made per source frame
+    (``--interpolate``): only source frames are measured, a pair is (t, t + step), and
+    every frame number given and returned is a multiple of ``step``."""
+    if step > 1:
+        pairs, frames = sampled_frames(
+            frame_count // step,
+            [s // step for s in chunk_starts],
+            [s // step for s in scene_starts],
+            samples,
+        )
+        return tuple(step * t for t in pairs), tuple(step * t for t in frames)
     cuts = set(scene_starts) - {0}
     allowed = [t for t in range(frame_count - 1) if t + 1 not in cuts]
     if frame_count <= samples:
@@ -112,12 +126,15 @@ def chunk_quality(
     frames: Sequence[int],
     depth: int,
     threads: int | None = None,
+    *,
+    step: int = 1,
 ) -> dict[str, Any] | None:
     """The measures of the sampled ``frames`` that ``chunk`` holds (None: it holds none),
     against ``source`` (its run's source frames, NHWC), as the chunk's record keeps them:
     ``{frames: {t: [psnr or None for inf, ssim]}, pairs: {t: [error, bicubic]}, edges:
     {t: uri}}``; a frame at a seam pair's end is written (output and source) at ``edges[t]``.
-    ``threads``: torch's CPU threads for the measures (``measure_frames``)."""
+    ``threads``: torch's CPU threads for the measures (``measure_frames``). ``step``: as
+    ``sampled_frames``' (chunk frame ``step * i`` was made from ``source[i]``)."""
     first, stop = chunk.first_frame_index, chunk.stop
     mine = [t for t in frames if first <= t < stop]
     if not mine:
@@ -125,17 +142,19 @@ def chunk_quality(
     pts = probe(chunk.uri).video.frame_pts
     decoded = decode_encoded_frames(chunk.uri, pts, [t - first for t in mine], depth=depth)
     out = {t: decoded[t - first] for t in mine}
-    src = {t: source[t - first] for t in mine}
+    src = {t: source[(t - first) // step] for t in mine}
     measured = measure_frames(out, src, threads)
     edges = {}
     for t in mine:
-        if (t + 1 == stop and t in pairs) or (t == first and t - 1 in pairs):
+        if (t + step == stop and t in pairs) or (t == first and t - step in pairs):
             edges[str(t)] = uri = f"{chunk.uri}.edge-{t}"
             _write_edge(uri, out[t], src[t])
-    inside = [t for t in pairs if first <= t and t + 1 < stop]
+    inside = [t for t in pairs if first <= t and t + step < stop]
     return {
         "frames": {str(t): [_num(p), s] for t, (p, s) in measured.items()},
-        "pairs": {str(t): list(pair_error(out[t], out[t + 1], src[t], src[t + 1])) for t in inside},
+        "pairs": {
+            str(t): list(pair_error(out[t], out[t + step], src[t], src[t + step])) for t in inside
+        },
         "edges": edges,
     }
 
@@ -146,9 +165,11 @@ def report(
     chunk_starts: Sequence[int],
     scene_starts: Sequence[int],
     measured: Sequence[dict[str, Any] | None],
+    step: int = 1,
 ) -> dict[str, Any] | None:
     """The certificate's ``quality`` from the chunks' measures (in any order); None when a
-    sampled frame or pair has no measure (chunks from a run that sampled other frames)."""
+    sampled frame or pair has no measure (chunks from a run that sampled other frames).
+    ``step``: as ``sampled_frames``'."""
     per_frame: dict[int, list[float | None]] = {}
     per_pair: dict[int, tuple[float, float]] = {}
     edges: dict[int, str] = {}
@@ -163,14 +184,14 @@ def report(
     for t in pairs:
         if t in per_pair:
             continue
-        if t not in edges or t + 1 not in edges:
+        if t not in edges or t + step not in edges:
             return None
-        (out_a, src_a), (out_b, src_b) = _read_edge(edges[t]), _read_edge(edges[t + 1])
+        (out_a, src_a), (out_b, src_b) = _read_edge(edges[t]), _read_edge(edges[t + step])
         per_pair[t] = pair_error(out_a, out_b, src_a, src_b)
     psnr = [math.inf if per_frame[t][0] is None else per_frame[t][0] for t in frames]
     ssim = [per_frame[t][1] for t in frames]
     errors = {t: per_pair[t] for t in pairs}
-    return quality_report(list(frames), chunk_starts, scene_starts, psnr, ssim, errors)
+    return quality_report(list(frames), chunk_starts, scene_starts, psnr, ssim, errors, step)
 
 
 def quality_report(
@@ -180,23 +201,35 @@ def quality_report(
     psnr: Sequence[float],
     ssim: Sequence[float],
     errors: dict[int, tuple[float, float]],
+    step: int = 1,
 ) -> dict[str, Any]:
     """The certificate's ``quality``: consistency per sampled frame; the temporal quality
     of each sampled pair (``errors``: the first frame -> (warping error, bicubic's)),
-    inside chunks and across seams."""
-    return {
+    inside chunks and across seams. ``step``: as ``sampled_frames``' (a pair's frames
+    ``step`` apart, the frames between made by the job and not measured)."""
+    report = {
         "sampled_frames": frames,
         "consistency": _consistency(frames, psnr, ssim),
-        "temporal": _temporal(chunk_starts, scene_starts, errors),
+        "temporal": _temporal(chunk_starts, scene_starts, errors, step),
     }
+    if step > 1:
+        report["made_frames"] = (
+            f"not measured: frames made between source frames have no source frame to be "
+            f"held against; the measured are source frames (every {step}th), a pair "
+            f"{step} apart"
+        )
+    return report
 
 
 def _temporal(
-    chunk_starts: Sequence[int], scene_starts: Sequence[int], errors: dict[int, tuple[float, float]]
+    chunk_starts: Sequence[int],
+    scene_starts: Sequence[int],
+    errors: dict[int, tuple[float, float]],
+    step: int = 1,
 ) -> dict[str, Any]:
     cuts = set(scene_starts) - {0}
     seams_inside = sorted(set(chunk_starts) - cuts - {0})
-    at_seam = {s - 1 for s in seams_inside}
+    at_seam = {s - step for s in seams_inside}
     per_pair = [
         {"frame": t, "warping_error": e, "bicubic": b, "seam": t in at_seam}
         for t, (e, b) in sorted(errors.items())
@@ -212,7 +245,9 @@ def _temporal(
             "inside_scenes": len(seams_inside),
             "at_scene_cuts": len(set(chunk_starts) & cuts),
             **_summary(seams),
-            "worst": None if worst is None else {**worst, "first_frame_index": worst["frame"] + 1},
+            "worst": None
+            if worst is None
+            else {**worst, "first_frame_index": worst["frame"] + step},
         },
         "per_pair": per_pair,
     }

@@ -28,8 +28,9 @@ def plan_video_job(
 ) -> JobPlan:
     """Probe the input and cut it into segments and chunks as the job will (at its scene
     cuts; for ``lanes`` chunks at once, ``_sizing.job_lanes``; None: one per replica; each
-    chunk with the frames around it that ``--deflicker`` reads), with every check that
-    needs no decode of the frames themselves (``rayapp.video.plan_job``)."""
+    chunk with the frames around it that ``--deflicker`` reads, or the source frame after
+    it that ``--interpolate`` reads), with every check that needs no decode of the frames
+    themselves (``rayapp.video.plan_job``)."""
     return plan_job(
         config.input,
         config.output,
@@ -42,6 +43,7 @@ def plan_video_job(
         ivtc=config.ivtc,
         scenes=config.scene_cuts,
         reach=DEFLICKER_REACH if config.deflicker else 0,
+        interpolate=config.interpolate,
     )
 
 

@@ -52,17 +52,18 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
     count = len(wanted)
     reading: list[tuple[Run, list[DecodedFrame]]] = []
     emitted = 0
+    every = segment.every  # decoded: every such frame planned, the first of each source frame
     for frame in decode_segment(uri, segment, depth=depth):
         while wanted and wanted[0].reads[0] <= frame.frame_index:
             reading.append((wanted.popleft(), []))
         for run, frames in reading:
             if run.reads[0] <= frame.frame_index:
                 frames.append(frame)
-        while reading and reading[0][0].reads[1] == frame.frame_index + 1:
+        while reading and reading[0][0].reads[1] == frame.frame_index + every:
             run, frames = reading.pop(0)
-            if len(frames) != run.reads[1] - run.reads[0]:
+            if len(frames) != (run.reads[1] - run.reads[0]) // every:
                 break  # reported below: a run whose first frames never came
-            yield _run_row(run, frames)
+            yield _run_row(run, frames, segment)
             emitted += 1
     if emitted != count:
         raise VideoError(
@@ -71,15 +72,23 @@ def decode_runs(row: dict[str, Any], *, uri: str, depth: int) -> Iterator[dict[s
         )
 
 
-def _run_row(run: Run, frames: list[DecodedFrame]) -> dict[str, Any]:
-    return {
+def _run_row(run: Run, frames: list[DecodedFrame], segment: Segment) -> dict[str, Any]:
+    """A run's row; with ``Segment.every`` (frames made between the source's), ``frames``
+    are its source frames (``before`` and ``after`` count those) and ``timeline`` holds the
+    pts of every frame of its chunk."""
+    every = segment.every
+    row = {
         "frames": np.stack([f.image for f in frames]),
         "pts": np.asarray([f.pts for f in frames], np.int64),
         "captions": packed_captions([f.captions for f in frames]),
         "first_frame_index": run.start,
-        "before": run.before,
-        "after": run.after,
+        "before": run.before // every,
+        "after": run.after // every,
     }
+    if every > 1:
+        at = run.start - segment.start
+        row["timeline"] = np.asarray(segment.frame_pts[at : at + run.frame_count], np.int64)
+    return row
 
 
 _CAPTION_ROW = 1 + 31 * 3

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rayapp.errors import VideoError
 from rayapp.pipeline.certificate import chunk_quality
 from rayapp.pipeline.stages._decode import unpacked_captions
-from rayapp.pipeline.stages._upscale import ForwardCost, upscaled_run
+from rayapp.pipeline.stages._upscale import ForwardCost, interpolated_run, upscaled_run
 from rayapp.pipeline.stages._upscaler import FrameUpscaler, device_planes, device_type
 from rayapp.pipeline.work import EncodeJob, record_chunk
 from rayapp.video import (
@@ -20,6 +20,9 @@ from rayapp.video import (
     ChunkEncoder,
     chunk_uri,
 )
+
+if TYPE_CHECKING:
+    from rayapp.interpolate import Interpolator
 
 __all__ = ["EncodedRun", "encode_frames", "encode_run", "keep_chunk"]
 
@@ -60,11 +63,13 @@ def keep_chunk(
     threads: int | None = None,
 ) -> dict[str, Any] | None:
     """Once ``chunk`` is written: its sampled quality, measured against its run's
-    ``source`` frames (``_sampled.chunk_quality``, on ``threads`` torch threads), kept in
-    its record under the work prefix with its skipped repeats (what a rerun reuses);
-    returns the quality."""
+    ``source`` frames (``_sampled.chunk_quality``, on ``threads`` torch threads; with
+    ``--interpolate``, the chunk's frames made from them), kept in its record under the
+    work prefix with its skipped repeats (what a rerun reuses); returns the quality."""
     depth = 16 if source.dtype == np.uint16 else 8
-    quality = chunk_quality(chunk, source, job.sampled_pairs, job.sampled, depth, threads)
+    quality = chunk_quality(
+        chunk, source, job.sampled_pairs, job.sampled, depth, threads, step=job.interpolate
+    )
     record_chunk(job.work, chunk, frames_skipped, quality)
     return quality
 
@@ -88,19 +93,37 @@ def encode_run(
     *,
     before: int = 0,
     after: int = 0,
+    timeline: np.ndarray | None = None,
+    interpolator: Interpolator | None = None,
 ) -> EncodedRun:
     """Upscale a run's chunk frames and encode them as they come into one chunk
     (``upscaled_run``, ``encode_frames``): the one upscale-and-encode of a replica, on every
     runner where the model and its encoders share a process. ``frames``, ``pts`` and
-    ``captions`` hold the ``before`` and ``after`` frames around the chunk's."""
+    ``captions`` hold the ``before`` and ``after`` frames around the chunk's. With
+    ``--interpolate`` (``job.interpolate`` > 1): the frames ``interpolator`` makes between
+    them too (``interpolated_run``), at the pts of ``timeline`` (every frame of the chunk),
+    a source frame's captions with the first frame made from it."""
     cost = ForwardCost()
     device = device_type(upscaler)
-    planes = device_planes(upscaler, job, frames.dtype)
     core = slice(before, len(frames) - after)
-    images = upscaled_run(
-        upscaler, job, frames, first_frame_index, cost, planes, before=before, after=after
-    )
-    pts, captions = pts[core], None if captions is None else captions[core]
+    captions = None if captions is None else captions[core]
+    if job.interpolate > 1:
+        if timeline is None or interpolator is None:
+            raise ValueError("--interpolate: a run needs its timeline and an interpolator")
+        images = interpolated_run(
+            upscaler, job, frames, first_frame_index, cost, interpolator, after=after
+        )
+        pts = timeline
+        if captions is not None:  # the new frames carry none
+            spread = np.zeros((len(timeline), captions.shape[1]), captions.dtype)
+            spread[:: job.interpolate] = captions
+            captions = spread
+    else:
+        planes = device_planes(upscaler, job, frames.dtype)
+        images = upscaled_run(
+            upscaler, job, frames, first_frame_index, cost, planes, before=before, after=after
+        )
+        pts = pts[core]
     chunk = encode_frames(job, images, pts, first_frame_index, device, threads, captions)
     encoder = job.settings.for_device(device).spec.name
     return EncodedRun(chunk, cost.model_s, cost.frames_skipped, encoder)

@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rayapp.config import UpscaleConfig
 from rayapp.errors import ChunkFailedError, RayappError
@@ -19,6 +19,9 @@ from rayapp.pipeline.work import EncodeJob
 from rayapp.video import (
     EncodeSettings,
 )
+
+if TYPE_CHECKING:
+    from rayapp.interpolate import Interpolator
 
 __all__ = ["UpscaleEncode"]
 
@@ -63,7 +66,18 @@ class UpscaleEncode:
         self._metrics = ReplicaMetrics(upscaler.name) if metrics else NoMetrics()
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._interpolators: dict[str, Interpolator] = {}
         self._ready_at = time.time()
+
+    def _interpolator(self, spec: str) -> Interpolator:
+        """The interpolator ``spec`` names, loaded once, on this replica's device."""
+        with self._lock:
+            if spec not in self._interpolators:
+                from rayapp.pipeline.stages._interpolator import load_interpolator
+
+                device = str(self._upscaler.device)
+                self._interpolators[spec] = load_interpolator(spec, device)
+            return self._interpolators[spec]
 
     @property
     def model_on_gpu(self) -> bool:
@@ -88,6 +102,7 @@ class UpscaleEncode:
         """One run row of ``decode_runs`` -> one chunk of ``job`` (a row of its timings)."""
         frames, pts = run["frames"], run["pts"]
         first = int(run["first_frame_index"])
+        between = self._interpolator(job.interpolator) if job.interpolate > 1 else None
         before, after = int(run.get("before", 0)), int(run.get("after", 0))
         started = time.time()
         with self._lock:
@@ -105,9 +120,11 @@ class UpscaleEncode:
                     captions=run.get("captions"),
                     before=before,
                     after=after,
+                    timeline=run.get("timeline"),
+                    interpolator=between,
                 )
         except RayappError as e:
-            last = first + len(frames) - before - after - 1
+            last = first + job.interpolate * (len(frames) - before - after) - 1
             raise ChunkFailedError(f"Frames {first}-{last} failed: {e}") from e
         finally:
             with self._lock:

@@ -1,12 +1,13 @@
 """A run's frames through the model: in micro-batches, a repeat taking the result of the frame
-it repeats, and with ``--deflicker`` blended with their neighbours (``upscaled_run``)."""
+it repeats, with ``--deflicker`` blended with their neighbours (``upscaled_run``), with
+``--interpolate`` and the frames made between them (``interpolated_run``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -18,7 +19,16 @@ from rayapp.video import (
     Yuv420,
 )
 
-__all__ = ["ForwardCost", "upscaled_frames", "upscaled_run", "upscaled_tensors"]
+if TYPE_CHECKING:
+    from rayapp.interpolate import Interpolator
+
+__all__ = [
+    "ForwardCost",
+    "interpolated_run",
+    "upscaled_frames",
+    "upscaled_run",
+    "upscaled_tensors",
+]
 
 
 T = TypeVar("T")
@@ -186,3 +196,38 @@ def upscaled_run(
         return _deflickered(tensors, frames, job, planes, (before, after))
     core = frames[before : len(frames) - after]
     return upscaled_frames(upscaler, job, core, first_frame_index, cost, planes)
+
+
+def interpolated_run(
+    upscaler: FrameUpscaler,
+    job: EncodeJob,
+    frames: np.ndarray,
+    first_frame_index: int,
+    cost: ForwardCost,
+    interpolator: Interpolator,
+    *,
+    after: int = 0,
+) -> Iterator[np.ndarray]:
+    """A run's chunk frames with ``--interpolate`` (``job.interpolate`` = n), one by one:
+    each source frame of ``frames[: len(frames) - after]`` upscaled, then the n - 1 frames
+    at 1/n, 2/n, ... of the way to the next upscaled one (``interpolator``, reading the
+    motion of the source frames), as RGB of ``frames``' type. ``after``: 1 when ``frames``
+    ends with the source frame after the chunk (upscaled, not yielded), 0 when the chunk's
+    last frame is its scene's or the video's: its new frames then repeat it, as they do
+    between a frame and the one that repeats it: a cut falls on the next frame's pts, so
+    until then the picture is the scene before it, and a held frame gains no motion."""
+    n = job.interpolate
+    times = [k / n for k in range(1, n)]
+    repeats = network_sources(frames, job.dedup_threshold or 0.0)  # off: exact repeats
+    upscaled = upscaled_frames(upscaler, job, frames, first_frame_index, cost)
+    previous = next(upscaled, None)
+    for i in range(1, len(frames)):
+        current = next(upscaled)
+        yield previous
+        if repeats[i] == repeats[i - 1]:
+            yield from [previous] * len(times)
+        else:
+            yield from interpolator.between(previous, current, times, (frames[i - 1], frames[i]))
+        previous = current
+    if previous is not None and not after:
+        yield from [previous] * n

@@ -109,6 +109,10 @@ def run_video_job(
     started = Started.now()
     upscaler = job_upscaler(config, upscaler)
     preflight(config.input, config.output)  # the cheap checks, before any cluster starts
+    if config.interpolate > 1:
+        from rayapp.pipeline.stages import check_interpolator  # OpenCV: when it interpolates
+
+        check_interpolator(config.interpolator)
     with contextlib.closing(open_runner(runner, config, upscaler)) as opened:
         if runner != "local":  # the job's gauges, on the cluster's metrics endpoint
             progress = [*progress, JobMetrics(config.output)]
@@ -159,6 +163,7 @@ def video_on(
         [r.start for r in plan.runs],
         plan.cut.scenes,
         config.report_frames,
+        plan.interpolate,
     )
     job = EncodeJob.of(
         plan.info.video,
@@ -170,6 +175,8 @@ def video_on(
         sampled_pairs=pairs if config.report_frames else (),
         sampled=sampled if config.report_frames else (),
         deflicker=config.deflicker_strength if config.deflicker else None,
+        interpolate=plan.interpolate,
+        interpolator=config.interpolator,
     )
     preview = Preview(plan, config.output) if config.preview else None
     try:
@@ -185,6 +192,8 @@ def video_on(
                 elapsed_s=time.monotonic() - started.monotonic,
                 failed_uri=storage.join(work, FAILED_REPORT),
                 deinterlace=plan.deinterlace,
+                every=plan.interpolate,
+                scene_starts=plan.cut.scenes,
             )
 
         assembled = assemble(
@@ -207,6 +216,7 @@ def video_on(
             made_by=output_fingerprint(config, identity),
             deinterlace=plan.deinterlace,
             scene_starts=plan.cut.scenes,
+            every=plan.interpolate,
         )
         if preview is not None:
             preview.close()

@@ -33,6 +33,10 @@ class EncodeJob:
     sampled: tuple[int, ...] = ()
     # --deflicker's strength (None: off): each chunk's run brings the frames around it.
     deflicker: float | None = None
+    # --interpolate: frames per source frame (1: none made), made by --interpolator (flow,
+    # or a RIFE checkpoint's path) after the upscale; each run brings the source frame after it.
+    interpolate: int = 1
+    interpolator: str = "flow"
 
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:

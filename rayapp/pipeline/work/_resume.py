@@ -50,6 +50,11 @@ def _what_decides(config: VideoJobConfig, model: str) -> dict[str, Any]:
         **({"ivtc": True} if config.ivtc else {}),
         **({"scene_cuts": False} if not config.scene_cuts else {}),
         **({"deflicker": config.deflicker_strength} if config.deflicker else {}),
+        **(
+            {"interpolate": [config.interpolate, config.interpolator]}
+            if config.interpolate > 1
+            else {}
+        ),
     }
 
 
