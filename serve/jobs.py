@@ -60,7 +60,8 @@ _EXCLUDES = [".venv", ".git", "**/__pycache__", "*.egg-info", ".pytest_cache", "
 
 
 # What a client may choose; the rest of a job (replicas, retries, work prefix, device,
-# weights) is the operator's. The fields, their types and limits are VideoJobConfig's own.
+# weights, the interpolator) is the operator's. The fields, their types and limits are
+# VideoJobConfig's own.
 CLIENT_FIELDS = (
     "input",
     "output",
@@ -77,6 +78,7 @@ CLIENT_FIELDS = (
     "ivtc",
     "deflicker",
     "deflicker_strength",
+    "interpolate",
     "preview",
 )
 
@@ -181,10 +183,12 @@ def check_uri(uri: str, allowed: list[str], what: str) -> str:
 
 def job_config(req: BaseModel, model: str, config: ServeJobsConfig) -> VideoJobConfig:
     """The request as the job's config: the client's fields, the served ``model``, the
-    operator's replicas. A value the job would refuse is a 422 now, not a failed job."""
+    operator's replicas and interpolator. A value the job would refuse is a 422 now, not a
+    failed job."""
     values = {
         **req.model_dump(exclude=set(PLAN_FIELDS)),
         "model": model,
+        "interpolator": config.interpolator,
         **config.replicas.model_dump(),
     }
     return config_from_flat(VideoJobConfig, values)

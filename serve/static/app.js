@@ -144,6 +144,8 @@ async function submitJob(event) {
   const body = { input: $("job-input").value.trim(), output: $("job-output").value.trim() };
   if ($("job-outscale").value) body.outscale = Number($("job-outscale").value);
   if ($("job-deflicker").checked) body.deflicker = true;
+  const interpolate = Number($("job-interpolate").value);
+  if (interpolate > 1) body.interpolate = interpolate;
   if ($("job-preview").checked) body.preview = true;
   const resp = await fetch("/v1/jobs", {
     method: "POST",

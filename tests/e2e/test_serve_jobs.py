@@ -90,6 +90,11 @@ def test_hostile_job_requests(service: ServeCluster, bucket: str) -> None:
         ({"input": ok_in, "output": ok_out, "model": "/tmp/evil.pth"}, 404, "unknown_model"),
         ({"input": ok_in, "output": ok_out, "outscale": 0}, 422, "invalid_parameter"),
         ({"input": ok_in, "output": ok_out, "codec": "rm -rf"}, 422, "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "interpolate": 5}, 422, "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "interpolate": 2, "deflicker": True}, 422,
+         "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "interpolator": "/tmp/evil.pkl"}, 422,
+         "invalid_parameter"),
         ({"input": ok_in}, 422, "invalid_parameter"),
     ]  # fmt: skip
     for body, status, code in cases:
@@ -394,6 +399,25 @@ def test_web_page_plays_the_preview_and_a_stopped_job_resumes(
     r = requests.delete(f"{service.url}/v1/jobs/{job_id}", timeout=60)  # the stopped one
     assert r.status_code == 200 and r.json() == {"job_id": job_id, "forgotten": True}, r.text
     assert requests.get(f"{service.url}/v1/jobs/{job_id}", timeout=30).status_code == 404
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")
+def test_web_page_asks_for_the_frame_rate_chosen(service: ServeCluster, bucket: str) -> None:
+    """The form's frame rate x3 goes in the job's request as interpolate 3 (none as the
+    source); the service refuses this one (its output lies outside the allowed prefixes)
+    and the page says why."""
+    with chromium_page(f"{service.url}/", height=700) as page:
+        page.fill("#job-input", f"{bucket}/videos/in.mp4")
+        page.fill("#job-output", "file:///tmp/out.mp4")
+        bodies = []
+        for rate in ("3", "1"):
+            page.select_option("#job-interpolate", rate)
+            with page.expect_response("**/v1/jobs") as answer:
+                page.click("#job-form button[type=submit]")
+            assert answer.value.status == 422
+            bodies.append(answer.value.request.post_data_json)
+        assert [b.get("interpolate") for b in bodies] == [3, None]
+        assert "must be a URI under one of" in page.text_content("#job-status")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh)")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from rayapp.config import ServeConfig, VideoJobConfig
+from rayapp.config import ServeConfig, ServeJobsConfig, VideoJobConfig
 from rayapp.errors import ConfigError, UnknownModelError
 from rayapp.pipeline.progress import ProgressTracker
 from serve.app import build_app
@@ -112,7 +112,7 @@ def test_entrypoint_quotes_every_argument() -> None:
     assert parse_args(shlex.split(cmd)[3:]) == (config, None, None, Archive())
 
 
-def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
+def test_job_config_is_the_clients_fields_and_the_operators_replicas_and_interpolator() -> None:
     jobs = ServeConfig().jobs
     req = JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/b.mkv", outscale=2, crf=20)
     config = job_config(req, "realesrgan-x4plus-anime", jobs)
@@ -142,6 +142,26 @@ def test_job_config_is_the_clients_fields_and_the_operators_replicas() -> None:
     assert (config.deflicker, config.deflicker_strength, config.scene_cuts) == (True, 0.5, False)
     with pytest.raises(ValidationError, match="deflicker_strength"):
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/d.mp4", deflicker_strength=0)
+    twice = JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/i.mp4", interpolate=2)
+    rife = ServeJobsConfig(interpolator="s3://m/rife/flownet.pkl")
+    assert (
+        job_config(twice, "m", jobs).interpolate,
+        job_config(twice, "m", jobs).interpolator,
+    ) == (
+        2,
+        "flow",
+    )
+    assert job_config(twice, "m", rife).interpolator == "s3://m/rife/flownet.pkl"
+    with pytest.raises(ValidationError, match="interpolate"):
+        JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/i.mp4", interpolate=5)
+    with pytest.raises(ValidationError, match="interpolator"):
+        JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/i.mp4", interpolator="/etc/passwd")
+    with pytest.raises(ConfigError, match="--interpolate does not go with --deflicker"):
+        job_config(
+            JobRequest(input="s3://a/b.mp4", output="s3://a/c.mp4", interpolate=2, deflicker=True),
+            "m",
+            jobs,
+        )
     with pytest.raises(ValidationError, match="downscale"):
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/s.mp4", downscale=1)
     with pytest.raises(ConfigError, match="crf in 0..51 for libx264"):
