@@ -120,6 +120,11 @@ def test_estimate_arithmetic() -> None:
     # one chunk of 400 frames cannot be split between replicas
     got = estimate_s(frames=400, chunks=1, longest_chunk=400, replicas=4, cpus=8, gpus=0, **common)
     assert got == pytest.approx(5 + 400 * 0.07)
+    # --interpolate 2: half the 400 frames decoded and upscaled. A replica: 0.025 + 0.02 s
+    # a frame; the CPUs: 0.005 + 0.02 + 0.025 * 2 = 0.075 CPU-s, 2 CPUs bind it.
+    got = estimate_s(frames=400, chunks=40, longest_chunk=10, replicas=4, cpus=2, gpus=0,
+                     every=2, **common)  # fmt: skip
+    assert got == pytest.approx(5 + 400 * 0.075 / 2)
     gpu = Calibration("cuda", 0.01, 0.002, 0.001, "stored for H100")
     got = estimate_s(frames=1000, chunks=100, longest_chunk=10, calibration=gpu,
                      duplicate_share=0.0, replicas=8, cpus=16, gpus=0.5, threads=1,

@@ -215,6 +215,7 @@ def estimate_s(
     threads: int,
     encoders: int = 1,
     startup_s: float = STARTUP_S,
+    every: int = 1,
 ) -> float:
     """Seconds the job takes at ``replicas`` replicas on ``cpus``/``gpus``.
 
@@ -225,12 +226,15 @@ def estimate_s(
     CPU seconds, plus the network's ``threads`` cores per second when it runs on the CPU);
     the GPUs' (network seconds per frame, when it runs on a GPU). The last chunks cannot be
     split: no job is faster than its rounds of whole chunks through every encoder (chunks
-    of the mean length), nor than its ``longest_chunk``."""
+    of the mean length), nor than its ``longest_chunk``. ``every``: frames per source frame
+    (``--interpolate``): one in ``every`` is decoded and upscaled, all are encoded (the
+    frames made between are not timed: a few hundredths of a second each on a CPU, the
+    benchmark's ``interpolate`` section)."""
     c = calibration
-    network = (1.0 - duplicate_share) * c.model_s
+    network = (1.0 - duplicate_share) * c.model_s / every
     w = network + c.encode_s
     on_gpu = c.on_gpu
-    cpu_per_frame = c.decode_s + c.encode_s + (0.0 if on_gpu else network * threads)
+    cpu_per_frame = c.decode_s / every + c.encode_s + (0.0 if on_gpu else network * threads)
     rates = [replicas / max(network, w / encoders), cpus / cpu_per_frame]
     if on_gpu and network > 0:
         rates.append(max(gpus, 1e-9) / network)
@@ -295,6 +299,7 @@ def estimate_video(
             frames=work.frames, chunks=work.chunks, longest_chunk=longest,
             calibration=calibration, duplicate_share=share, replicas=count, cpus=c, gpus=g,
             threads=threads, encoders=pool.encoders, startup_s=STARTUP_S + ray_start_s,
+            every=plan.interpolate,
         )  # fmt: skip
         return seconds, nodes
 
