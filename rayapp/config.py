@@ -117,6 +117,22 @@ class UpscaleConfig(BaseModel):
         description="CPU fp32: compile the network with TorchInductor at load (6-60 s, "
         "same outputs, ~5-35% faster on SRVGGNetCompact; minutes for RRDBNet).",
     )
+    face_enhance: str | None = Field(
+        None,
+        max_length=MAX_URI_LENGTH,
+        description="A face-restoration checkpoint (GFPGAN 1.2-1.4 or RestoreFormer, path or "
+        "URI): every face found (MTCNN, on the picture before the upscale) is aligned, "
+        "restored by it and pasted back into the upscale; a picture with no face is the "
+        "plain upscale. Images only for now.",
+    )
+    face_strength: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="--face-enhance: how much of the restored face replaces the upscaled one "
+        "(1: all of it, as GFPGAN's own pipeline does).",
+    )
 
     @property
     def identity(self) -> str:
@@ -333,6 +349,15 @@ class VideoJobConfig(BaseModel):
     @model_validator(mode="after")
     def _crf_in_codec_range(self) -> VideoJobConfig:
         codec_spec(self.codec).check_crf(self.crf)  # a ValueError: reported
+        return self
+
+    @model_validator(mode="after")
+    def _faces_on_images(self) -> VideoJobConfig:
+        if self.upscale.face_enhance is not None:
+            raise ValueError(
+                "--face-enhance works on images (rayapp upscale, the images job) for now: a "
+                "video's faces must first be tracked from frame to frame, or they shake"
+            )
         return self
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ from rayapp.models import resolve
 from rayapp.resize import resize_tensor
 
 if TYPE_CHECKING:
+    from rayapp.faces import FaceEnhancer
     from rayapp.video import Yuv420
 
 __all__ = ["Upscaler", "frames_from_tensor", "planes_from_tensor"]
@@ -46,7 +47,12 @@ log = logging.getLogger(__name__)
 class Upscaler:
     """A loaded model with its device, precision, tiling and output scale."""
 
-    def __init__(self, desc: spandrel.ImageModelDescriptor, config: UpscaleConfig) -> None:
+    def __init__(
+        self,
+        desc: spandrel.ImageModelDescriptor,
+        config: UpscaleConfig,
+        faces: FaceEnhancer | None = None,
+    ) -> None:
         if desc.input_channels != 3 or desc.output_channels != 3:
             raise ConfigError(
                 f"Expected an RGB model (3 channels in and out), but got "
@@ -74,6 +80,7 @@ class Upscaler:
             example = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
             self._run = optimize_for_cpu(self._model, example)
         self.name = config.model
+        self.faces = faces  # --face-enhance: restored in upscale_batch's pictures
         log.info(
             "upscaler %s x%s on %s in %s (asked: %s)",
             self.name,
@@ -90,7 +97,13 @@ class Upscaler:
 
     @classmethod
     def from_config(cls, config: UpscaleConfig) -> Upscaler:
-        return cls(resolve(config.model, config.weights).load(), config)
+        faces = None
+        if config.face_enhance is not None:  # a checkpoint of another purpose: refused first
+            from rayapp.faces import FaceEnhancer
+
+            device = str(resolve_device(config.device))
+            faces = FaceEnhancer.load(config.face_enhance, config.face_strength, device)
+        return cls(resolve(config.model, config.weights).load(), config, faces)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         return scaled_size(height, width, self.outscale)
@@ -115,8 +128,9 @@ class Upscaler:
 
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``, or at
-        exactly (height, width) ``size``."""
-        return frames_from_tensor(self.upscale_batch_tensor(frames, size), frames.dtype)
+        exactly (height, width) ``size``; with ``faces``, their faces restored."""
+        out = frames_from_tensor(self.upscale_batch_tensor(frames, size), frames.dtype)
+        return out if self.faces is None else self.faces.apply(frames, out)
 
     def upscale_batch_tensor(
         self, frames: np.ndarray, size: tuple[int, int] | None = None

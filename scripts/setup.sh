@@ -14,14 +14,19 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 
+# MTCNN, the face detector of --face-enhance (rayapp/faces.py), ships its weights inside
+# facenet-pytorch, whose metadata pins a torch of 2023: installed without its dependencies
+# (torch, torchvision, numpy, Pillow, requests and tqdm are ours).
+FACES=facenet-pytorch==2.6.0
 stamp=.venv/.rayapp-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml <(echo "$FACES") | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing rayapp and its test tools into .venv (first time: a few minutes)"
     # torch/torchvision are pinned in pyproject.toml to releases pip finds on this
     # machine's disk; an unpinned torch would download several GB.
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install --quiet --no-deps "$FACES"
     echo "$want" > "$stamp"
 fi
 

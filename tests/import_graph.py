@@ -44,6 +44,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rayapp.deflicker",
             "rayapp.interpolate",
             "rayapp.rife",
+            "rayapp.faces",
             "rayapp.sample",
             "rayapp._tiling",
             "rayapp._inductor",
