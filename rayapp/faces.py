@@ -17,6 +17,12 @@ template, restored by the user's checkpoint and pasted back into the upscaled pi
   ``FaceSR``: GFPGAN 1.2-1.4, RestoreFormer), on ``[-1, 1]`` as they were trained, and
   without drawing noise (GFPGAN draws fresh noise each call by default: the same face
   would come out different every time).
+- **Steady in video** (``steady_landmarks``): each face followed to the frames around it
+  (``FACE_REACH`` on either side, never past the frames given: a chunk gets those of its
+  scene), and its landmarks there fitted with a straight line in time, read at the frame:
+  a face moving at a steady speed keeps it, the detector's jitter of a pixel or two is
+  averaged out. A frame's landmarks depend only on the frames within its reach, so where a
+  video is cut into chunks never changes them.
 - **Paste back**: the restored face blended with the aligned crop by ``strength``, warped
   back with the inverse transform, and laid over the upscaled picture under a mask that
   fades over the face's edge (``paste_mask``, facexlib's feathering). Only pixels under the
@@ -37,6 +43,7 @@ from rayapp.errors import WeightsError
 from rayapp.quality import peak
 
 __all__ = [
+    "FACE_REACH",
     "FFHQ_512",
     "MIN_FACE_PX",
     "Face",
@@ -45,6 +52,7 @@ __all__ = [
     "FaceRestorer",
     "alignment",
     "paste_mask",
+    "steady_landmarks",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,12 @@ FFHQ_512 = np.array(
 MIN_FACE_PX = 24  # a face narrower than this in the source is left to the upscaler
 FACE_SCORE = 0.95  # MTCNN's probability a box must reach to count as a face
 _SEARCH_PX = 16  # the smallest face looked for (MTCNN can go to 12: 40 % slower): found, left
+
+
+FACE_REACH = 3  # frames on either side whose landmarks steady a frame's
+# A face in the next frame is the same face when its landmarks' centre lies within this
+# share of its width of the last one's.
+SAME_FACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,57 @@ class FaceDetector:
                 "said once", len(small), MIN_FACE_PX, min(f.width for f in small),
             )  # fmt: skip
         return sorted((f for f in faces if f.width >= MIN_FACE_PX), key=lambda f: -f.score)
+
+
+def steady_landmarks(
+    detections: Sequence[Sequence[Face]], frames: Sequence[int], reach: int = FACE_REACH
+) -> list[list[np.ndarray]]:
+    """For each of ``frames`` (indices into ``detections``, each frame's faces), the
+    landmarks of each of its faces (in their order) steadied over the frames around it
+    (module docstring): the face followed frame by frame to at most ``reach`` frames on
+    either side within ``detections``, a straight line fitted to each coordinate, read at
+    the frame."""
+    out = []
+    for i in frames:
+        steadied = []
+        for face in detections[i]:
+            times, points = [0], [face.landmarks]
+            for step in (-1, 1):
+                last = face.landmarks
+                for t in range(step, step * (reach + 1), step):
+                    if not 0 <= i + t < len(detections):
+                        break
+                    same = _nearest(detections[i + t], last, SAME_FACE * face.width)
+                    if same is None:
+                        break
+                    times.append(t)
+                    points.append(same.landmarks)
+                    last = same.landmarks
+            steadied.append(_line_at_zero(np.asarray(times, np.float64), np.stack(points)))
+        out.append(steadied)
+    return out
+
+
+def _nearest(faces: Sequence[Face], landmarks: np.ndarray, within: float) -> Face | None:
+    """The face of ``faces`` whose landmarks' centre is nearest that of ``landmarks``, if
+    within ``within`` pixels."""
+    centre = landmarks.mean(axis=0)
+
+    def away(face: Face) -> float:
+        return float(np.hypot(*(face.landmarks.mean(axis=0) - centre)))
+
+    best = min(faces, key=away, default=None)
+    return best if best is not None and away(best) <= within else None
+
+
+def _line_at_zero(times: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Each coordinate of ``points`` (T x 5 x 2, at ``times``) fitted with a straight line
+    in time (least squares), read at time 0; one point: itself."""
+    if len(times) < 2:
+        return points[0].astype(np.float32)
+    design = np.stack([np.ones_like(times), times], axis=1)
+    fit, *_ = np.linalg.lstsq(design, points.reshape(len(times), -1), rcond=None)
+    return fit[0].reshape(points.shape[1:]).astype(np.float32)
 
 
 def alignment(landmarks: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
@@ -203,17 +268,18 @@ class FaceEnhancer:
             if faces:
                 if out is upscaled:
                     out = upscaled.copy()
-                out[i] = self.restored(picture, source.shape[:2], faces)
+                out[i] = self.restored(picture, source.shape[:2], [f.landmarks for f in faces])
         return out
 
     def restored(
-        self, picture: np.ndarray, source_size: tuple[int, int], faces: Sequence[Face]
+        self, picture: np.ndarray, source_size: tuple[int, int], landmarks: Sequence[np.ndarray]
     ) -> np.ndarray:
-        """``picture`` (an upscale of a ``source_size`` picture) with ``faces`` restored."""
+        """``picture`` (an upscale of a ``source_size`` picture) with the faces whose
+        ``landmarks`` (in the source's pixels) are given restored."""
         height, width = picture.shape[:2]
         scale = (width / source_size[1], height / source_size[0])
         top = peak(picture.dtype)
-        matrices = [alignment(face.landmarks, scale) for face in faces]
+        matrices = [alignment(points, scale) for points in landmarks]
         crops = (
             np.stack(
                 [
