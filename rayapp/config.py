@@ -53,6 +53,9 @@ DEFAULT_DEFLICKER_STRENGTH = 1.0
 # Frames --deflicker reads on either side of a frame (rayapp.deflicker), so a chunk's plan
 # gives it that many frames around it.
 DEFLICKER_REACH = 1
+# Frames on either side whose faces' landmarks steady a frame's (rayapp.faces, --face-enhance
+# in video), so a chunk's plan gives it that many frames around it.
+FACE_REACH = 3
 MAX_OUTSCALE = 16.0
 MAX_URI_LENGTH = 2048
 # Forwarded from the submitting process to every Ray worker of a job, so that the same command
@@ -123,7 +126,8 @@ class UpscaleConfig(BaseModel):
         description="A face-restoration checkpoint (GFPGAN 1.2-1.4 or RestoreFormer, path or "
         "URI): every face found (MTCNN, on the picture before the upscale) is aligned, "
         "restored by it and pasted back into the upscale; a picture with no face is the "
-        "plain upscale. Images only for now.",
+        "plain upscale. In video, each face's landmarks are steadied over the frames "
+        "around it first.",
     )
     face_strength: float = Field(
         1.0,
@@ -352,31 +356,33 @@ class VideoJobConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _faces_on_images(self) -> VideoJobConfig:
-        if self.upscale.face_enhance is not None:
-            raise ValueError(
-                "--face-enhance works on images (rayapp upscale, the images job) for now: a "
-                "video's faces must first be tracked from frame to frame, or they shake"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _interpolate_alone(self) -> VideoJobConfig:
-        """--interpolate reads a run's next source frame; the stages that read other
-        windows of frames do not compose with it yet."""
-        if self.interpolate > 1:
-            clash = [
-                name
-                for name, on in (
+    def _windows_alone(self) -> VideoJobConfig:
+        """--interpolate and --face-enhance read frames around a run's; the stages that
+        read other windows of frames do not compose with them yet."""
+        for asked, name, clashes in (
+            (
+                self.interpolate > 1,
+                "--interpolate",
+                (
                     ("--deflicker", self.deflicker),
                     ("--deinterlace double", self.deinterlace == "double"),
                     ("--ivtc", self.ivtc),
                     ("mode downscale", self.mode == "downscale"),
-                )
-                if on
-            ]
-            if clash:
-                raise ValueError(f"--interpolate does not go with {' or '.join(clash)}")
+                ),
+            ),
+            (
+                self.upscale.face_enhance is not None,
+                "--face-enhance",
+                (
+                    ("--deflicker", self.deflicker),
+                    ("--interpolate", self.interpolate > 1),
+                    ("mode downscale", self.mode == "downscale"),
+                ),
+            ),
+        ):
+            clash = [what for what, on in clashes if on]
+            if asked and clash:
+                raise ValueError(f"{name} does not go with {' or '.join(clash)}")
         return self
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from rayapp.config import FACE_REACH
 from rayapp.errors import WeightsError
 from rayapp.quality import peak
 
@@ -74,7 +75,6 @@ FACE_SCORE = 0.95  # MTCNN's probability a box must reach to count as a face
 _SEARCH_PX = 16  # the smallest face looked for (MTCNN can go to 12: 40 % slower): found, left
 
 
-FACE_REACH = 3  # frames on either side whose landmarks steady a frame's
 # A face in the next frame is the same face when its landmarks' centre lies within this
 # share of its width of the last one's.
 SAME_FACE = 0.5

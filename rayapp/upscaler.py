@@ -80,7 +80,7 @@ class Upscaler:
             example = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
             self._run = optimize_for_cpu(self._model, example)
         self.name = config.model
-        self.faces = faces  # --face-enhance: restored in upscale_batch's pictures
+        self.faces = faces  # --face-enhance: restored in upscale's pictures
         log.info(
             "upscaler %s x%s on %s in %s (asked: %s)",
             self.name,
@@ -128,9 +128,8 @@ class Upscaler:
 
     def upscale_batch(self, frames: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frames ``NHWC`` RGB uint8/uint16 -> ``NHWC`` same dtype at ``output_size``, or at
-        exactly (height, width) ``size``; with ``faces``, their faces restored."""
-        out = frames_from_tensor(self.upscale_batch_tensor(frames, size), frames.dtype)
-        return out if self.faces is None else self.faces.apply(frames, out)
+        exactly (height, width) ``size``."""
+        return frames_from_tensor(self.upscale_batch_tensor(frames, size), frames.dtype)
 
     def upscale_batch_tensor(
         self, frames: np.ndarray, size: tuple[int, int] | None = None
@@ -158,7 +157,8 @@ class Upscaler:
 
     def upscale(self, image: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """One image: gray ``HW``/``HW1``, RGB ``HW3`` or RGBA ``HW4``, uint8/uint16; at
-        ``output_size``, or at exactly (height, width) ``size``."""
+        ``output_size``, or at exactly (height, width) ``size``; with ``faces``, its faces
+        restored (a video's are steadied over its frames first: the video job does that)."""
         if image.ndim == 2:
             return self.upscale(image[:, :, None], size)[:, :, 0]
         if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
@@ -168,15 +168,21 @@ class Upscaler:
         channels = image.shape[2]
         if channels == 1:
             rgb = np.repeat(image, 3, axis=2)
-            out = self.upscale_batch(rgb[None], size)[0]
+            out = self._with_faces(rgb, self.upscale_batch(rgb[None], size)[0])
             return _mean_channels(out, image.dtype)[:, :, None]
-        out = self.upscale_batch(np.ascontiguousarray(image[None, :, :, :3]), size)[0]
+        rgb = np.ascontiguousarray(image[:, :, :3])
+        out = self._with_faces(rgb, self.upscale_batch(rgb[None], size)[0])
         if channels == 3:
             return out
         alpha = self._upscale_alpha(image[:, :, 3], size)
         return np.concatenate([out, alpha[:, :, None]], axis=2)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _with_faces(self, image: np.ndarray, upscaled: np.ndarray) -> np.ndarray:
+        if self.faces is None:
+            return upscaled
+        return self.faces.apply(image[None], upscaled[None])[0]
 
     def _to_tensor(self, frames: np.ndarray, peak: float) -> torch.Tensor:
         """NHWC integers -> NCHW float in [0, 1] on this device."""

@@ -10,6 +10,7 @@ This package lives in ``rayapp`` (not under ``tests/``) because Ray workers impo
 
 from __future__ import annotations
 
+from rayapp.testing.faces import FaceNearestUpscaler
 from rayapp.testing.gpu import SimulatedGpuUpscaler
 from rayapp.testing.make import SubtitleCue, held_drawings, make_audio_only, make_test_video
 from rayapp.testing.patterns import NearestUpscaler, frame_pattern, read_frame_index
@@ -17,6 +18,7 @@ from rayapp.testing.readback import Decoded, decode_video, stream_packets, subti
 
 __all__ = [
     "Decoded",
+    "FaceNearestUpscaler",
     "NearestUpscaler",
     "SimulatedGpuUpscaler",
     "SubtitleCue",

@@ -20,7 +20,7 @@ from rayapp.quality import psnr
 from rayapp.testing import NearestUpscaler, stream_packets
 from rayapp.testing.motion import minterpolated, photographs, scene_truth, write_clip
 from rayapp.video import probe
-from tests.ray.test_video_pipeline import frames_of
+from tests.ray.test_video_pipeline import assert_same_frames, frames_of
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -120,8 +120,7 @@ def test_chunks_of_8_on_the_local_runner_make_the_same_frames(
     )
     assert (result.chunks_total, result.report["integrity"]["ok"]) == (12, True)
     assert [c.chunk.first_frame_index for c in result.chunks] == list(range(0, 96, 8))
-    for a, b in zip(frames_of(out), frames_of(interpolated.out), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_frames(out, interpolated.out)
 
 
 def test_chunks_of_8_on_ray_make_the_same_frames(
@@ -133,8 +132,7 @@ def test_chunks_of_8_on_ray_make_the_same_frames(
     result = run_video_job(config, upscaler=NearestUpscaler(2))
     assert (result.chunks_total, result.report["integrity"]["ok"]) == (12, True)
     assert len({c.replica for c in result.chunks}) == 2
-    for a, b in zip(frames_of(out), frames_of(interpolated.out), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_same_frames(out, interpolated.out)
 
 
 def test_a_rife_checkpoint_by_path_runs_and_an_unknown_one_is_refused_first(

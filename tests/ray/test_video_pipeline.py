@@ -35,6 +35,12 @@ def frames_of(uri: str) -> list[np.ndarray]:
         return [fr.to_ndarray(format="rgb24") for fr in c.decode(video=0)]
 
 
+def assert_same_frames(uri: str, reference: str) -> None:
+    """Every frame of ``uri`` equals ``reference``'s, pixel for pixel, and as many."""
+    for a, b in zip(frames_of(uri), frames_of(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory, s3_server: dict[str, str]) -> str:
     """48 frames with B-frames, keyframes every 6 frames, AAC audio; uploaded to S3.

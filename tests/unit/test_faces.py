@@ -113,13 +113,16 @@ def test_a_checkpoint_of_another_purpose_is_refused_in_one_line(tmp_path: Path) 
     assert not (tmp_path / "out.png").exists()
 
 
-def test_a_video_job_refuses_faces_until_they_are_tracked() -> None:
+def test_a_video_job_refuses_faces_with_the_stages_that_read_other_frames() -> None:
     from pydantic import ValidationError
 
     from rayapp.config import VideoJobConfig
 
-    with pytest.raises(ValidationError, match="--face-enhance works on images"):
-        VideoJobConfig(input="in.mp4", output="out.mp4", upscale={"face_enhance": "g.pth"})
+    for other in ({"deflicker": True}, {"interpolate": 2}):
+        with pytest.raises(ValidationError, match="--face-enhance does not go with --"):
+            VideoJobConfig(
+                input="in.mp4", output="out.mp4", upscale={"face_enhance": "g.pth"}, **other
+            )
 
 
 def test_a_moving_face_is_steadied_and_the_cut_never_changes_it(tmp_path: Path) -> None:

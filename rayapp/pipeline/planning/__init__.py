@@ -15,6 +15,7 @@ from rayapp.pipeline.planning._estimate import (
 )
 from rayapp.pipeline.planning._plan import (
     encode_settings,
+    job_faces,
     job_output_size,
     lanes_on,
     plan_video_job,
@@ -28,6 +29,7 @@ __all__ = [
     "encode_settings",
     "estimate_job",
     "estimate_s",
+    "job_faces",
     "job_output_size",
     "lanes_on",
     "parse_duration",

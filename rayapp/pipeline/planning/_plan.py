@@ -7,13 +7,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from rayapp.config import DEFLICKER_REACH, VideoJobConfig, final_scale, scaled_size
+from rayapp.config import (
+    DEFLICKER_REACH,
+    FACE_REACH,
+    VideoJobConfig,
+    final_scale,
+    scaled_size,
+)
 from rayapp.models import resolve
 from rayapp.pipeline.cluster import job_lanes
 from rayapp.pipeline.stages import FrameUpscaler, device_type
 from rayapp.video import EncodeSettings, JobPlan, MediaInfo, plan_job
 
-__all__ = ["encode_settings", "job_output_size", "lanes_on", "plan_video_job"]
+__all__ = ["encode_settings", "job_faces", "job_output_size", "lanes_on", "plan_video_job"]
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +34,9 @@ def plan_video_job(
 ) -> JobPlan:
     """Probe the input and cut it into segments and chunks as the job will (at its scene
     cuts; for ``lanes`` chunks at once, ``_sizing.job_lanes``; None: one per replica; each
-    chunk with the frames around it that ``--deflicker`` reads, or the source frame after
-    it that ``--interpolate`` reads), with every check that needs no decode of the frames
-    themselves (``rayapp.video.plan_job``)."""
+    chunk with the frames around it that ``--deflicker`` or ``--face-enhance`` reads, or
+    the source frame after it that ``--interpolate`` reads), with every check that needs
+    no decode of the frames themselves (``rayapp.video.plan_job``)."""
     return plan_job(
         config.input,
         config.output,
@@ -42,9 +48,22 @@ def plan_video_job(
         deinterlace=config.deinterlace,
         ivtc=config.ivtc,
         scenes=config.scene_cuts,
-        reach=DEFLICKER_REACH if config.deflicker else 0,
+        reach=_reach(config, upscaler),
         interpolate=config.interpolate,
     )
+
+
+def _reach(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> int:
+    """Frames on either side of a chunk that its stages read (none across a scene cut)."""
+    if config.deflicker:
+        return DEFLICKER_REACH
+    return FACE_REACH if job_faces(config, upscaler) else 0
+
+
+def job_faces(config: VideoJobConfig, upscaler: FrameUpscaler | None) -> bool:
+    """Whether the job restores faces: ``--face-enhance``, or a given upscaler's own
+    (``faces``; the test doubles' ``rayapp.testing.FaceNearestUpscaler``)."""
+    return config.upscale.face_enhance is not None or getattr(upscaler, "faces", None) is not None
 
 
 def lanes_on(

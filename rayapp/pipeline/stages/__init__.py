@@ -23,6 +23,7 @@ from rayapp.pipeline.stages._upscale import (
     upscaled_frames,
     upscaled_run,
     upscaled_tensors,
+    with_faces,
 )
 from rayapp.pipeline.stages._upscaler import (
     FrameUpscaler,
@@ -53,4 +54,5 @@ __all__ = [
     "upscaled_frames",
     "upscaled_run",
     "upscaled_tensors",
+    "with_faces",
 ]

@@ -12,7 +12,12 @@ import numpy as np
 from rayapp.errors import VideoError
 from rayapp.pipeline.certificate import chunk_quality
 from rayapp.pipeline.stages._decode import unpacked_captions
-from rayapp.pipeline.stages._upscale import ForwardCost, interpolated_run, upscaled_run
+from rayapp.pipeline.stages._upscale import (
+    ForwardCost,
+    interpolated_run,
+    upscaled_run,
+    with_faces,
+)
 from rayapp.pipeline.stages._upscaler import FrameUpscaler, device_planes, device_type
 from rayapp.pipeline.work import EncodeJob, record_chunk
 from rayapp.video import (
@@ -22,6 +27,7 @@ from rayapp.video import (
 )
 
 if TYPE_CHECKING:
+    from rayapp.faces import FaceEnhancer
     from rayapp.interpolate import Interpolator
 
 __all__ = ["EncodedRun", "encode_frames", "encode_run", "keep_chunk"]
@@ -74,6 +80,13 @@ def keep_chunk(
     return quality
 
 
+def _faces(upscaler: FrameUpscaler) -> FaceEnhancer:
+    enhancer = getattr(upscaler, "faces", None)
+    if enhancer is None:
+        raise VideoError(f"--face-enhance: the upscaler {upscaler.name} restores no faces")
+    return enhancer
+
+
 @dataclass(frozen=True)
 class EncodedRun:
     chunk: Chunk
@@ -102,7 +115,8 @@ def encode_run(
     ``captions`` hold the ``before`` and ``after`` frames around the chunk's. With
     ``--interpolate`` (``job.interpolate`` > 1): the frames ``interpolator`` makes between
     them too (``interpolated_run``), at the pts of ``timeline`` (every frame of the chunk),
-    a source frame's captions with the first frame made from it."""
+    a source frame's captions with the first frame made from it. With ``--face-enhance``
+    (``job.faces``): their faces restored by the upscaler's (``with_faces``)."""
     cost = ForwardCost()
     device = device_type(upscaler)
     core = slice(before, len(frames) - after)
@@ -119,10 +133,13 @@ def encode_run(
             spread[:: job.interpolate] = captions
             captions = spread
     else:
-        planes = device_planes(upscaler, job, frames.dtype)
+        enhancer = _faces(upscaler) if job.faces else None
+        planes = None if enhancer else device_planes(upscaler, job, frames.dtype)
         images = upscaled_run(
             upscaler, job, frames, first_frame_index, cost, planes, before=before, after=after
         )
+        if enhancer is not None:
+            images = with_faces(images, frames, enhancer, before=before, after=after)
         pts = pts[core]
     chunk = encode_frames(job, images, pts, first_frame_index, device, threads, captions)
     encoder = job.settings.for_device(device).spec.name

@@ -1,6 +1,7 @@
 """A run's frames through the model: in micro-batches, a repeat taking the result of the frame
 it repeats, with ``--deflicker`` blended with their neighbours (``upscaled_run``), with
-``--interpolate`` and the frames made between them (``interpolated_run``)."""
+``--interpolate`` and the frames made between them (``interpolated_run``), with
+``--face-enhance`` and their faces restored (``with_faces``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from rayapp.video import (
 )
 
 if TYPE_CHECKING:
+    from rayapp.faces import FaceEnhancer
     from rayapp.interpolate import Interpolator
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "upscaled_frames",
     "upscaled_run",
     "upscaled_tensors",
+    "with_faces",
 ]
 
 
@@ -231,3 +234,24 @@ def interpolated_run(
         previous = current
     if previous is not None and not after:
         yield from [previous] * n
+
+
+def with_faces(
+    upscaled: Iterator[np.ndarray],
+    frames: np.ndarray,
+    enhancer: FaceEnhancer,
+    *,
+    before: int = 0,
+    after: int = 0,
+) -> Iterator[np.ndarray]:
+    """``upscaled`` (the upscales of ``frames[before : len(frames) - after]``, RGB, in
+    order) with the faces found in ``frames`` restored (``enhancer``), along landmarks
+    steadied over the frames around each (``rayapp.faces.steady_landmarks``, which read the
+    ``before`` and ``after`` frames too); a frame with no face as it came."""
+    from rayapp.faces import steady_landmarks
+
+    detections = [enhancer.detector.find(frame) for frame in frames]
+    steadied = steady_landmarks(detections, range(before, len(frames) - after))
+    size = frames.shape[1:3]
+    for picture, landmarks in zip(upscaled, steadied, strict=True):
+        yield enhancer.restored(picture, size, landmarks) if landmarks else picture

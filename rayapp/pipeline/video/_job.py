@@ -20,7 +20,7 @@ from typing import Any
 from rayapp import storage
 from rayapp.config import UpscaleConfig, VideoJobConfig
 from rayapp.pipeline.certificate import FAILED_REPORT, certify, check_assembled, sampled_frames
-from rayapp.pipeline.planning import estimate_job, lanes_on, plan_video_job
+from rayapp.pipeline.planning import estimate_job, job_faces, lanes_on, plan_video_job
 from rayapp.pipeline.progress import JobMetrics, LogProgress, ProgressSink, ProgressTracker
 from rayapp.pipeline.runners import ChunkRunner, Runner, open_runner
 from rayapp.pipeline.stages import FrameUpscaler
@@ -177,6 +177,7 @@ def video_on(
         deflicker=config.deflicker_strength if config.deflicker else None,
         interpolate=plan.interpolate,
         interpolator=config.interpolator,
+        faces=job_faces(config, upscaler),
     )
     preview = Preview(plan, config.output) if config.preview else None
     try:

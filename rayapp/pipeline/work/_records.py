@@ -37,6 +37,9 @@ class EncodeJob:
     # or a RIFE checkpoint's path) after the upscale; each run brings the source frame after it.
     interpolate: int = 1
     interpolator: str = "flow"
+    # --face-enhance: the upscaler's faces (``Upscaler.faces``) restored in each frame along
+    # landmarks steadied over the frames around it, which each run brings.
+    faces: bool = False
 
     @classmethod
     def of(cls, source: VideoStreamInfo, **fields: Any) -> EncodeJob:
