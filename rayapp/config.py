@@ -558,6 +558,16 @@ class ServeModelPoolConfig(BaseModel):
         32, ge=-1, description="Requests queued per caller beyond that; more get 503 (-1: none)."
     )
     autoscaling: ServeAutoscalingConfig = Field(default_factory=ServeAutoscalingConfig)
+    face_enhance: str | None = Field(
+        None,
+        max_length=MAX_URI_LENGTH,
+        description="The face-restoration checkpoint behind a request's faces=true (on "
+        "/v1/upscale and /v1/jobs; loaded by a replica at the first such request). None: "
+        "such requests are refused.",
+    )
+    face_strength: float = Field(
+        1.0, ge=0, le=1, allow_inf_nan=False, description="As UpscaleConfig.face_strength."
+    )
 
 
 class ServeIngressConfig(BaseModel):
@@ -627,6 +637,12 @@ class ServeJobsConfig(BaseModel):
         max_length=MAX_URI_LENGTH,
         description="The interpolator of a job that asks for interpolate: flow, or a RIFE "
         "checkpoint's path or URI (the operator's, as the weights are).",
+    )
+    face_enhance: str | None = Field(
+        None,
+        max_length=MAX_URI_LENGTH,
+        description="The face-restoration checkpoint of a job that asks for faces (the "
+        "operator's, as the weights are); None: such jobs are refused.",
     )
     retention_s: float = Field(
         7 * 24 * 3600.0,

@@ -141,10 +141,11 @@ class Ingress:
         outscale: float | None = Query(None, description="Final scale; default: the model's."),
         tile: int = Query(0, description="Tile size in input pixels; 0 = no tiling."),
         format: str | None = Query(None, description=f"{FORMAT_CHOICES}; default: the input's."),
+        faces: bool = Query(False, description="Restore the faces (where the service offers it)."),
     ) -> Response:
-        model = self._check_params(model, outscale, tile, format)
+        model = self._check_params(model, outscale, tile, format, faces)
         data = await image_from_body(request, self._limits.max_body_bytes)
-        out, fmt, result = await self._upscale_bytes(data, model, outscale, tile, format)
+        out, fmt, result = await self._upscale_bytes(data, model, outscale, tile, format, faces)
         return Response(out, media_type=IMAGE_FORMATS[fmt].mime, headers=self._headers(result))
 
     @api.post(
@@ -162,10 +163,10 @@ class Ingress:
             req = Base64Request.model_validate_json(await read_body(request, self.body_limit))
         except ValidationError as e:
             raise ApiError(422, validation_message(e.errors())) from None
-        model = self._check_params(req.model, req.outscale, req.tile, req.format)
+        model = self._check_params(req.model, req.outscale, req.tile, req.format, req.faces)
         data = base64_image(req.image)
         out, fmt, result = await self._upscale_bytes(
-            data, model, req.outscale, req.tile, req.format
+            data, model, req.outscale, req.tile, req.format, req.faces
         )
         response.headers.update(self._headers(result))
         h, w = result.image.shape[:2]
@@ -283,9 +284,16 @@ class Ingress:
         return model
 
     def _check_params(
-        self, model: str | None, outscale: float | None, tile: int, fmt: str | None
+        self,
+        model: str | None,
+        outscale: float | None,
+        tile: int,
+        fmt: str | None,
+        faces: bool = False,
     ) -> str:
         name = self._check_model(model)
+        if faces and self._config.pool.face_enhance is None:
+            raise ConfigError("faces: this service restores no faces (its operator gave none)")
         top = self._limits.max_outscale
         if outscale is not None and not (math.isfinite(outscale) and 0 < outscale <= top):
             raise ConfigError(f"outscale must be a number in (0, {top:g}], got {outscale}")
@@ -295,7 +303,13 @@ class Ingress:
         return name
 
     async def _upscale_bytes(
-        self, data: bytes, model: str, outscale: float | None, tile: int, fmt: str | None
+        self,
+        data: bytes,
+        model: str,
+        outscale: float | None,
+        tile: int,
+        fmt: str | None,
+        faces: bool = False,
     ) -> tuple[bytes, str, Upscaled]:
         in_fmt = sniff_format(data)
         image = await asyncio.to_thread(
@@ -311,7 +325,7 @@ class Ingress:
             )
         out_fmt = fmt or in_fmt
         check_output_format(image, out_fmt)
-        result = await self._pool_upscale(image, model, outscale, tile)
+        result = await self._pool_upscale(image, model, outscale, tile, faces=faces)
         encoded = await asyncio.to_thread(encode_image, result.image, out_fmt)
         return encoded, out_fmt, result
 
@@ -322,13 +336,15 @@ class Ingress:
         outscale: float | None,
         tile: int,
         size: tuple[int, int] | None = None,
+        *,
+        faces: bool = False,
     ) -> Upscaled:
         h, w = image.shape[:2]
         auto = self._limits.auto_tile
         if tile == 0 and auto and max(h, w) > auto:
             tile = auto  # a large untiled forward could exhaust the replica's memory
         handle = self._pool.options(multiplexed_model_id=model)
-        return await self._call(handle.upscale.remote(image, outscale, tile, size))
+        return await self._call(handle.upscale.remote(image, outscale, tile, size, faces))
 
     def _check_format(self, fmt: str | None) -> None:
         if fmt is not None:

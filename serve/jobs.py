@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from rayapp import storage
 from rayapp.arguments import config_from_flat, flat_fields
 from rayapp.config import PlanOptions, ServeJobsConfig, VideoJobConfig
+from rayapp.errors import ConfigError
 from rayapp.pipeline import PLAYLIST, preview_uri
 from rayapp.pipeline.progress import (
     forget_job_state,
@@ -97,6 +98,10 @@ def _request_model() -> type[BaseModel]:
     fields["dry_run"] = (
         bool,
         Field(False, description="Answer the job's plan (rayapp plan) and run nothing."),
+    )
+    fields["faces"] = (
+        bool,
+        Field(False, description="Restore the faces (where the operator gives a checkpoint)."),
     )
     for name in PLAN_FIELDS[1:]:  # what a dry run plans for
         fields[name] = (PlanOptions.model_fields[name].annotation, PlanOptions.model_fields[name])
@@ -183,12 +188,16 @@ def check_uri(uri: str, allowed: list[str], what: str) -> str:
 
 def job_config(req: BaseModel, model: str, config: ServeJobsConfig) -> VideoJobConfig:
     """The request as the job's config: the client's fields, the served ``model``, the
-    operator's replicas and interpolator. A value the job would refuse is a 422 now, not a
-    failed job."""
+    operator's replicas, interpolator and face checkpoint (for ``faces``). A value the job
+    would refuse is a 422 now, not a failed job."""
+    faces = getattr(req, "faces", False)
+    if faces and config.face_enhance is None:
+        raise ConfigError("faces: this service restores no faces (its operator gave none)")
     values = {
-        **req.model_dump(exclude=set(PLAN_FIELDS)),
+        **req.model_dump(exclude={*PLAN_FIELDS, "faces"}),
         "model": model,
         "interpolator": config.interpolator,
+        **({"face_enhance": config.face_enhance} if faces else {}),
         **config.replicas.model_dump(),
     }
     return config_from_flat(VideoJobConfig, values)

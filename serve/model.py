@@ -13,9 +13,11 @@ Contract: ``upscale(image, outscale, tile, size=None)`` takes ``HW`` / ``HWC`` (
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import spandrel
@@ -26,6 +28,9 @@ from rayapp.config import ServeModelPoolConfig, UpscaleConfig
 from rayapp.models import resolve
 from rayapp.upscaler import Upscaler
 from rayapp.video import EncodeSettings, encoder_usable
+
+if TYPE_CHECKING:
+    from rayapp.faces import FaceEnhancer
 
 __all__ = ["ModelPool", "Upscaled"]
 
@@ -50,9 +55,11 @@ class _Request:
     outscale: float | None
     tile: int
     size: tuple[int, int] | None  # exact (height, width) of the output
+    faces: bool = False  # restored (ServeModelPoolConfig.face_enhance)
 
     def key(self) -> tuple:
-        return (self.image.shape, self.image.dtype.str, self.outscale, self.tile, self.size)
+        shape = (self.image.shape, self.image.dtype.str)
+        return (*shape, self.outscale, self.tile, self.size, self.faces)
 
 
 class LoadedModel:
@@ -66,12 +73,14 @@ class LoadedModel:
         self.name = name
         self._pool = pool
         self._desc: spandrel.ImageModelDescriptor = resolve(name).load()
-        self._upscalers: OrderedDict[tuple[float | None, int], Upscaler] = OrderedDict()
+        self._upscalers: OrderedDict[tuple[float | None, int, bool], Upscaler] = OrderedDict()
         first = self.upscaler(None, 0)  # where and in what precision this replica runs it
         self.device, self.precision = str(first.device), first.precision
 
-    def upscaler(self, outscale: float | None, tile: int) -> Upscaler:
-        key = (outscale, tile)
+    def upscaler(self, outscale: float | None, tile: int, faces: bool = False) -> Upscaler:
+        """The upscaler of (``outscale``, ``tile``); with ``faces``, one that restores them
+        (the pool's checkpoint, loaded at the first such request)."""
+        key = (outscale, tile, faces)
         if key in self._upscalers:
             self._upscalers.move_to_end(key)
             return self._upscalers[key]
@@ -82,10 +91,24 @@ class LoadedModel:
             outscale=outscale,
             tile=tile,
         )
-        up = self._upscalers[key] = Upscaler(self._desc, config)
+        up = self._upscalers[key] = Upscaler(self._desc, config, self._faces() if faces else None)
         if len(self._upscalers) > _SETTINGS_PER_MODEL:
             self._upscalers.popitem(last=False)
         return up
+
+    def _faces(self) -> FaceEnhancer:
+        checkpoint = self._pool.face_enhance
+        if checkpoint is None:
+            raise ValueError("faces asked of a pool that restores none")
+        return _face_enhancer(checkpoint, self._pool.face_strength, self.device)
+
+
+@functools.cache
+def _face_enhancer(checkpoint: str, strength: float, device: str) -> FaceEnhancer:
+    """The pool's face step, loaded once per replica whichever models it serves."""
+    from rayapp.faces import FaceEnhancer
+
+    return FaceEnhancer.load(checkpoint, strength, device)
 
 
 @serve.deployment(name="ModelPool")
@@ -115,8 +138,9 @@ class ModelPool:
         outscale: float | None,
         tile: int,
         size: tuple[int, int] | None = None,
+        faces: bool = False,
     ) -> Upscaled:
-        return await self._batched(_Request(image, outscale, tile, size))
+        return await self._batched(_Request(image, outscale, tile, size, faces))
 
     async def loaded_models(self) -> dict[str, dict[str, str]]:
         """Models loaded on this replica (most recently used last): the device and the
@@ -140,7 +164,7 @@ class ModelPool:
         out: list[Upscaled | None] = [None] * len(requests)
         for indices in groups.values():
             first = requests[indices[0]]
-            up = model.upscaler(first.outscale, first.tile)
+            up = model.upscaler(first.outscale, first.tile, first.faces)
             images, forward = _upscale_group(up, [requests[i].image for i in indices], first.size)
             for i, image in zip(indices, images, strict=True):
                 out[i] = Upscaled(image, len(requests), forward, self._replica_id)
@@ -160,7 +184,9 @@ def _upscale_group(
     up: Upscaler, images: list[np.ndarray], size: tuple[int, int] | None
 ) -> tuple[list[np.ndarray], int]:
     """Same-shape images -> (upscaled, images per forward): RGB in one forward; gray and
-    RGBA one by one (``Upscaler.upscale`` handles their channels)."""
-    if len(images) > 1 and images[0].ndim == 3 and images[0].shape[2] == 3:
+    RGBA one by one (``Upscaler.upscale`` handles their channels), and any whose faces are
+    restored (``Upscaler.upscale`` does)."""
+    rgb = images[0].ndim == 3 and images[0].shape[2] == 3
+    if len(images) > 1 and rgb and up.faces is None:
         return list(up.upscale_batch(np.stack(images), size)), len(images)
     return [up.upscale(image, size) for image in images], 1

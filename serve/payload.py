@@ -70,6 +70,7 @@ class Base64Request(BaseModel):
     outscale: float | None = Field(None, description="Final scale; default: the model's.")
     tile: int = Field(0, description="Tile size in input pixels; 0 = none.")
     format: str | None = Field(None, description=f"{FORMAT_CHOICES}; default: the input's.")
+    faces: bool = Field(False, description="Restore the faces (where the service offers it).")
 
 
 class Base64Response(BaseModel):

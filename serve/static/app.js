@@ -104,6 +104,7 @@ async function upscale(event) {
   const params = new URLSearchParams({ model: $("model").value });
   if ($("outscale").value) params.set("outscale", $("outscale").value);
   if ($("format").value) params.set("format", $("format").value);
+  if ($("faces").checked) params.set("faces", "true");
   status("image-status", "Upscaling…");
   $("go").disabled = true;
   const started = performance.now();
@@ -144,6 +145,7 @@ async function submitJob(event) {
   const body = { input: $("job-input").value.trim(), output: $("job-output").value.trim() };
   if ($("job-outscale").value) body.outscale = Number($("job-outscale").value);
   if ($("job-deflicker").checked) body.deflicker = true;
+  if ($("job-faces").checked) body.faces = true;
   const interpolate = Number($("job-interpolate").value);
   if (interpolate > 1) body.interpolate = interpolate;
   if ($("job-preview").checked) body.preview = true;

@@ -18,6 +18,7 @@ import requests
 from rayapp.config import UpscaleConfig
 from rayapp.hardware import cpu_has_native_bf16
 from rayapp.images import decode_image
+from rayapp.quality import psnr
 from rayapp.upscaler import Upscaler
 from tests.e2e.conftest import (
     ARTIFACTS,
@@ -59,8 +60,16 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[ServeCluster]:
-    with serve_app(CONFIG) as cluster:
+def gfpgan(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A GFPGAN network with random weights as a checkpoint (tests/unit/test_faces.py)."""
+    from tests.unit.test_faces import random_gfpgan
+
+    return random_gfpgan(tmp_path_factory.mktemp("faces") / "GFPGANv1.4.pth")
+
+
+@pytest.fixture(scope="module")
+def service(gfpgan: str) -> Iterator[ServeCluster]:
+    with serve_app({**CONFIG, "pool": {**CONFIG["pool"], "face_enhance": gfpgan}}) as cluster:
         yield cluster
 
 
@@ -92,6 +101,24 @@ def test_upscale_equals_library(service: ServeCluster, images: dict, kind: str) 
     assert got.dtype == want.dtype
     assert got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+def test_faces_are_restored_when_asked(service: ServeCluster, gfpgan: str) -> None:
+    """The astronaut's head at 96 x 90: with faces=true her face is restored (the pool's
+    checkpoint: random weights, a visible change), as the library restores it (to a
+    rounding: the replica runs one thread); without, the plain upscale, exactly."""
+    import cv2
+    import skimage.data
+
+    head = cv2.resize(skimage.data.astronaut()[30:210, 140:332], (96, 90))
+    data = png(head)
+    faced = decode_image(post_image(service, data, faces="true").content)
+    plain = decode_image(post_image(service, data).content)
+    np.testing.assert_array_equal(plain, reference(data, tile=32))  # limits.auto_tile
+    config = UpscaleConfig(model=MODEL, device="cpu", tile=32, face_enhance=gfpgan)
+    want = Upscaler.from_config(config).upscale(decode_image(data))
+    assert np.any(faced != plain, axis=-1).mean() > 0.2
+    assert psnr(faced, want)[0] > 35
 
 
 def test_large_input_is_tiled(service: ServeCluster) -> None:

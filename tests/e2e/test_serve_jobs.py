@@ -95,11 +95,18 @@ def test_hostile_job_requests(service: ServeCluster, bucket: str) -> None:
          "invalid_parameter"),
         ({"input": ok_in, "output": ok_out, "interpolator": "/tmp/evil.pkl"}, 422,
          "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "faces": True}, 422, "invalid_parameter"),
+        ({"input": ok_in, "output": ok_out, "face_enhance": "/tmp/evil.pth"}, 422,
+         "invalid_parameter"),
         ({"input": ok_in}, 422, "invalid_parameter"),
     ]  # fmt: skip
     for body, status, code in cases:
         r = requests.post(url, json=body, timeout=30)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), body
+    r = requests.post(f"{service.url}/v1/upscale", params={"faces": "true"}, timeout=30,
+                      data=b"\x89PNG", headers={"Content-Type": "image/png"})  # fmt: skip
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_parameter")
+    assert "restores no faces" in r.json()["error"]["message"]
     for job_id in ("raysubmit_123", "rayapp-serve-0000000000000000", "..%2F..%2Fetc"):
         r = requests.get(f"{url}/{job_id}", timeout=30)
         assert r.headers["content-type"] == "application/json", (job_id, r.status_code, r.text)

@@ -48,10 +48,9 @@ def test_the_detector_finds_each_face_where_a_person_puts_its_landmarks() -> Non
     assert detector.find(skimage.data.coffee()) == []
 
 
-@pytest.fixture(scope="module")
-def gfpgan(tmp_path_factory: pytest.TempPathFactory) -> str:
+def random_gfpgan(path: Path) -> str:
     """A GFPGAN v1.4-shaped network (spandrel's GFPGANv1Clean as spandrel loads it) with
-    random weights, saved as a .pth state dict."""
+    random weights, saved as a .pth state dict at ``path``."""
     import torch
     from spandrel.architectures.GFPGAN import GFPGAN
 
@@ -61,9 +60,13 @@ def gfpgan(tmp_path_factory: pytest.TempPathFactory) -> str:
         fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1,
         sft_half=True,
     )  # fmt: skip
-    path = tmp_path_factory.mktemp("faces") / "GFPGANv1.4.pth"
     torch.save(net.state_dict(), path)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def gfpgan(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return random_gfpgan(tmp_path_factory.mktemp("faces") / "GFPGANv1.4.pth")
 
 
 def test_only_the_pixels_under_the_paste_mask_change(gfpgan: str) -> None:

@@ -156,6 +156,12 @@ def test_job_config_is_the_clients_fields_and_the_operators_replicas_and_interpo
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/i.mp4", interpolate=5)
     with pytest.raises(ValidationError, match="interpolator"):
         JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/i.mp4", interpolator="/etc/passwd")
+    faces = JobRequest(input="s3://m/v/a.mp4", output="s3://m/v/f.mp4", faces=True)
+    restoring = ServeJobsConfig(face_enhance="s3://m/faces/GFPGANv1.4.pth")
+    assert job_config(faces, "m", restoring).upscale.face_enhance == "s3://m/faces/GFPGANv1.4.pth"
+    assert job_config(twice, "m", restoring).upscale.face_enhance is None
+    with pytest.raises(ConfigError, match="faces: this service restores no faces"):
+        job_config(faces, "m", jobs)
     with pytest.raises(ConfigError, match="--interpolate does not go with --deflicker"):
         job_config(
             JobRequest(input="s3://a/b.mp4", output="s3://a/c.mp4", interpolate=2, deflicker=True),
