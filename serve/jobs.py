@@ -257,6 +257,12 @@ def dashboard_url() -> str:
     return url if url.startswith("http") else f"http://{url}"
 
 
+# A job is forgotten no sooner than this after it ended: Ray's job manager notices its
+# supervisor actor gone a second or two after the job stopped, and where the job's record
+# was already deleted it writes a new one (a FAILED job: "supervisor actor died").
+_SETTLE_S = 5.0
+
+
 class JobApi:
     """The cluster's job API as the /v1/jobs routes use it; the client is made on first use."""
 
@@ -369,8 +375,9 @@ class JobApi:
         return {"job_id": job_id, "forgotten": True}
 
     def sweep(self) -> list[str]:
-        """Forget every job that ended more than ``retention_s`` ago (blocking: call from a
-        thread); returns their ids. Run at most every ``_SWEEP_EVERY_S`` by the routes."""
+        """Forget every job that ended more than ``retention_s`` ago, and at least
+        ``_SETTLE_S`` (blocking: call from a thread); returns their ids. Run at most every
+        ``_SWEEP_EVERY_S`` by the routes."""
         client = self._client_now()
         keep_s = self._config.retention_s
         now = time.time()
@@ -382,7 +389,7 @@ class JobApi:
                 forget_job_state(job_id)
                 continue
             ended = (info.end_time or 0) / 1000
-            if str(info.status.value) in _ENDED and ended and now - ended > keep_s:
+            if str(info.status.value) in _ENDED and ended and now - ended > max(keep_s, _SETTLE_S):
                 self._forget(client, job_id)
                 forgotten.append(job_id)
         if forgotten:
