@@ -18,6 +18,7 @@ from rayapp.config import UpscaleConfig
 from rayapp.errors import WeightsError
 from rayapp.faces import FaceDetector, FaceEnhancer, FaceRestorer, alignment, paste_mask
 from rayapp.testing import NearestUpscaler
+from rayapp.testing.faces import random_gfpgan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,22 +47,6 @@ def test_the_detector_finds_each_face_where_a_person_puts_its_landmarks() -> Non
     assert 80 < astronaut.width < 95 and 50 < cameraman.width < 60
     # Where no one is: the coffee cup.
     assert detector.find(skimage.data.coffee()) == []
-
-
-def random_gfpgan(path: Path) -> str:
-    """A GFPGAN v1.4-shaped network (spandrel's GFPGANv1Clean as spandrel loads it) with
-    random weights, saved as a .pth state dict at ``path``."""
-    import torch
-    from spandrel.architectures.GFPGAN import GFPGAN
-
-    torch.manual_seed(0)
-    net = GFPGAN(
-        out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None,
-        fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1,
-        sft_half=True,
-    )  # fmt: skip
-    torch.save(net.state_dict(), path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +143,20 @@ def test_a_moving_face_is_steadied_and_the_cut_never_changes_it(tmp_path: Path) 
     alone = steady_landmarks(around, range(FACE_REACH, FACE_REACH + len(chunk)))
     for mine, whole in zip(alone, steady_landmarks(detections, chunk), strict=True):
         np.testing.assert_array_equal(mine[0], whole[0])
+
+
+def test_the_plan_times_the_faces_beside_the_network(gfpgan: str, tmp_path: Path) -> None:
+    """``rayapp plan`` of a job with faces: a GFPGAN face takes seconds on a CPU, and the
+    plan says so, per frame, next to the network's milliseconds."""
+    from rayapp.config import VideoJobConfig
+    from rayapp.pipeline import estimate_video
+    from rayapp.testing.motion import scene_truth, write_clip
+
+    clip = scene_truth([(skimage.data.astronaut(), 6, (-2.0, 0.5))], 150, 200)
+    source = write_clip(str(tmp_path / "face.mp4"), clip, fps=24)
+    upscale = UpscaleConfig(device="cpu", outscale=2, face_enhance=gfpgan)
+    config = VideoJobConfig(input=source, output=str(tmp_path / "out.mp4"), upscale=upscale)
+    plan = estimate_video(config, samples=1, measure_frames=1)
+    calibration = plan.calibration
+    assert calibration.faces_s > max(0.5, 5 * calibration.model_s), calibration
+    assert f"faces {calibration.faces_s * 1000:.1f} ms" in plan.describe()

@@ -96,6 +96,9 @@ class Calibration:
     encode_s: float
     decode_s: float
     source: str  # "measured on <device>" or "stored for <gpu>"
+    # --face-enhance: finding a frame's faces and restoring them, per output frame, as the
+    # replica does beside its network (measured with it; 0 where the network's is stored).
+    faces_s: float = 0.0
 
     @property
     def on_gpu(self) -> bool:
@@ -157,8 +160,9 @@ class VideoEstimate:
             f"frames; {self.duplicate_share:.0%} of {self.sampled_frames} sampled frames "
             "repeat the one before (not run through the network)",
             f"cut: {self.cut}",
-            f"per frame ({c.source}): network {c.model_s * 1000:.1f} ms, encode "
-            f"{c.encode_s * 1000:.1f} ms, decode {c.decode_s * 1000:.1f} ms",
+            f"per frame ({c.source}): network {c.model_s * 1000:.1f} ms, "
+            + (f"faces {c.faces_s * 1000:.1f} ms, " if c.faces_s else "")
+            + f"encode {c.encode_s * 1000:.1f} ms, decode {c.decode_s * 1000:.1f} ms",
             f"estimate: {_hms(self.estimated_s)} at {self.replicas} replicas "
             f"({self.cpus:g} CPUs, {self.gpus:g} GPUs); {self.replica_hours:.3f} replica-hours",
             f"encoder: {self.encoder}, {self.encoders_per_replica} chunks at once per replica"
@@ -231,7 +235,7 @@ def estimate_s(
     frames made between are not timed: a few hundredths of a second each on a CPU, the
     benchmark's ``interpolate`` section)."""
     c = calibration
-    network = (1.0 - duplicate_share) * c.model_s / every
+    network = (1.0 - duplicate_share) * c.model_s / every + c.faces_s
     w = network + c.encode_s
     on_gpu = c.on_gpu
     cpu_per_frame = c.decode_s / every + c.encode_s + (0.0 if on_gpu else network * threads)
@@ -272,7 +276,7 @@ def estimate_video(
     share = _duplicate_share(sample, config.effective_dedup_threshold)
     threads = replica_threads(config.replicas)
     timed = sample[:measure_frames]
-    device, model_s, source = _calibrate(config, plan, timed, threads, node)
+    device, model_s, faces_s, source = _calibrate(config, plan, timed, threads, node)
     on_gpu = device == "cuda"
     settings, note = _encoder(plan.settings, on_gpu, node)
     pool = encoder_pool(
@@ -282,7 +286,7 @@ def estimate_video(
     )
     encoded = _spread_runs(sample, _ENCODED_FRAMES)
     encode_s = _encode_s(plan, encoded, settings, pool.threads)
-    calibration = Calibration(device, model_s, encode_s, decode_s, source)
+    calibration = Calibration(device, model_s, encode_s, decode_s, source, faces_s)
     n = options.replicas or config.replicas.max_replicas
     longest = max((r.frame_count for r in plan.runs), default=0) if totals is None else 0
 
@@ -415,13 +419,14 @@ def _calibrate(
     frames: list[np.ndarray],
     threads: int,
     node: Instance | None,
-) -> tuple[str, float, str]:
-    """(device type, the network's seconds per frame, where that figure comes from)."""
+) -> tuple[str, float, float, str]:
+    """(device type, the network's seconds per frame, the face step's, where those figures
+    come from)."""
     if node is not None and node.gpu is not None:
         model_s = _stored(node.gpu, config.upscale.model, plan.info.video)
-        return "cuda", model_s, f"stored for {node.gpu}"
-    device, model_s = _time_network(config, frames, threads)
-    return device.split(":")[0], model_s, f"measured on {device}"
+        return "cuda", model_s, 0.0, f"stored for {node.gpu}"
+    device, model_s, faces_s = _time_network(config, frames, threads)
+    return device.split(":")[0], model_s, faces_s, f"measured on {device}"
 
 
 def _encoder(
@@ -461,7 +466,7 @@ def _stage_rates(
     on_nvenc = settings.spec.gpu
     cpu_encode_s = c.encode_s * (1 if on_nvenc else encoder_threads)
     args = {
-        "network_s": (1.0 - share) * c.model_s, "decode_s": c.decode_s, "cpus": cpus,
+        "network_s": (1.0 - share) * c.model_s + c.faces_s, "decode_s": c.decode_s, "cpus": cpus,
         "gpus": gpus, "threads": threads, "model_on_gpu": c.on_gpu, "encoder_on_gpu": on_nvenc,
     }  # fmt: skip
     rates = stage_rates(encode_s=cpu_encode_s, **args)
@@ -486,10 +491,11 @@ def _stored(gpu: str, model: str, video: VideoStreamInfo) -> float:
 
 def _time_network(
     config: VideoJobConfig, frames: list[np.ndarray], threads: int
-) -> tuple[str, float]:
-    """(device, seconds per frame) of the network on ``frames``, as one replica runs it:
-    the job's model on its device, ``threads`` torch threads, ``micro_batch`` frames per
-    forward, after one warm-up."""
+) -> tuple[str, float, float]:
+    """(device, seconds per frame, the face step's seconds per frame) of the network on
+    ``frames``, as one replica runs it: the job's model on its device, ``threads`` torch
+    threads, ``micro_batch`` frames per forward, after one warm-up; with
+    ``--face-enhance``, its faces found and restored in the upscales (0 without)."""
     import torch  # the model's libraries: loaded where the plan times it
 
     from rayapp.upscaler import Upscaler
@@ -504,7 +510,15 @@ def _time_network(
             up.upscale_batch(batch)
         if up.device.type == "cuda":
             torch.cuda.synchronize(up.device)
-        return str(up.device), (time.perf_counter() - started) / (runs * len(batch))
+        model_s = (time.perf_counter() - started) / (runs * len(batch))
+        faces_s = 0.0
+        if up.faces is not None:
+            pictures = [(f[None], up.upscale_batch(f[None])) for f in frames]
+            started = time.perf_counter()
+            for picture, upscaled in pictures:
+                up.faces.apply(picture, upscaled)
+            faces_s = (time.perf_counter() - started) / len(pictures)
+        return str(up.device), model_s, faces_s
 
 
 def _encode_s(
