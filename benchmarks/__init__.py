@@ -34,6 +34,9 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   double-rate clip dropped): PSNR, SSIM and frames/s of the ``flow`` interpolator, FFmpeg's
   ``minterpolate``, RIFE 4.6's architecture (speed only) and blending; and where the
   interpolator runs, after the upscale or before it.
+- ``faces``: ``--face-enhance`` on a clip of a moving face: milliseconds a frame of the
+  model, finding the faces, steadying them and restoring one (a GFPGAN of random weights),
+  and the landmarks' jitter as detected and steadied.
 - ``archive``: twenty 2 s clips as one archive job against twenty runs of the same command
   (one a clip) and one clip of the same frames; the driver's RSS and the object store's
   peak for 20 and 200 tiny clips.

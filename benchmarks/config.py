@@ -26,6 +26,7 @@ Section = Literal[
     "archive",
     "temporal",
     "interpolate",
+    "faces",
 ]
 
 
@@ -90,6 +91,13 @@ class BenchmarkConfig(BaseModel):
     interpolate_rounds: int = Field(
         3, ge=1, description="Interpolate: rounds of the interpolators in turn."
     )
+    faces_seconds: float = Field(
+        2.0, gt=0, description="Faces: length of the clip of a moving face."
+    )
+    faces_frames: int = Field(
+        4, ge=1, description="Faces: frames each round times (a GFPGAN face is seconds)."
+    )
+    faces_rounds: int = Field(3, ge=1, description="Faces: rounds of the steps in turn.")
 
     @model_validator(mode="before")
     @classmethod

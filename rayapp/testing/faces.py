@@ -4,13 +4,14 @@ upscaler that carries ``--face-enhance``'s step with MTCNN and a restorer that c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rayapp.testing.patterns import NearestUpscaler
 
-__all__ = ["FaceNearestUpscaler", "TintedFaces"]
+__all__ = ["FaceNearestUpscaler", "TintedFaces", "random_gfpgan"]
 
 
 class TintedFaces:
@@ -42,3 +43,20 @@ class FaceNearestUpscaler(NearestUpscaler):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_faces": None}
+
+
+def random_gfpgan(path: Path) -> str:
+    """A GFPGAN v1.4-shaped network (spandrel's GFPGANv1Clean as spandrel loads it) with
+    random weights (seed 0), saved as a ``.pth`` state dict at ``path``: a checkpoint to
+    load by path (GFPGAN's weights cannot be downloaded here)."""
+    import torch
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    torch.manual_seed(0)
+    net = GFPGAN(
+        out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None,
+        fix_decoder=False, num_mlp=8, input_is_latent=True, different_w=True, narrow=1,
+        sft_half=True,
+    )  # fmt: skip
+    torch.save(net.state_dict(), path)
+    return str(path)

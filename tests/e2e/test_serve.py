@@ -62,7 +62,7 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def gfpgan(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A GFPGAN network with random weights as a checkpoint (tests/unit/test_faces.py)."""
-    from tests.unit.test_faces import random_gfpgan
+    from rayapp.testing.faces import random_gfpgan
 
     return random_gfpgan(tmp_path_factory.mktemp("faces") / "GFPGANv1.4.pth")
 
