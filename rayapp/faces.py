@@ -214,7 +214,7 @@ class FaceRestorer:
         import torch
 
         self._torch = torch
-        self.name = descriptor.architecture.name
+        self.name = descriptor.name
         self._noise = {"randomize_noise": False} if self.name == "GFPGAN" else {}
         self._model = descriptor.model.to(device).eval()
         self.device = torch.device(device)
@@ -228,7 +228,7 @@ class FaceRestorer:
         descriptor = load_model(checkpoint)
         if descriptor.purpose != "FaceSR":
             raise WeightsError(
-                f"{checkpoint} is a {descriptor.architecture.name} network for "
+                f"{checkpoint} is a {descriptor.name} network for "
                 f"{descriptor.purpose}, not face restoration: give --face-enhance a GFPGAN "
                 "or RestoreFormer checkpoint"
             )

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import spandrel
 import torch
 import torch.nn.functional as F
 
@@ -37,6 +36,7 @@ from rayapp.resize import resize_tensor
 
 if TYPE_CHECKING:
     from rayapp.faces import FaceEnhancer
+    from rayapp.models import Network
     from rayapp.video import Yuv420
 
 __all__ = ["Upscaler", "frames_from_tensor", "planes_from_tensor"]
@@ -49,7 +49,7 @@ class Upscaler:
 
     def __init__(
         self,
-        desc: spandrel.ImageModelDescriptor,
+        desc: Network,
         config: UpscaleConfig,
         faces: FaceEnhancer | None = None,
     ) -> None:
@@ -68,7 +68,7 @@ class Upscaler:
             supports_half=desc.supports_half,
             supports_bf16=desc.supports_bfloat16,
         )
-        self._size_req = desc.size_requirements
+        self._padding = desc.padding
         model = desc.model.to(self.device).eval()
         if self.precision == "fp16":
             model = model.half()  # converted once here, never per call
@@ -217,7 +217,7 @@ class Upscaler:
         padded to the network's size requirements and cropped back, in this upscaler's
         precision. No clamping, no resize to ``outscale``: the bare forward."""
         _, _, h, w = x.shape
-        pad_w, pad_h = self._size_req.get_padding(w, h)
+        pad_w, pad_h = self._padding(w, h)
         if pad_w or pad_h:
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import spandrel
 import torch
 from ray import serve
 
 from rayapp.config import ServeModelPoolConfig, UpscaleConfig
-from rayapp.models import resolve
+from rayapp.models import Network, resolve
 from rayapp.upscaler import Upscaler
 from rayapp.video import EncodeSettings, encoder_usable
 
@@ -72,7 +71,7 @@ class LoadedModel:
     def __init__(self, name: str, pool: ServeModelPoolConfig) -> None:
         self.name = name
         self._pool = pool
-        self._desc: spandrel.ImageModelDescriptor = resolve(name).load()
+        self._desc: Network = resolve(name).load()
         self._upscalers: OrderedDict[tuple[float | None, int, bool], Upscaler] = OrderedDict()
         first = self.upscaler(None, 0)  # where and in what precision this replica runs it
         self.device, self.precision = str(first.device), first.precision

@@ -3,8 +3,9 @@
 ``resolve(ref)`` is the one place that decides what a user's model reference means: a
 registry name (optionally with explicit weights) or a checkpoint path/URI. The result knows
 the network's own scale (so the default outscale), where its weights come from, and loads
-it as a spandrel ``ImageModelDescriptor``. Resolving a registry name loads nothing, so a
-job's driver can plan without torch.
+it as a ``Network`` (the registry's architectures are built here, any other by spandrel).
+Resolving a registry name loads nothing, so a job's driver can plan without torch
+(``Network``, the one name here that needs torch, is imported when first asked for).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from rayapp.models._registry import REGISTRY, ModelSpec, get_spec
 from rayapp.models._sources import cache_dir
 
 if TYPE_CHECKING:
-    import spandrel
+    from rayapp.models._networks import Network
 
-__all__ = ["REGISTRY", "ModelRef", "ModelSpec", "cache_dir", "get_spec", "load_model", "resolve"]
+__all__ = [
+    "REGISTRY", "ModelRef", "ModelSpec", "Network", "cache_dir", "get_spec", "load_model",
+    "resolve",
+]  # fmt: skip
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
 
@@ -41,7 +45,7 @@ class ModelRef:
 
         return resolve_weights(self.spec, self.weights)
 
-    def load(self, **storage_options: Any) -> spandrel.ImageModelDescriptor:
+    def load(self, **storage_options: Any) -> Network:
         """The network with its weights loaded, in eval mode, on the CPU."""
         from rayapp.models._checkpoint import describe, read_state_dict
 
@@ -66,10 +70,18 @@ def resolve(ref: str, weights: str | None = None) -> ModelRef:
     return ModelRef(ref, None)
 
 
-def load_model(model: str, weights: str | None = None, **storage_options: Any):
-    """``resolve(model, weights).load()``: a spandrel ``ImageModelDescriptor``."""
+def load_model(model: str, weights: str | None = None, **storage_options: Any) -> Network:
+    """``resolve(model, weights).load()``: the ``Network``."""
     return resolve(model, weights).load(**storage_options)
 
 
 def _is_checkpoint_ref(ref: str) -> bool:
     return ref.lower().endswith(CHECKPOINT_SUFFIXES) or "/" in ref or "://" in ref
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Network":
+        from rayapp.models._networks import Network
+
+        return Network
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

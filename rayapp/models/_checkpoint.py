@@ -1,4 +1,4 @@
-"""Reading checkpoints safely and turning them into spandrel model descriptors.
+"""Reading checkpoints safely and turning them into networks (``Network``).
 
 ``.safetensors`` is preferred; ``.pth``/``.pt``/``.ckpt`` are read with ``weights_only``
 semantics, so a checkpoint carrying a pickled code payload is refused, never executed.
@@ -11,13 +11,13 @@ import logging
 import pickle
 from typing import Any
 
-import spandrel
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 
 from rayapp import storage
 from rayapp.errors import StorageError, UnsafeCheckpointError, WeightsError
+from rayapp.models._networks import Network, build_known, from_spandrel
 
 __all__ = ["read_state_dict", "describe"]
 
@@ -51,13 +51,46 @@ def read_state_dict(source: str, **storage_options: Any) -> dict[str, torch.Tens
     return obj
 
 
-def describe(state_dict: dict[str, Any], source: str) -> spandrel.ImageModelDescriptor:
-    """Detect the architecture (spandrel) and build the model, weights loaded, in eval mode.
+def describe(state_dict: dict[str, Any], source: str) -> Network:
+    """Detect the architecture and build the network, weights loaded, in eval mode: the
+    registry's own architectures here (``build_known``), any other by spandrel.
 
-    spandrel unwraps the usual containers (``params_ema``, ``params``, ``state_dict``).
+    The usual containers are unwrapped first (``params_ema``, ``params``, ``state_dict``,
+    ... and the ``module.`` prefix), as spandrel does.
     """
+    state = _unwrapped(state_dict)
     try:
-        desc = spandrel.ModelLoader().load_from_state_dict(state_dict)
+        network = build_known(state)
+    except (RuntimeError, KeyError, ValueError, IndexError) as e:
+        raise WeightsError(f"{source}: weights do not fit their architecture: {e}") from e
+    if network is None:
+        network = _by_spandrel(state, source)
+    log.info("loaded %s: %s x%d", source, network.name, network.scale)
+    return network
+
+
+_CONTAINERS = ("model_state_dict", "state_dict", "params_ema", "params-ema", "params", "model",
+               "net")  # fmt: skip
+
+
+def _unwrapped(state: dict[str, Any]) -> dict[str, Any]:
+    for key in _CONTAINERS:
+        if isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if len(state) == 1 and isinstance(only := next(iter(state.values())), dict):
+        state = only
+    for prefix in ("module.", "netG."):
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k.removeprefix(prefix): v for k, v in state.items()}
+    return state
+
+
+def _by_spandrel(state: dict[str, Any], source: str) -> Network:
+    import spandrel  # only here: its import builds every architecture it knows
+
+    try:
+        desc = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError as e:
         raise WeightsError(f"{source}: not a model architecture spandrel knows") from e
     except (RuntimeError, KeyError, ValueError, IndexError) as e:
@@ -65,5 +98,4 @@ def describe(state_dict: dict[str, Any], source: str) -> spandrel.ImageModelDesc
     if not isinstance(desc, spandrel.ImageModelDescriptor):
         raise WeightsError(f"{source}: {desc.architecture.name} is not an image-to-image model")
     desc.model.eval()
-    log.info("loaded %s: %s x%d", source, desc.architecture.name, desc.scale)
-    return desc
+    return from_spandrel(desc)

@@ -104,7 +104,7 @@ def test_safetensors_from_s3_uri(
     uri = f"{s3_bucket}/models/m.safetensors"
     storage.write_bytes(uri, local.read_bytes())
     desc = load_model(uri)
-    assert desc.scale == 4 and desc.architecture.id == "Compact"
+    assert desc.scale == 4 and desc.architecture == "Compact"
 
 
 class _Payload:
@@ -184,3 +184,70 @@ def test_swin2sr_checkpoint_loads_and_runs(tmp_path: Path) -> None:
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         ref = net(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(out, np.round(ref * 255), atol=1)
+
+
+def _random_state(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return {k: torch.randn_like(v) * 0.1 for k, v in model.state_dict().items()}
+
+
+def _spandrel_twins() -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """(what, state dict) of each shape the registry's own architectures take: the offline
+    weights, and random ones at the scales and widths they do not ship."""
+    from spandrel.architectures.Compact import Compact
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    from rayapp.models._checkpoint import read_state_dict
+
+    twins = [(n, read_state_dict(resolve_weights(get_spec(n)))) for n in
+             ("realesr-animevideov3", "realesrgan-x4plus-anime")]  # fmt: skip
+    for scale in (2, 3):
+        net = Compact(num_in_ch=3, num_out_ch=3, num_feat=16, num_conv=4, upscale=scale)
+        twins.append((f"compact-x{scale}", _random_state(net, scale)))
+    # spandrel's RRDBNet holds the old ESRGAN key names (the official ones, which the
+    # registry's weights have, are built here): spandrel's to build.
+    old = _random_state(ESRGAN(in_nc=3, out_nc=3, num_filters=16, num_blocks=2), 4)
+    twins.append(("esrgan-old-names", old))
+    return twins
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_the_registry_architectures_are_spandrels_to_the_bit(index: int) -> None:
+    """Built here (the official key names) or by spandrel (any other), a network gives the
+    same pixels, scale, purpose and padding as spandrel's own build of those weights."""
+    import spandrel
+
+    from rayapp.models._checkpoint import describe
+
+    what, state = _spandrel_twins()[index]
+    ours = describe(dict(state), what)
+    ref = spandrel.ModelLoader().load_from_state_dict(dict(state))
+    ref.model.eval()
+    built_here = what != "esrgan-old-names"
+    assert (type(ours.model).__module__ == "rayapp.models._networks") == built_here, what
+    x = torch.rand(1, 3, 13, 19, generator=torch.Generator().manual_seed(index))
+    with torch.inference_mode():
+        assert torch.equal(ours.model(x), ref.model(x)), what
+    req = ref.size_requirements
+    assert (ours.architecture, ours.name, ours.purpose, ours.scale) == (
+        ref.architecture.id,
+        ref.architecture.name,
+        ref.purpose,
+        ref.scale,
+    )
+    assert ours.padding(1, 5) == req.get_padding(1, 5) and ours.padding(7, 8) == (0, 0)
+
+
+def test_a_registry_model_loads_without_importing_spandrel() -> None:
+    """spandrel's import builds every architecture it knows (over a second of every start);
+    the registry's models need none of it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rayapp.upscaler import Upscaler\n"
+        "up = Upscaler.load('realesrgan-x4plus-anime', device='cpu')\n"
+        "print(up.scale, 'spandrel' in sys.modules, 'torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["4", "False", "False"], out.stderr[-2000:]
