@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,57 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+class SharedRay:
+    """The tests' local Ray of one pytest process (``ray.init(num_cpus=2)``), started by the
+    first module that asks (``ray_local``) and kept for the next: a start costs 5-10 s of
+    the two cores. A module that does not ask may start a Ray of its own, or test the code
+    that starts one, so it gets none: the shared one is stopped before it begins."""
+
+    def __init__(self) -> None:
+        self.address: str | None = None
+
+    def start(self) -> str:
+        import ray
+
+        if self.address is None:
+            if ray.is_initialized():
+                raise RuntimeError("a Ray that is not the shared one is still running here")
+            context = ray.init(
+                num_cpus=2, include_dashboard=False, log_to_driver=False,
+                _node_ip_address="127.0.0.1",
+            )  # fmt: skip
+            self.address = context.address_info["gcs_address"]
+        return self.address
+
+    def stop(self) -> None:
+        if self.address is not None:
+            import ray
+
+            ray.shutdown()
+            self.address = None
+
+
+_SHARED_RAY = SharedRay()
+
+
+@pytest.fixture(scope="session")
+def shared_ray() -> Iterator[SharedRay]:
+    try:
+        yield _SHARED_RAY
+    finally:
+        _SHARED_RAY.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_ray_only_where_asked(request: pytest.FixtureRequest) -> None:
+    """Stop the shared Ray before a module none of whose tests asks for it."""
+    if _SHARED_RAY.address is None or "ray" not in sys.modules:
+        return
+    mine = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    if not any("ray_local" in item.fixturenames for item in mine):
+        _SHARED_RAY.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
