@@ -206,16 +206,15 @@ def _raise_failure(error: Exception, config: TrainJobConfig) -> NoReturn:
     data path starved, a segment that did not decode), workers that never started, else Ray
     Train's own error."""
     import ray
-    from ray.train.v2._internal.execution.failure_handling.default import (
-        RETRYABLE_CONTROLLER_ERRORS,  # the failures to start that Ray Train tries again
-    )
+
+    from rayapp.pipeline.cluster.ray_internals import train_start_failures
 
     failures = getattr(error, "worker_failures", {})  # a ray.train.WorkerGroupError's
     for rank in sorted(failures):
         if describe(failures[rank]) is not None:
             raise failures[rank] from error
     cause = getattr(error, "controller_failure", None)  # a ray.train.ControllerError's
-    if isinstance(cause, RETRYABLE_CONTROLLER_ERRORS):
+    if isinstance(cause, train_start_failures()):
         free = ray.available_resources().get("CPU", 0.0)
         total = ray.cluster_resources().get("CPU", 0.0)
         raise StarvedError(

@@ -35,10 +35,10 @@ def test_every_private_name_is_there() -> None:
 
 
 def test_no_other_module_of_the_project_reaches_into_ray_internals() -> None:
-    """Outside ray_internals and the tests, no ray._private, ray.autoscaler._private or
-    internal_kv."""
+    """Outside ray_internals and the tests, no private module of Ray (``ray._private``,
+    ``ray.autoscaler._private``, ``ray.train.v2._internal``, ...) and no internal_kv."""
     hits = subprocess.run(
-        ["git", "grep", "-nE", r"ray\.(_private|autoscaler\._private)|internal_kv", "--",
+        ["git", "grep", "-nE", r"\bray(\.[a-z0-9_]+)*\._(private|internal)\b|internal_kv", "--",
          "rayapp", "serve", "jobs", "benchmarks"],
         cwd=ROOT, capture_output=True, text=True,
     ).stdout.splitlines()  # fmt: skip

@@ -14,7 +14,9 @@ fails, naming each, when the installed Ray is another release or lacks one of
 - The cluster's key-value store, where a job publishes its state for the Serve jobs API
   (``kv_get``, ``kv_put``, ``kv_del``, ``kv_keys``), and the dashboard address the head
   registered there (``registered_dashboard``).
-- What an autoscaling cluster may grow to (``autoscaler_cpus``), for the training job.
+- What an autoscaling cluster may grow to (``autoscaler_cpus``), and which of Ray Train's
+  controller failures are its workers finding no room (``train_start_failures``), for the
+  training job.
 - The object store's bytes in use and spilled (``object_store_bytes``), for the benchmarks.
 """
 
@@ -42,6 +44,7 @@ __all__ = [
     "last_started_address",
     "object_store_bytes",
     "registered_dashboard",
+    "train_start_failures",
 ]
 
 RAY_VERSION = "2.60.0"
@@ -64,6 +67,7 @@ PRIVATE_NAMES = (
     "ray.experimental.internal_kv:_internal_kv_put",
     "ray.experimental.internal_kv:_internal_kv_del",
     "ray.experimental.internal_kv:_internal_kv_list",
+    "ray.train.v2._internal.execution.failure_handling.default:RETRYABLE_CONTROLLER_ERRORS",
 )
 
 # ``ray.init``'s ``_system_config`` for a local head: a process of it that finds a socket of
@@ -187,6 +191,15 @@ def autoscaler_cpus() -> tuple[float, list[float]] | None:
     types = [float(g.resources.get("CPU", 0)) for g in config.node_group_configs if g.max_count]
     most = (state.get_max_resources_from_cluster_config() or {}).get("CPU", 0)
     return float(most), types
+
+
+def train_start_failures() -> tuple[type[BaseException], ...]:
+    """The controller errors Ray Train tries again: its workers found no room to start."""
+    from ray.train.v2._internal.execution.failure_handling.default import (
+        RETRYABLE_CONTROLLER_ERRORS,
+    )
+
+    return tuple(RETRYABLE_CONTROLLER_ERRORS)
 
 
 def object_store_bytes(gcs_address: str) -> tuple[int, int]:
