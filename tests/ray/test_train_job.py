@@ -92,13 +92,15 @@ def _job(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]
     )  # fmt: skip
 
 
-def test_a_killed_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+def test_a_killed_job_resumes_from_its_checkpoint(ray_local: str, tmp_path: Path) -> None:
+    """Both runs join the tests' Ray: the driver's death ends its workers there too."""
     src = clip(str(tmp_path / "texture.mp4"))
     out = str(tmp_path / "out")
     args = ["--videos", src, "--output", out, "--workers", "1", "--checkpoint-every", "10",
             "--batch-size", "4", "--patch", "32", "--segment-s", "0.25",
             "--cpus-per-worker", "0.5", "--data-cpus", "0.5"]  # fmt: skip
-    first = _job(*args, "--steps", "400")
+    on_ray = {"RAY_ADDRESS": ray_local}
+    first = _job(*args, "--steps", "400", env=on_ray)
 
     def checkpointed() -> tuple[int, str, str] | None:
         assert first.poll() is None, first.communicate()
@@ -110,7 +112,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)  # the driver, mid-run
         first.wait(timeout=60)
-    # Its local Ray's workers notice the driver is gone within seconds, and may report a
+    # The workers notice their driver is gone within seconds, and may report a
     # checkpoint more before they do: the rerun must start from whatever came last.
     last = {"step": latest_checkpoint(f"{out}/train")[0], "since": time.monotonic()}
 
@@ -123,7 +125,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path: Path) -> None:
 
     step = wait_until(quiet_step, 120, "8 s without a new checkpoint", state=lambda: last)
     assert 10 <= step < 400 and step % 10 == 0
-    second = _job(*args, "--steps", str(step + 10))
+    second = _job(*args, "--steps", str(step + 10), env=on_ray)
     stdout, stderr = second.communicate(timeout=300)
     assert second.returncode == 0, stderr
     assert f"to step {step + 10} (from {step})" in stdout, stdout
