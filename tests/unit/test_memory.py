@@ -60,11 +60,13 @@ def test_the_malloc_tunables_give_the_next_encoder_the_memory_of_the_last(
     assert first > 20_000  # 4-frame chunks at 2560x1920: about 140 MB each
     assert min(later) > first / 2  # glibc's own: as many again, every time
     # Here: under 1 %, then none (330 and 3 of 37150 pages, eight runs alone or beside two
-    # busy cores). Faults only ever come from outside too (once, alone at the end of a whole
-    # suite: 6872, the kernel reclaiming or compacting meanwhile), never go: a second
-    # measurement is taken when the first exceeds the bound, and the better one counts.
-    runs = [_faults(tmp_path, MALLOC_TUNABLES)]
-    if max(runs[0][1:]) >= runs[0][0] / 20:
+    # busy cores). Faults also come from outside (alone at the end of a whole suite: 6872
+    # once, then 6538 and 6866 in two runs in a row, 18 % of a chunk: this machine's kernel
+    # runs a proactive pageout, and reclaims and compacts after the suite), never go: so the
+    # process is measured up to three times, until a run meets the bound; the best counts.
+    # Without the tunables' effect no run could: every chunk would fault as many again.
+    runs: list[list[int]] = []
+    while len(runs) < 3 and not any(max(r[1:]) < r[0] / 20 for r in runs):
         runs.append(_faults(tmp_path, MALLOC_TUNABLES))
     first, *later = min(runs, key=lambda faults: max(faults[1:]) / faults[0])
     assert first > 20_000
