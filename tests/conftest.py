@@ -30,10 +30,15 @@ PASSES = ("beside", "alone")
 # core: Ray Train beside two busy loops took 465 s instead of 40 s. At 0 they share the
 # cores evenly with whatever runs beside them. The tests' own Rays only: a user's keep Ray's.
 RAY_WORKER_NICENESS = "0"
+# A Ray prestarts a worker per CPU when its first driver connects, whether or not a task
+# comes for it (each about 1.2 s of CPU importing ray). The tests' Rays start a worker when
+# there is work for it.
+RAY_PRESTART = "0"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("RAY_worker_niceness", RAY_WORKER_NICENESS)
+    os.environ.setdefault("RAY_prestart_worker_first_driver", RAY_PRESTART)
     if os.environ.get("RAYAPP_TEST_TIER") == "quick":
         os.environ["RAY_ADDRESS"] = QUICK_TIER_RAY_ADDRESS
 
