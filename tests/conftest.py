@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,7 @@ class SharedRay:
 
     def __init__(self) -> None:
         self.address: str | None = None
+        self._temp: Path | None = None
 
     def start(self) -> str:
         import ray
@@ -74,12 +77,22 @@ class SharedRay:
         if self.address is None:
             if ray.is_initialized():
                 raise RuntimeError("a Ray that is not the shared one is still running here")
+            # A temp dir of its own (short: Ray puts unix sockets under it), so that the
+            # tests can read its workers' logs.
+            self._temp = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
             context = ray.init(
                 num_cpus=2, include_dashboard=False, log_to_driver=False,
-                _node_ip_address="127.0.0.1",
+                _node_ip_address="127.0.0.1", _temp_dir=str(self._temp),
             )  # fmt: skip
             self.address = context.address_info["gcs_address"]
         return self.address
+
+    @property
+    def logs(self) -> Path:
+        """The running shared Ray's log folder (its workers' ``worker-*.err`` among them)."""
+        if self._temp is None:
+            raise RuntimeError("the shared Ray is not running")
+        return self._temp / "session_latest" / "logs"
 
     def stop(self) -> None:
         if self.address is not None:
@@ -87,6 +100,9 @@ class SharedRay:
 
             ray.shutdown()
             self.address = None
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
 
 
 _SHARED_RAY = SharedRay()

@@ -2,8 +2,9 @@
 at any stage, a work prefix it cannot write, S3 going away (for 10 s, or for good), a
 replica that keeps dying on one chunk, the driver killed while it assembles.
 
-Each job here runs as the user runs it (a process with its own local Ray, or the module's
-Ray for the in-process one) on a small generated clip. Every wait is bounded.
+Each job here runs as the user runs it, a process of its own, on a small generated clip:
+with its own local Ray where the test is about that Ray or the job's start, else joining the
+tests' shared one (``RAY_ADDRESS``), as under ``ray job submit``. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rayapp.config import ReplicaConfig, VideoJobConfig
 from rayapp.errors import ChunkFailedError, describe
 from rayapp.pipeline.cluster._memory import MALLOC_TUNABLES
 from rayapp.testing import decode_video, make_test_video
+from tests.conftest import SharedRay
 from tests.ray_head import free_port
 from tests.waiting import wait_until
 
@@ -132,6 +134,10 @@ def assert_frame_exact(src: str, out: str) -> None:
     assert got.time_base == want.time_base
 
 
+def bucket_of(uri: str) -> str:
+    return uri.removeprefix("s3://").split("/", 1)[0]
+
+
 def finished_chunks(work: str) -> int:
     return sum(1 for name in storage_names(work) if name.endswith(".mp4.json"))
 
@@ -149,11 +155,11 @@ RETRY = (
 """A replica's warning: in its log, and on the job's stderr when Ray forwards it in time."""
 
 
-def replica_retries(env: dict[str, str]) -> list[str]:
-    """The retry warnings in the logs of the job's workers (Ray's session log folder)."""
-    logs = Path(env["RAY_TMPDIR"], "ray", "session_latest", "logs")
+def replica_retries(logs: Path, bucket: str) -> list[str]:
+    """The retry warnings about ``bucket`` in the logs of a Ray's workers (its session's log
+    folder ``logs``: the shared Ray's holds other tests' workers too)."""
     lines = [line for p in sorted(logs.glob("worker-*.err")) for line in p.read_text().splitlines()]
-    return [line for line in lines if "retry" in line]
+    return [line for line in lines if "retry" in line and f"s3://{bucket}/" in line]
 
 
 @pytest.fixture
@@ -172,6 +178,12 @@ def env(ray_tmp: Path) -> dict[str, str]:
     """A job's environment: no RAY_ADDRESS, the stale cluster file where Ray looks."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return env | {"RAY_TMPDIR": str(ray_tmp)}
+
+
+@pytest.fixture
+def shared_env(ray_local: str) -> dict[str, str]:
+    """A job's environment on the tests' shared Ray (made after ``flaky_s3``, like ``env``)."""
+    return dict(os.environ) | {"RAY_ADDRESS": ray_local}
 
 
 @pytest.fixture
@@ -284,8 +296,9 @@ def test_unreachable_ray_address_fails_at_once_naming_it(
 
 
 def test_sigterm_while_chunks_are_made_stops_at_once_and_a_rerun_resumes(
-    clip: str, env: dict[str, str], tmp_path: Path
+    clip: str, shared_env: dict[str, str], tmp_path: Path
 ) -> None:
+    env = shared_env
     out, work = str(tmp_path / "out.mp4"), str(tmp_path / "work")
     args = ["--input", clip, "--output", out, "--work", work, *CUT, *ONE_REPLICA]
     job = Job(*args, env=env)
@@ -418,10 +431,10 @@ def s3_clip(flaky_s3: S3Link, clip: str) -> str:
 
 
 def test_s3_gone_for_10_s_mid_job_is_waited_for(
-    flaky_s3: S3Link, s3_clip: str, env: dict[str, str]
+    flaky_s3: S3Link, s3_clip: str, shared_env: dict[str, str], shared_ray: SharedRay
 ) -> None:
     out = s3_clip.replace("in.mp4", "out.mp4")
-    job = Job("--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA, env=env)
+    job = Job("--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA, env=shared_env)
     job.wait_for(r"frames 6/48")
     flaky_s3.cut()
     time.sleep(10)
@@ -430,25 +443,26 @@ def test_s3_gone_for_10_s_mid_job_is_waited_for(
     assert code == 0, err
     # Logged where they happened: the driver (its stderr) or the replicas (their logs);
     # which of them met the outage depends on how far the job was when it began.
-    logged = [*err.splitlines(), *replica_retries(env)]
+    logged = [*err.splitlines(), *replica_retries(shared_ray.logs, bucket_of(s3_clip))]
     assert logged and all(re.search(RETRY, line) for line in logged), logged
     assert reused(job.log) == (8, 0)
     assert_frame_exact(s3_clip, out)
 
 
 def test_s3_gone_for_good_fails_in_bounded_time_and_a_rerun_resumes(
-    flaky_s3: S3Link, s3_clip: str, env: dict[str, str]
+    flaky_s3: S3Link, s3_clip: str, shared_env: dict[str, str], shared_ray: SharedRay
 ) -> None:
     out = s3_clip.replace("in.mp4", "out.mp4")
     args = ["--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA]
-    env = env | {"RAYAPP_STORAGE_RETRY_S": "6"}  # the default 20 s, shorter for the test
+    env = shared_env | {"RAYAPP_STORAGE_RETRY_S": "6"}  # the default 20 s, shorter for the test
     job = Job(*args, env=env)
     job.wait_for(r"frames 6/48")
     flaky_s3.cut()
     code, err = job.finish(timeout_s=120)
     assert code == 1
     *forwarded, last = err.splitlines()
-    logged = [*forwarded, *replica_retries(env)]  # the driver's or the replicas' (above)
+    # The driver's or the replicas' (above).
+    logged = [*forwarded, *replica_retries(shared_ray.logs, bucket_of(s3_clip))]
     assert logged and all(re.search(RETRY, line) for line in logged), logged
     # A replica writing its chunk, or the driver reading the work prefix, meets it first.
     assert re.fullmatch(
@@ -503,7 +517,7 @@ def test_a_chunk_whose_replica_dies_twice_fails_the_job_naming_its_frames(
 
 
 def test_driver_killed_while_assembling_leaves_no_output_and_a_rerun_makes_it(
-    flaky_s3: S3Link, s3_clip: str, env: dict[str, str]
+    flaky_s3: S3Link, s3_clip: str, shared_env: dict[str, str]
 ) -> None:
     """The store goes away once every chunk is made, so the driver is held inside the
     assembly, retrying a read of the store, when it is killed. Which read it retries first
@@ -511,6 +525,7 @@ def test_driver_killed_while_assembling_leaves_no_output_and_a_rerun_makes_it(
     retries, and that nothing is published until the assembly is whole, is."""
     out = s3_clip.replace("in.mp4", "out.mp4")
     args = ["--input", s3_clip, "--output", out, *CUT, *ONE_REPLICA]
+    env = shared_env
     job = Job(*args, env=env)
     job.wait_for(r"frames 48/48")
     flaky_s3.cut()

@@ -1,8 +1,10 @@
 """Hostile inputs to ``python -m jobs.upscale_video``: a non-zero exit, one clear line on
-stderr, and no object at the output URI (S3 on the loopback test server)."""
+stderr, and no object at the output URI (S3 on the loopback test server). The jobs join the
+tests' Ray (``RAY_ADDRESS``), as under ``ray job submit``."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -19,10 +21,11 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_job(*args: str) -> subprocess.CompletedProcess[str]:
+def run_job(*args: str, ray: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jobs.upscale_video", *args],
         cwd=REPO,
+        env=os.environ | {"RAY_ADDRESS": ray},
         capture_output=True,
         text=True,
         timeout=300,
@@ -40,13 +43,13 @@ def assert_one_line_and_nothing_written(r: subprocess.CompletedProcess[str], out
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_hostile_input_on_s3(case: str, tmp_path: Path, s3_bucket: str) -> None:
+def test_hostile_input_on_s3(case: str, ray_local: str, tmp_path: Path, s3_bucket: str) -> None:
     make, _, message = CASES[case]
     local = make(tmp_path)
     src = f"{s3_bucket}/in/{Path(local).name}"
     upload(local, src)
     out = f"{s3_bucket}/out/result.mp4"
-    r = run_job("--input", src, "--output", out)
+    r = run_job("--input", src, "--output", out, ray=ray_local)
     assert_one_line_and_nothing_written(r, out)
     assert r.returncode == 2
     assert re.search(message, r.stderr), r.stderr
@@ -64,7 +67,9 @@ def test_hostile_input_on_s3(case: str, tmp_path: Path, s3_bucket: str) -> None:
         ("no-cuda", "device 'cuda' requested, but CUDA is not available here"),
     ],
 )
-def test_bad_options(case: str, message: str, tmp_path: Path, s3_bucket: str) -> None:
+def test_bad_options(
+    case: str, message: str, ray_local: str, tmp_path: Path, s3_bucket: str
+) -> None:
     import torch
 
     from rayapp.testing import make_test_video
@@ -81,7 +86,7 @@ def test_bad_options(case: str, message: str, tmp_path: Path, s3_bucket: str) ->
         "avi-output": ["--input", src, "--output", f"{s3_bucket}/out/result.avi"],
         "no-cuda": ["--input", src, "--output", out, "--device", "cuda"],
     }[case]
-    r = run_job(*args)
+    r = run_job(*args, ray=ray_local)
     assert_one_line_and_nothing_written(r, out)
     assert r.returncode == 2
     assert not storage.exists(f"{s3_bucket}/out/result.avi")
