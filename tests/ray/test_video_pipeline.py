@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from rayapp import storage
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import VideoJobResult, run_video_job
 from rayapp.testing import NearestUpscaler, decode_video, make_test_video, stream_packets
+from tests.conftest import SharedRay
 from tests.scenes import CUTS, SceneClip
 from tests.waiting import wait_until
 
@@ -98,31 +100,47 @@ def test_s3_to_s3_is_frame_exact(source: str, fault_free: str) -> None:
     assert not storage.exists(fault_free + ".rayapp-work")
 
 
-def _metric_samples(name: str) -> list[float]:
+def _metric_samples(name: str, workers: set[str]) -> list[float]:
+    """The samples of ``name`` that the Ray workers ``workers`` (their ids) exported."""
     import urllib.request
 
     import ray
 
-    port = ray._private.worker._global_node.metrics_export_port
+    port = next(node["MetricsExportPort"] for node in ray.nodes() if node["Alive"])
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+    lines = [line for line in body.decode().splitlines() if line.startswith(name + "{")]
     return [
         float(line.rsplit(" ", 1)[1])
-        for line in body.decode().splitlines()
-        if line.startswith(name + "{")
+        for line in lines
+        if (worker := re.search(r'WorkerId="(\w+)"', line)) and worker[1] in workers
     ]
 
 
-def test_metrics_reach_the_metrics_endpoint(fault_free: str) -> None:
-    """The first job of this cluster upscaled 48 frames in 16 chunks."""
+def _replica_workers(result: VideoJobResult, logs: Path) -> set[str]:
+    """The Ray worker ids of the job's replicas, from their pids (``replica`` is pid@host) and
+    Ray's worker log names (``worker-<worker id>-<job id>-<pid>.out``)."""
+    pids = {chunk.replica.split("@")[0] for chunk in result.chunks}
+    return {p.name.split("-")[1] for pid in pids for p in logs.glob(f"worker-*-{pid}.out")}
+
+
+def test_metrics_reach_the_metrics_endpoint(
+    fault_free_run: tuple[str, VideoJobResult], shared_ray: SharedRay
+) -> None:
+    """The job's replicas upscaled 48 frames in 16 chunks (the shared Ray's endpoint also
+    holds the jobs of the modules before this one: the replicas' samples are told apart by
+    their worker)."""
+    result = fault_free_run[1]
+    workers = _replica_workers(result, shared_ray.logs)
+    assert len(workers) == len({chunk.replica for chunk in result.chunks}), workers
 
     def upscaled() -> float | None:
-        frames = sum(_metric_samples("ray_rayapp_frames_upscaled_total"))
+        frames = sum(_metric_samples("ray_rayapp_frames_upscaled_total", workers))
         return frames if frames >= 48 else None
 
     frames = wait_until(upscaled, 60, "48 upscaled frames at the metrics endpoint", interval_s=1)
     assert frames == 48
-    assert sum(_metric_samples("ray_rayapp_chunk_latency_s_count")) == 16
-    assert _metric_samples("ray_rayapp_replicas_busy")  # exported by the replicas
+    assert sum(_metric_samples("ray_rayapp_chunk_latency_s_count", workers)) == 16
+    assert _metric_samples("ray_rayapp_replicas_busy", workers)  # exported by the replicas
 
 
 def test_local_runner_makes_the_same_chunks_and_pixels(
