@@ -10,7 +10,8 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
   state, assembly), peak memory of the driver and of the Ray processes, the object store's
   peak, and the peak temporary disk against the output's size.
 - ``steady``: a 10 s 320x240 clip through the local runner and the Ray job in steady state
-  against the best bare forward on the same frames.
+  against the bare forward on the same frames just before and after, in rounds taken in
+  turn (each round shown, and the median).
 - ``cold``: ``python -m jobs.upscale_video`` on a 2 s clip in a fresh process: seconds above
   the bare forward, and where they go.
 - ``dedup``: a clip with each view held 2 frames (crf 18): speed-up of skipping repeats.
@@ -25,7 +26,8 @@ apart from the entry points, using rayapp's public API only; nothing is patched)
 - ``plan``: ``rayapp plan``'s estimated duration against the job's actual one (10 s clips).
 - ``encode``: what this machine's CPUs encode (codecs and presets at 1920x1080 and
   2560x1920, slice against frame threads against one encoder per CPU), and the video job
-  with a simulated GPU against ffmpeg on the same clip and settings.
+  with a simulated GPU against ffmpeg on the same clip and settings, whole commands in
+  rounds taken in turn (each round shown, and the median of the rounds' ratios).
 - ``temporal``: seams and flicker at the output's size against a ground truth (sub-pixel
   pans over photographs, three scenes): the warping error, detail and PSNR with and without
   ``--deflicker`` and what it costs; the step at chunk seams cut by frame count against

@@ -66,6 +66,7 @@ class BenchmarkConfig(BaseModel):
     )
     bare_frames: int = Field(8, ge=1, description="Pipeline, steady: frames per bare pass.")
     steady_seconds: float = Field(10.0, gt=0, description="Steady: clip length.")
+    steady_rounds: int = Field(3, ge=1, description="Steady: rounds of the three runs in turn.")
     cold_seconds: float = Field(2.0, gt=0, description="Cold: clip length.")
     dedup_seconds: float = Field(10.0, gt=0, description="Dedup: clip length (views held 2).")
     quality_seconds: float = Field(
@@ -76,6 +77,9 @@ class BenchmarkConfig(BaseModel):
     encode_frames: int = Field(24, ge=2, description="Encode: frames per encoder capacity run.")
     encode_seconds: float = Field(
         12.0, gt=0, description="Encode: clip length of the job with a simulated GPU (640x480)."
+    )
+    encode_rounds: int = Field(
+        3, ge=1, description="Encode: rounds of the whole commands (jobs, ffmpeg) in turn."
     )
     archive_clips: int = Field(20, ge=1, description="Archive: clips in the archive.")
     archive_seconds: float = Field(2.0, gt=0, description="Archive: each clip's length.")

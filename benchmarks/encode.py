@@ -12,7 +12,8 @@ the video job comes to it when the model costs the CPUs nothing (a GPU's case).
    the same stages: ``ray-data``, encoding in CPU tasks; ``ray-data-fused``, encoding in the
    replicas) and the local runner against ffmpeg decoding, scaling and encoding the same
    clip with the same settings on every CPU (the ``ffmpeg`` command where there is one, and
-   the same FFmpeg libraries driven through PyAV).
+   the same FFmpeg libraries driven through PyAV). In rounds (``encode_rounds``), every
+   command once a round, in turn; ratios pair by pair within a round, their median shown.
 3. The three Ray runners with the model on the CPU (realesr-animevideov3 x4, a 2 s 160x120
    clip): what each adds where the model binds.
 
@@ -23,16 +24,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
 from benchmarks.config import BenchmarkConfig
+from benchmarks.rounds import each, in_rounds, median_ratio
 from benchmarks.table import table
 from rayapp.config import VideoJobConfig
 from rayapp.video import ChunkEncoder, EncodeSettings, probe
@@ -136,6 +140,8 @@ def _pyav_ffmpeg(clip: str, out: str, size: tuple[int, int]) -> None:
 
 
 RUNNERS = ("ray", "ray-data", "ray-data-fused", "local")
+JOB_HEADER = ["run", "wall s", "each round", "frames/s", "vs ffmpeg", "vs ffmpeg in RGB",
+              "vs ray runner"]  # fmt: skip
 
 
 def _job_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
@@ -143,45 +149,53 @@ def _job_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
 
     clip = make_sample_video(f"{tmp}/job.mp4", seconds=cfg.encode_seconds, size=(640, 480))
     size = (2560, 1920)
-    walls: dict[str, float] = {}
+    commands: dict[str, list[str]] = {}
     if shutil.which("ffmpeg"):
         # As the issue's baseline: scaled on 4:2:0 planes (its chroma stays blocky); and
         # scaled in RGB, as a model's output is (full chroma: more to encode).
         for name, chain in (("ffmpeg command", ""), ("ffmpeg command, scaled in RGB", "rgb")):
             scale = f"scale={size[0]}:{size[1]}:flags=neighbor"
             vf = f"format=rgb24,{scale},format=yuv420p" if chain else scale
-            walls[name] = _timed(
-                ["ffmpeg", "-v", "error", "-y", "-i", clip, "-vf", vf, "-c:v", "libx264",
-                 "-preset", "medium", "-crf", "18", "-c:a", "copy", f"{tmp}/ffmpeg{chain}.mp4"],
-            )  # fmt: skip
-    walls["ffmpeg libraries (PyAV)"] = _timed(_command("pyav", "sim", clip, f"{tmp}/pyav.mp4"))
+            commands[name] = [
+                "ffmpeg", "-v", "error", "-y", "-i", clip, "-vf", vf, "-c:v", "libx264",
+                "-preset", "medium", "-crf", "18", "-c:a", "copy", f"{tmp}/ffmpeg{chain}.mp4",
+            ]  # fmt: skip
+    commands["ffmpeg libraries (PyAV)"] = _command("pyav", "sim", clip, f"{tmp}/pyav.mp4")
     for runner in RUNNERS:
-        walls[f"job, {runner} runner"] = _timed(
-            _command(runner, "sim", clip, f"{tmp}/{runner}.mp4")
-        )
+        commands[f"job, {runner} runner"] = _command(runner, "sim", clip, f"{tmp}/{runner}.mp4")
+    walls = _walls(commands, cfg.encode_rounds, "encode, simulated GPU")
     frames = probe(clip).video.frame_count
     plain = walls.get("ffmpeg command", walls["ffmpeg libraries (PyAV)"])
     rgb = walls.get("ffmpeg command, scaled in RGB", plain)
     core = walls["job, ray runner"]
     return [
-        [name, f"{wall:.1f}", f"{frames / wall:.2f}", f"{plain / wall:.2f}", f"{rgb / wall:.2f}",
-         f"{core / wall:.2f}" if name.startswith("job") else ""]
+        [name, f"{statistics.median(wall):.1f}", each(wall),
+         f"{frames / statistics.median(wall):.2f}", f"{median_ratio(plain, wall):.2f}",
+         f"{median_ratio(rgb, wall):.2f}",
+         f"{median_ratio(core, wall):.2f}" if name.startswith("job") else ""]
         for name, wall in walls.items()
     ]  # fmt: skip
 
 
-def _cpu_model_rows(tmp: str) -> list[list[str]]:
+def _cpu_model_rows(cfg: BenchmarkConfig, tmp: str) -> list[list[str]]:
     """The Ray runners with the real model on the CPU (realesr-animevideov3 x4), a 2 s
     160x120 clip, whole commands: the model binds, so this is what each runner adds."""
     from rayapp.sample import make_sample_video
 
     clip = make_sample_video(f"{tmp}/cpu.mp4", seconds=2, size=(160, 120))
-    walls = {r: _timed(_command(r, "cpu", clip, f"{tmp}/cpu-{r}.mp4")) for r in RUNNERS[:3]}
+    commands = {r: _command(r, "cpu", clip, f"{tmp}/cpu-{r}.mp4") for r in RUNNERS[:3]}
+    walls = _walls(commands, cfg.encode_rounds, "encode, model on the CPU")
     frames = probe(clip).video.frame_count
     return [
-        [f"job, {r} runner", f"{wall:.1f}", f"{frames / wall:.2f}", f"{walls['ray'] / wall:.2f}"]
+        [f"job, {r} runner", f"{statistics.median(wall):.1f}", each(wall),
+         f"{frames / statistics.median(wall):.2f}", f"{median_ratio(walls['ray'], wall):.2f}"]
         for r, wall in walls.items()
-    ]
+    ]  # fmt: skip
+
+
+def _walls(commands: dict[str, list[str]], rounds: int, tag: str) -> dict[str, list[float]]:
+    """Each command's wall seconds in every round, the commands in turn."""
+    return in_rounds({name: partial(_timed, c) for name, c in commands.items()}, rounds, tag)
 
 
 def _command(how: str, model: str, clip: str, out: str) -> list[str]:
@@ -212,7 +226,7 @@ def section_encode(cfg: BenchmarkConfig) -> str:
                 )
                 print(f"encode: {rows[-1]}", file=sys.stderr, flush=True)
         job = _job_rows(cfg, tmp)
-        cpu = _cpu_model_rows(tmp)
+        cpu = _cpu_model_rows(cfg, tmp)
     return "\n".join(
         [
             f"== encode: frames/s of the chunk encoder (RGB in) on {cfg.encode_frames} "
@@ -229,14 +243,12 @@ def section_encode(cfg: BenchmarkConfig) -> str:
             ),  # fmt: skip
             f"== encode: a {cfg.encode_seconds:g} s 640x480 clip x4 to 2560x1920, libx264 "
             "medium crf 18; the job's model a simulated GPU (5 ms a frame, off the CPU); "
-            "whole commands, start-up included",
-            table(
-                ["run", "wall s", "frames/s", "vs ffmpeg", "vs ffmpeg in RGB", "vs ray runner"],
-                job,
-            ),
+            f"whole commands, start-up included, {cfg.encode_rounds} rounds in turn (the "
+            "median wall, each round's, and the median of the rounds' ratios)",
+            table(JOB_HEADER, job),
             "== encode: the Ray runners with the model on the CPU (realesr-animevideov3 x4), "
-            "a 2 s 160x120 clip, whole commands",
-            table(["run", "wall s", "frames/s", "vs ray runner"], cpu),
+            f"a 2 s 160x120 clip, whole commands, {cfg.encode_rounds} rounds in turn",
+            table(["run", "wall s", "each round", "frames/s", "vs ray runner"], cpu),
         ]
     )
 

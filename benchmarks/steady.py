@@ -1,7 +1,9 @@
 """The benchmark's ``steady`` section: a 10 s clip through `rayapp video`'s runner (the local
 one) and the Ray job, each in steady state (from the first frame into a replica to the last
-chunk out), next to the best bare forward on the same frames; the Ray job once more with
-x264's veryfast preset, to show the encoder's share."""
+chunk out), next to the bare forward on the same frames measured just before and after each
+run; the Ray job once more with x264's veryfast preset, to show the encoder's share. In
+rounds (``steady_rounds``), the three runs in turn; the medians are shown, and each round's
+ratio."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from benchmarks.bare import decode_frames, time_frames
 from benchmarks.cluster import local_ray
 from benchmarks.config import BenchmarkConfig
 from benchmarks.pipeline_report import window_fps
+from benchmarks.rounds import each
 from benchmarks.table import table
 from rayapp.config import ReplicaConfig, UpscaleConfig, VideoJobConfig
 from rayapp.pipeline import Runner, VideoJobResult, run_video_job
@@ -23,7 +26,7 @@ from rayapp.upscaler import Upscaler
 
 __all__ = ["section_steady"]
 
-HEADER = ["run", "frames", "wall s", "fps", "at work fps", "vs bare", "what"]
+HEADER = ["run", "frames", "wall s", "fps", "at work fps", "vs bare", "each round", "what"]
 
 
 def _job(clip: str, tmp: str, name: str, cfg: BenchmarkConfig, **fields: object) -> VideoJobConfig:
@@ -44,16 +47,11 @@ def _timed(config: VideoJobConfig, runner: Runner) -> tuple[VideoJobResult, floa
     return result, time.monotonic() - started
 
 
-def _row(
-    name: str, result: VideoJobResult, wall: float, bare: tuple[float, float], what: str
-) -> list[str]:
-    """Against the bare forward's passes just before and just after the run (s/frame)."""
-    fps, _, _ = window_fps(result.chunks)
-    bare_fps = 2 / sum(bare)
-    return [
-        name, str(result.frames), f"{wall:.1f}", f"{result.frames / wall:.2f}", f"{fps:.2f}",
-        f"{fps / bare_fps:.2f}", what,
-    ]  # fmt: skip
+RUNS = (
+    ("rayapp video (local runner)", "local", {}, "1 process, in-process model"),
+    ("Ray job", "ray", {}, "x264 medium (default)"),
+    ("Ray job, veryfast", "ray", {"preset": "veryfast"}, "x264 veryfast"),
+)
 
 
 def section_steady(cfg: BenchmarkConfig) -> str:
@@ -73,33 +71,43 @@ def section_steady(cfg: BenchmarkConfig) -> str:
             return statistics.median(time_frames(bare, pick))
 
         passes = [bare_pass()]
-        local, local_s = _timed(_job(clip, tmp, "local", cfg), "local")
-        passes.append(bare_pass())
+        # name -> (fps at work, wall s, vs the bare passes just before and after) per round
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in RUNS}
         with local_ray(tmp, cfg.threads):
-            on_ray, ray_s = _timed(_job(clip, tmp, "ray", cfg), "ray")
-            passes.append(bare_pass())
-            fast, fast_s = _timed(_job(clip, tmp, "ray-veryfast", cfg, preset="veryfast"), "ray")
-            passes.append(bare_pass())
+            for r in range(cfg.steady_rounds):
+                for name, runner, fields, _ in RUNS:
+                    config = _job(clip, tmp, f"{runner}-{len(passes)}", cfg, **fields)
+                    result, wall = _timed(config, runner)
+                    passes.append(bare_pass())
+                    fps, _, _ = window_fps(result.chunks)
+                    bare_fps = 2 / (passes[-2] + passes[-1])
+                    runs[name].append((fps, wall, fps / bare_fps))
+                line = ", ".join(f"{name} {v[-1][2]:.2f}" for name, v in runs.items())
+                print(f"steady: round {r + 1}/{cfg.steady_rounds}, vs bare: {line}",
+                      file=sys.stderr, flush=True)  # fmt: skip
     replicas = f"{cfg.max_replicas} replicas x {max(1, cfg.threads // cfg.max_replicas)} thr"
     best = 1 / min(passes)
     rows = [
-        ["bare forward", str(len(pick)), "-", f"{best:.2f}", f"{best:.2f}", "1.00",
+        ["bare forward", str(len(pick)), "-", f"{best:.2f}", f"{best:.2f}", "1.00", "-",
          f"upscale_batch, {cfg.threads} threads, {bare.precision}, median s/frame of the "
          "passes " + "/".join(f"{p:.3f}" for p in passes)],
-        _row("rayapp video (local runner)", local, local_s, (passes[0], passes[1]),
-             "1 process, in-process model"),
-        _row("Ray job", on_ray, ray_s, (passes[1], passes[2]),
-             replicas + ", x264 medium (default)"),
-        _row("Ray job, veryfast", fast, fast_s, (passes[2], passes[3]),
-             replicas + ", x264 veryfast"),
     ]  # fmt: skip
+    for name, runner, _, what in RUNS:
+        fps, wall, ratio = (list(v) for v in zip(*runs[name], strict=True))
+        rows.append(
+            [name, str(result.frames), f"{statistics.median(wall):.1f}",
+             f"{result.frames / statistics.median(wall):.2f}", f"{statistics.median(fps):.2f}",
+             f"{statistics.median(ratio):.2f}", each(ratio, 2),
+             what if runner == "local" else f"{replicas}, {what}"]
+        )  # fmt: skip
     return "\n".join(
         [
-            f"== steady: {cfg.model} x{local.output_size[0] // w}, {w}x{h}, "
-            f"{cfg.steady_seconds:g} s clip ({len(frames)} frames), {cfg.threads} CPUs; at work "
-            "= frames / time from the first frame into a replica to the last chunk out (start-up "
-            "and assembly left out); vs bare = against the bare passes just before and after the "
-            "run; wall = the job call, model load (and replicas' start) in",
+            f"== steady: {cfg.model} x{result.output_size[0] // w}, {w}x{h}, "
+            f"{cfg.steady_seconds:g} s clip ({len(frames)} frames), {cfg.threads} CPUs, "
+            f"{cfg.steady_rounds} rounds in turn (medians); at work = frames / time from the "
+            "first frame into a replica to the last chunk out (start-up and assembly left "
+            "out); vs bare = against the bare passes just before and after the run; wall = "
+            "the job call, model load (and replicas' start) in",
             table(HEADER, rows),
         ]
     )
