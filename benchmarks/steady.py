@@ -90,7 +90,7 @@ def section_steady(cfg: BenchmarkConfig) -> str:
     rows = [
         ["bare forward", str(len(pick)), "-", f"{best:.2f}", f"{best:.2f}", "1.00", "-",
          f"upscale_batch, {cfg.threads} threads, {bare.precision}, median s/frame of the "
-         "passes " + "/".join(f"{p:.3f}" for p in passes)],
+         f"passes {each(passes, 3)}"],
     ]  # fmt: skip
     for name, runner, _, what in RUNS:
         fps, wall, ratio = (list(v) for v in zip(*runs[name], strict=True))
